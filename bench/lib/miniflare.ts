@@ -1,0 +1,186 @@
+/**
+ * Serving worker bundles with Miniflare directly on 127.0.0.1 (not through `wrangler dev`'s proxy, which
+ * costs about 4× in throughput), and bundling small bench-only workers with esbuild.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import type { Readable } from "node:stream";
+import type { LocalStack } from "@foundation/local-stack";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+import { parseWranglerBasics, type WranglerBasics } from "./wrangler-config.ts";
+
+/**
+ * The Miniflare worker options the benches use. Miniflare's own `WorkerOptions` type is built from zod 3
+ * types and degrades to `any` next to this repository's zod 4, so the subset is spelled out here.
+ */
+export interface BenchWorker {
+  name: string;
+  modules: true;
+  /** An ES module file, e.g. `dist/example/index.js`… */
+  scriptPath?: string;
+  /** …or the module's source. */
+  script?: string;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  bindings?: Record<string, string>;
+  /** Binding name → name of another worker served alongside. */
+  serviceBindings?: Record<string, string>;
+}
+
+/** Workers being served; `url` is the origin of the first worker, e.g. `http://127.0.0.1:41234/`. */
+export interface ServedWorkers {
+  url: URL;
+  /** The last lines the workers wrote (stdout and stderr), for error messages. */
+  recentOutput(): string;
+  /** Stops workerd; safe to call more than once. */
+  dispose(): Promise<void>;
+}
+
+/** Reads `name`, compatibility date and flags of a wrangler config. */
+export function readWranglerBasics(configPath: string): WranglerBasics {
+  return parseWranglerBasics(readFileSync(configPath, "utf8"), configPath);
+}
+
+/**
+ * The bindings every Foundation worker needs, pointing at the local stack.
+ * @example { ...stackBindings(ctx.stack), JWT_SECRET: "bench" }
+ */
+export function stackBindings(stack: LocalStack): Record<string, string> {
+  return {
+    ENVIRONMENT: "bench",
+    UPSTASH_REDIS_REST_URL: stack.upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
+    DATABASE_URL: stack.neon.databaseUrl,
+    NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
+    NEON_WS_PROXY: stack.neon.wsProxy,
+  };
+}
+
+/**
+ * Worker options for a bundle built by `npm run build` (`dist/<name>/index.js`), with the name and
+ * compatibility settings of its wrangler config.
+ * @example bundledWorker("dist/example/index.js", "workers/example/wrangler.toml", stackBindings(stack))
+ */
+export function bundledWorker(
+  scriptPath: string,
+  configPath: string,
+  bindings: Record<string, string>,
+  serviceBindings?: Record<string, string>,
+): BenchWorker {
+  if (!existsSync(scriptPath)) throw new Error(`${scriptPath} does not exist; run \`npm run build\` first (\`npm run bench\` does)`);
+  const basics = readWranglerBasics(configPath);
+  return {
+    name: basics.name,
+    modules: true,
+    scriptPath,
+    compatibilityDate: basics.compatibilityDate,
+    compatibilityFlags: basics.compatibilityFlags,
+    bindings,
+    ...(serviceBindings ? { serviceBindings } : {}),
+  };
+}
+
+/**
+ * Bundles a bench-only worker (TypeScript, npm imports) into one ES module, in memory.
+ * @example const script = await bundleWorker("bench/workers/hello.ts");
+ */
+export async function bundleWorker(entry: string): Promise<string> {
+  const out = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    write: false,
+    logLevel: "silent",
+  });
+  const file = out.outputFiles[0];
+  if (!file) throw new Error(`esbuild produced no output for ${entry}`);
+  return file.text;
+}
+
+/**
+ * Keeps the last `max` lines of a stream and discards the rest. The example service logs a JSON line per
+ * request, thousands a second under load, so only a raw byte window is kept and split when asked for.
+ */
+function tailOf(stream: Readable, max: number): () => string[] {
+  const size = 16_384;
+  let window = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    window = (window + chunk).slice(-size);
+  });
+  return () => {
+    const lines = window.trimEnd().split("\n");
+    if (window.length >= size) lines.shift(); // a full window starts mid-line
+    return lines.filter(Boolean).slice(-max);
+  };
+}
+
+/**
+ * Starts workerd with `workers` (the first one answers on the socket; the others are reachable through
+ * service bindings) on a free 127.0.0.1 port. Worker output is kept out of the progress lines.
+ * @example const served = await serveWorkers([helloWorker]); try { ... } finally { await served.dispose(); }
+ */
+export async function serveWorkers(workers: BenchWorker[]): Promise<ServedWorkers> {
+  let stdoutTail: () => string[] = () => [];
+  let stderrTail: () => string[] = () => [];
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    workers,
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      stdoutTail = tailOf(stdout, 20);
+      stderrTail = tailOf(stderr, 20);
+    },
+  });
+  const recentOutput = () => [...stdoutTail(), ...stderrTail()].join("\n");
+  let disposing: Promise<void> | undefined;
+  const dispose = () => (disposing ??= mf.dispose());
+  try {
+    const url = await mf.ready;
+    return { url, recentOutput, dispose };
+  } catch (err) {
+    await dispose().catch(() => undefined);
+    const output = recentOutput();
+    const names = workers.map((w) => w.name).join(" + ");
+    throw new Error(`Miniflare could not start ${names}: ${(err as Error).message}${output ? `\n${output}` : ""}`, { cause: err });
+  }
+}
+
+/**
+ * Serves several groups of workers at once (each group its own workerd on its own port) for the duration
+ * of `fn`, and always stops every one afterwards, also when `fn` or a later start throws; a failure
+ * carries the workers' last output lines.
+ * @example await withWorkers({ hello: [hello], gateway: [gateway, example] }, log, async (urls) => { ... urls.gateway ... });
+ */
+export async function withWorkers<K extends string, T>(
+  groups: Record<K, BenchWorker[]>,
+  log: (line: string) => void,
+  fn: (urls: Record<K, URL>) => Promise<T>,
+): Promise<T> {
+  const served: [K, ServedWorkers][] = [];
+  try {
+    for (const [label, workers] of Object.entries(groups) as [K, BenchWorker[]][]) {
+      const s = await serveWorkers(workers);
+      served.push([label, s]);
+      log(`serving ${label} (${workers.map((w) => w.name).join(" + ")}) at ${s.url.href}`);
+    }
+    return await fn(Object.fromEntries(served.map(([label, s]) => [label, s.url])) as Record<K, URL>);
+  } catch (err) {
+    for (const [label, s] of served) {
+      const output = s.recentOutput();
+      if (output) log(`${label}: last worker output:\n${output}`);
+    }
+    throw err;
+  } finally {
+    const stopped = await Promise.allSettled(served.map(([, s]) => s.dispose()));
+    stopped.forEach((r, i) => {
+      if (r.status === "rejected") log(`stopping ${served[i]?.[0] ?? "workers"} failed: ${(r.reason as Error).message}`);
+    });
+    if (served.length > 0) log(`stopped ${served.map(([label]) => label).join(", ")}`);
+  }
+}

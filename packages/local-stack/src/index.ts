@@ -1,0 +1,383 @@
+/**
+ * @foundation/local-stack: a real redis-server and PostgreSQL for local development and tests,
+ * with endpoints speaking Upstash's REST protocol and Neon's HTTP/WebSocket protocols in front.
+ *
+ * @example
+ *   const stack = await startLocalStack({ root: repoRoot, profile: "test" });
+ *   // workers: UPSTASH_REDIS_REST_URL=stack.upstash.url, UPSTASH_REDIS_REST_TOKEN=stack.upstash.token,
+ *   //          DATABASE_URL=stack.neon.databaseUrl, NEON_HTTP_ENDPOINT=stack.neon.httpEndpoint,
+ *   //          NEON_WS_PROXY=stack.neon.wsProxy
+ *   await stack.stop();
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { join, resolve } from "node:path";
+import { ensureBinaries } from "./binaries.ts";
+import { startControlEndpoint, type ControlEndpoint } from "./control-endpoint.ts";
+import { applyMigrations } from "./migrate.ts";
+import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint.ts";
+import { resolvePorts } from "./ports.ts";
+import { createPostgresServer, type PostgresServer } from "./postgres.ts";
+import { elapsed, killFromPidFile, pidAlive, processCommandLine, type LogFn } from "./process.ts";
+import { createRedisServer, type RedisServer } from "./redis-server.ts";
+import { startUpstashEndpoint, type UpstashEndpoint, type UpstashStats } from "./upstash-endpoint.ts";
+
+export * from "./binaries.ts";
+export * from "./control-endpoint.ts";
+export * from "./migrate.ts";
+export * from "./neon-endpoint.ts";
+export * from "./ports.ts";
+export * from "./postgres.ts";
+export * from "./redis-server.ts";
+export * from "./resp.ts";
+export * from "./upstash-endpoint.ts";
+export type { LogFn } from "./process.ts";
+
+export type ServiceName = "redis" | "postgres" | "upstash" | "neon" | "control";
+export const SERVICE_NAMES: readonly ServiceName[] = ["redis", "postgres", "upstash", "neon", "control"];
+
+export interface LocalStackOptions {
+  /** Project root; data lives in <root>/.local/<profile>/ */
+  root: string;
+  /** "test": wipe its data folder at start (hermetic); "dev": keep data across runs */
+  profile: "dev" | "test";
+  /** Missing or 0 → pick a free loopback port. */
+  ports?: Partial<Record<ServiceName, number>>;
+  /** Default: random (dev profile: random once, then reused from <data>/tokens.json). */
+  upstashToken?: string;
+  /** Default: random (dev profile: random once, then reused from <data>/tokens.json). */
+  controlToken?: string;
+  /** Default <root>/migrations; drizzle-kit folder with meta/_journal.json, skipped with a log line if there is none. */
+  migrationsDir?: string;
+  /** Progress lines; default: console.log with a "[local-stack] " prefix. */
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  redis: { port: number; url: string };
+  postgres: { port: number; databaseUrl: string };
+  /** REST base URL http://127.0.0.1:P and its bearer token. */
+  upstash: { url: string; token: string };
+  /**
+   * httpEndpoint "http://127.0.0.1:P/sql" (neonConfig.fetchEndpoint); wsProxy "127.0.0.1:P/v1"
+   * (neonConfig.wsProxy = (host, port) => `${wsProxy}?address=${host}:${port}`, or the string itself);
+   * databaseUrl is what workers pass to neon()/Pool (same as postgres.databaseUrl).
+   */
+  neon: { httpEndpoint: string; wsProxy: string; databaseUrl: string };
+  control: { url: string; token: string };
+  /** Data folder actually used: <root>/.local/<profile>, or <root>/.local/test-<pid> when a parallel test run holds the former. */
+  dataDir: string;
+  /** Really stops redis-server (the Upstash endpoint then answers 503 at once). */
+  stopRedis(): Promise<void>;
+  /** Starts redis-server again on the same port (empty) and waits until the endpoint is connected. */
+  startRedis(): Promise<void>;
+  /** Fast shutdown of PostgreSQL (data kept). */
+  stopPostgres(): Promise<void>;
+  /** Starts PostgreSQL again on the same port and waits until `select 1` works. */
+  startPostgres(): Promise<void>;
+  stats(): UpstashStats;
+  resetStats(): void;
+  /** Stops endpoints, redis-server and PostgreSQL; idempotent; every part is attempted even if one fails. */
+  stop(): Promise<void>;
+}
+
+/** JSON-serialisable description of a running stack (vitest `inject("stack")`, `.local/<profile>/stack.json`). */
+export interface StackInfo {
+  upstashUrl: string;
+  upstashToken: string;
+  neonHttpEndpoint: string;
+  neonWsProxy: string;
+  databaseUrl: string;
+  controlUrl: string;
+  controlToken: string;
+  redisUrl: string;
+}
+
+export function stackInfo(stack: LocalStack): StackInfo {
+  return {
+    upstashUrl: stack.upstash.url,
+    upstashToken: stack.upstash.token,
+    neonHttpEndpoint: stack.neon.httpEndpoint,
+    neonWsProxy: stack.neon.wsProxy,
+    databaseUrl: stack.neon.databaseUrl,
+    controlUrl: stack.control.url,
+    controlToken: stack.control.token,
+    redisUrl: stack.redis.url,
+  };
+}
+
+/** `<root>/.local/<profile>` */
+export function dataDirFor(root: string, profile: "dev" | "test"): string {
+  return join(resolve(root), ".local", profile);
+}
+
+const ACTIVE_KEY = Symbol.for("@foundation/local-stack/active");
+const active: Set<string> =
+  ((globalThis as Record<symbol, unknown>)[ACTIVE_KEY] as Set<string> | undefined) ??
+  ((globalThis as Record<symbol, unknown>)[ACTIVE_KEY] = new Set<string>());
+
+const randomToken = () => randomBytes(24).toString("base64url");
+
+function loadTokens(dir: string, profile: "dev" | "test", opts: LocalStackOptions): { upstash: string; control: string } {
+  const file = join(dir, "tokens.json");
+  let saved: { upstash?: string; control?: string } = {};
+  if (profile === "dev" && existsSync(file)) {
+    try {
+      saved = JSON.parse(readFileSync(file, "utf8")) as typeof saved;
+    } catch {
+      saved = {};
+    }
+  }
+  const tokens = {
+    upstash: opts.upstashToken ?? saved.upstash ?? randomToken(),
+    control: opts.controlToken ?? saved.control ?? randomToken(),
+  };
+  if (profile === "dev" && (saved.upstash !== tokens.upstash || saved.control !== tokens.control)) {
+    writeFileSync(file, JSON.stringify({ upstash: tokens.upstash, control: tokens.control }, null, 2) + "\n", { mode: 0o600 });
+  }
+  return tokens;
+}
+
+type LockResult = { ok: true } | { ok: false; pid: number };
+
+/** Creates `lockFile` exclusively with our pid; a stale lock (dead owner) is replaced. */
+function tryLock(lockFile: string): LockResult {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const fd = openSync(lockFile, "wx");
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return { ok: true };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let pid = Number.NaN;
+    try {
+      pid = Number.parseInt(readFileSync(lockFile, "utf8"), 10);
+    } catch {
+      /* vanished meanwhile */
+    }
+    if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) return { ok: false, pid };
+    rmSync(lockFile, { force: true });
+  }
+  throw new Error(`could not acquire ${lockFile}`);
+}
+
+interface Ownership {
+  dir: string;
+  /** A per-process test folder (the shared one was busy): deleted again on stop. */
+  ephemeral: boolean;
+  release(): void;
+}
+
+/**
+ * One stack per data folder, recorded in `<root>/.local/<profile>.pid`. A second *test* stack while
+ * the first runs (two vitest processes) gets its own `<root>/.local/test-<pid>/` instead; a second dev
+ * stack is refused (it would share the dev database).
+ */
+function acquireOwnership(root: string, profile: "dev" | "test", log: LogFn): Ownership {
+  const base = dataDirFor(root, profile);
+  if (active.has(base)) {
+    throw new Error(`a local stack for ${base} is already running in this process; reuse it (or stop() it first)`);
+  }
+  const localDir = join(resolve(root), ".local");
+  mkdirSync(localDir, { recursive: true });
+  let dir = base;
+  let lockFile = join(localDir, `${profile}.pid`);
+  let ephemeral = false;
+  const r = tryLock(lockFile);
+  if (!r.ok) {
+    const who = `pid ${r.pid}: ${processCommandLine(r.pid).slice(0, 120)}`;
+    if (profile === "dev") {
+      throw new Error(`another local stack (${who}) is using ${base}; stop it first (kill ${r.pid})`);
+    }
+    dir = `${base}-${process.pid}`;
+    lockFile = join(localDir, `${profile}-${process.pid}.pid`);
+    ephemeral = true;
+    const again = tryLock(lockFile);
+    if (!again.ok) throw new Error(`${lockFile} is held by pid ${again.pid}`);
+    log(`${base} is in use (${who}); this run uses ${dir}`);
+  }
+  active.add(base);
+  return {
+    dir,
+    ephemeral,
+    release: () => {
+      active.delete(base);
+      try {
+        if (Number.parseInt(readFileSync(lockFile, "utf8"), 10) === process.pid) rmSync(lockFile, { force: true });
+      } catch {
+        /* already gone */
+      }
+      if (ephemeral) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Kills the servers of a test data folder (via their pid files) and deletes it. */
+async function wipeTestDir(dir: string, log: LogFn): Promise<void> {
+  const [r0, p0] = await Promise.all([
+    killFromPidFile(join(dir, "redis", "redis-server.pid"), "redis-server", "SIGKILL", 3000),
+    killFromPidFile(join(dir, "postgres", "postmaster.pid"), "postgres", "SIGQUIT", 5000),
+  ]);
+  if (r0) log(`killed leftover redis-server (pid ${r0}) of ${dir}`);
+  if (p0) log(`killed leftover postmaster (pid ${p0}) of ${dir}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes `<root>/.local/test-<pid>/` folders whose process is gone (a crashed parallel run). */
+async function cleanStaleTestDirs(root: string, log: LogFn): Promise<void> {
+  const localDir = join(resolve(root), ".local");
+  let names: string[];
+  try {
+    names = readdirSync(localDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^test-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    await wipeTestDir(join(localDir, name), log);
+    rmSync(join(localDir, `${name}.pid`), { force: true });
+  }
+}
+
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  const t0 = performance.now();
+  const log: LogFn = opts.log ?? ((line) => console.log(`[local-stack] ${line}`));
+  const root = resolve(opts.root);
+  const profile = opts.profile;
+  if (profile !== "dev" && profile !== "test") throw new Error(`profile must be "dev" or "test", got ${JSON.stringify(profile)}`);
+  const owner = acquireOwnership(root, profile, log);
+  const dir = owner.dir;
+  const release = () => owner.release();
+
+  let redis: RedisServer | undefined;
+  let postgres: PostgresServer | undefined;
+  let upstash: UpstashEndpoint | undefined;
+  let neon: NeonEndpoint | undefined;
+  let control: ControlEndpoint | undefined;
+  let exitHook: (() => void) | undefined;
+
+  const stopAll = async (): Promise<void> => {
+    const errors: unknown[] = [];
+    const settle = async (ps: (Promise<void> | undefined)[]) => {
+      const started = ps.filter((x): x is Promise<void> => x !== undefined);
+      for (const r of await Promise.allSettled(started)) if (r.status === "rejected") errors.push(r.reason);
+    };
+    await settle([control?.close(), upstash?.close(), neon?.close()]);
+    await settle([redis?.stop(), postgres?.stop()]);
+    if (exitHook) process.removeListener("exit", exitHook);
+    release();
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `local stack stop: ${errors.length} parts failed`);
+  };
+
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (profile === "test") {
+      // Hermetic: kill whatever a crashed earlier run left behind, then start from an empty folder.
+      await cleanStaleTestDirs(root, log);
+      await wipeTestDir(dir, log);
+      mkdirSync(dir, { recursive: true });
+    }
+    const tokens = loadTokens(dir, profile, opts);
+    const bins = await ensureBinaries(log);
+    const ports = await resolvePorts(SERVICE_NAMES, opts.ports ?? {});
+
+    redis = createRedisServer({
+      binary: bins.redisServer,
+      version: bins.redisVersion,
+      port: ports.redis,
+      dir: join(dir, "redis"),
+      logFile: join(dir, "redis-server.log"),
+      log,
+    });
+    postgres = createPostgresServer({ bins, port: ports.postgres, dir, profile, log });
+    const r = redis;
+    const p = postgres;
+    // Children get SIGTERM/SIGINT from the kernel if this process dies (setpriv --pdeathsig);
+    // on an ordinary exit without stop() we signal them here as well.
+    exitHook = () => {
+      for (const [server, sig] of [
+        [r, "SIGTERM"],
+        [p, "SIGINT"],
+      ] as const) {
+        const pid = server.pid;
+        if (pid) {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            /* gone */
+          }
+        }
+      }
+    };
+    process.on("exit", exitHook);
+
+    const [rs, ps] = await Promise.allSettled([redis.start(), postgres.start()]);
+    if (rs.status === "rejected") throw rs.reason;
+    if (ps.status === "rejected") throw ps.reason;
+
+    const migrationsDir = resolve(opts.migrationsDir ?? join(root, "migrations"));
+    // allSettled: whatever started must be known to stopAll() even if a sibling failed.
+    const started = await Promise.allSettled([
+      startUpstashEndpoint({ redisUrl: redis.url, token: tokens.upstash, port: ports.upstash, log }).then((u) => (upstash = u)),
+      startNeonEndpoint({ port: ports.neon, log }).then((n) => (neon = n)),
+      applyMigrations({ databaseUrl: postgres.databaseUrl, migrationsDir, log }),
+    ]);
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    const up = upstash!;
+    const ne = neon!;
+
+    const stopRedis = async () => {
+      await r.stop();
+      await up.waitUntilDisconnected();
+    };
+    const startRedis = async () => {
+      await r.start();
+      await up.waitUntilConnected();
+    };
+    const stopPostgres = async () => {
+      ne.closeRelays(p.port);
+      await p.stop();
+    };
+    const startPostgres = () => p.start();
+    const stats = () => up.stats();
+    const resetStats = () => up.resetStats();
+
+    control = await startControlEndpoint({
+      token: tokens.control,
+      port: ports.control,
+      log,
+      actions: { stopRedis, startRedis, stopPostgres, startPostgres, stats, resetStats },
+    });
+
+    let stopping: Promise<void> | undefined;
+    const stack: LocalStack = {
+      redis: { port: redis.port, url: redis.url },
+      postgres: { port: postgres.port, databaseUrl: postgres.databaseUrl },
+      upstash: { url: up.url, token: up.token },
+      neon: { httpEndpoint: ne.httpEndpoint, wsProxy: ne.wsProxy, databaseUrl: postgres.databaseUrl },
+      control: { url: control.url, token: control.token },
+      dataDir: dir,
+      stopRedis,
+      startRedis,
+      stopPostgres,
+      startPostgres,
+      stats,
+      resetStats,
+      stop: () =>
+        (stopping ??= (async () => {
+          const ts = performance.now();
+          await stopAll();
+          log(`local stack (${profile}) stopped (${elapsed(ts)})`);
+        })()),
+    };
+    log(`local stack (${profile}) ready in ${elapsed(t0)}; data in ${dir}`);
+    return stack;
+  } catch (e) {
+    await stopAll().catch((se: unknown) => log(`cleanup after failed start: ${(se as Error).message}`));
+    throw e;
+  }
+}

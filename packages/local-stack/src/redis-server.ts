@@ -1,0 +1,158 @@
+import net from "node:net";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { LOOPBACK } from "./ports.ts";
+import { elapsed, killFromPidFile, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
+
+export interface RedisServerOptions {
+  /** Path of redis-server. */
+  binary: string;
+  /** Version shown in progress lines. */
+  version?: string;
+  port: number;
+  /** Working folder (pid file; nothing is persisted: no RDB, no AOF). */
+  dir: string;
+  /** Where stdout/stderr of redis-server go; default `<dir>/redis-server.log`. */
+  logFile?: string;
+  log?: LogFn;
+  /** How long to wait for PING after spawning; default 15 s. */
+  startTimeoutMs?: number;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  /** redis://127.0.0.1:P */
+  readonly url: string;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Spawns redis-server and resolves when PING answers. */
+  start(): Promise<void>;
+  /** SIGTERM (nothing to save), SIGKILL after 5 s; resolves once the process has exited. */
+  stop(): Promise<void>;
+}
+
+/** Command-line arguments for a throwaway, loopback-only redis-server. */
+export function redisServerArgs(port: number, dir: string): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    LOOPBACK,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
+    "--protected-mode",
+    "yes",
+    "--pidfile",
+    join(dir, "redis-server.pid"),
+    "--logfile",
+    "",
+    "--loglevel",
+    "notice",
+  ];
+}
+
+/** Sends an inline PING; true when "+PONG" comes back within `timeoutMs`. */
+export function redisPing(port: number, host = LOOPBACK, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    let buf = "";
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("error", () => done(false));
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.on("data", (d) => {
+      buf += d.toString("latin1");
+      if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
+    });
+  });
+}
+
+export function createRedisServer(opts: RedisServerOptions): RedisServer {
+  const log = opts.log ?? (() => {});
+  const logFile = opts.logFile ?? join(opts.dir, "redis-server.log");
+  const pidFile = join(opts.dir, "redis-server.pid");
+  let child: ChildProcess | undefined;
+  let transition: Promise<void> = Promise.resolve();
+  const serial = (fn: () => Promise<void>) => (transition = transition.catch(() => {}).then(fn));
+
+  const isRunning = () => !!child && child.exitCode === null && child.signalCode === null;
+
+  async function doStart(): Promise<void> {
+    if (isRunning()) return;
+    mkdirSync(opts.dir, { recursive: true });
+    const leftover = await killFromPidFile(pidFile, "redis-server", "SIGTERM", 3000);
+    if (leftover) log(`killed leftover redis-server (pid ${leftover}) of ${opts.dir}`);
+    const t0 = performance.now();
+    const proc = spawnServer({
+      command: opts.binary,
+      args: redisServerArgs(opts.port, opts.dir),
+      logFile,
+      parentDeathSignal: "TERM",
+      cwd: opts.dir,
+    });
+    child = proc;
+    let spawnError: Error | undefined;
+    proc.once("error", (e) => (spawnError = e));
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
+    for (;;) {
+      if (spawnError) throw new Error(`redis-server could not be started (${opts.binary}): ${spawnError.message}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(
+          `redis-server failed to start on ${LOOPBACK}:${opts.port} (${proc.signalCode ?? `exit ${proc.exitCode}`}); ` +
+            `last lines of ${logFile}:\n${await tailFile(logFile)}`,
+        );
+      }
+      if (await redisPing(opts.port, LOOPBACK, 300)) break;
+      if (Date.now() > deadline) {
+        await terminate(proc, "SIGKILL", 1000);
+        throw new Error(
+          `redis-server did not answer PING on ${LOOPBACK}:${opts.port}; last lines of ${logFile}:\n${await tailFile(logFile)}`,
+        );
+      }
+      await sleep(20);
+    }
+    log(`redis-server ${opts.version ?? ""} ready on ${LOOPBACK}:${opts.port} (${elapsed(t0)})`.replace("  ", " "));
+  }
+
+  async function doStop(): Promise<void> {
+    const proc = child;
+    if (!proc) return;
+    if (isRunning()) {
+      const t0 = performance.now();
+      await terminate(proc, "SIGTERM", 5000);
+      log(`redis-server on ${LOOPBACK}:${opts.port} stopped (${elapsed(t0)})`);
+    } else {
+      await waitForExit(proc);
+    }
+  }
+
+  return {
+    port: opts.port,
+    url: `redis://${LOOPBACK}:${opts.port}`,
+    get pid() {
+      return isRunning() ? child?.pid : undefined;
+    },
+    get running() {
+      return isRunning();
+    },
+    start: () => serial(doStart),
+    stop: () => serial(doStop),
+  };
+}
+
+/** Creates and starts a redis-server; see {@link createRedisServer}. */
+export async function startRedisServer(opts: RedisServerOptions): Promise<RedisServer> {
+  const server = createRedisServer(opts);
+  await server.start();
+  return server;
+}

@@ -1,0 +1,26 @@
+export {
+  correlatedRequest,
+  createService,
+  type DependencyMode,
+  type Service,
+  type ServiceEnv,
+  type ServiceHonoEnv,
+  type ServiceOptions,
+  type ServiceVariables,
+} from "./create-service.ts";
+export {
+  HttpProblem,
+  issuesFrom,
+  problemResponse,
+  toProblem,
+  validationProblem,
+  type HttpProblemOptions,
+  type Problem,
+  type ProblemDetails,
+  type ValidationIssue,
+} from "./errors.ts";
+export { runHealthChecks, type CheckResult, type DependencyCheck, type HealthReport } from "./health.ts";
+export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
+export { Counter, DEFAULT_BUCKETS, Gauge, Histogram, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, type Labels } from "./metrics/registry.ts";
+export { redisFrom, type RedisEnv } from "./redis.ts";
+export { validate } from "./validate.ts";

@@ -1,0 +1,47 @@
+/** Severity of a log line. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Fields of a structured log line; `msg` says what happened, the rest are searchable attributes. */
+export type LogFields = Record<string, unknown>;
+
+/** A structured logger bound to a service and, per request, to a correlation ID. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger whose lines also carry `fields`. */
+  child(fields: LogFields): Logger;
+}
+
+/** Where log lines go; Workers Logs and Logpush parse one JSON object per console line. */
+export type LogSink = (line: string, level: LogLevel) => void;
+
+const consoleSink: LogSink = (line, level) => {
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+};
+
+/** Serialises an error without its stack leaking into responses; the stack stays in the log line. */
+export function errorFields(err: unknown): LogFields {
+  if (err instanceof Error) return { error: err.message, errorName: err.name, stack: err.stack };
+  return { error: String(err) };
+}
+
+/**
+ * Creates a JSON-lines logger.
+ * @example createLogger({ service: "gateway" }).info("request", { status: 200 });
+ */
+export function createLogger(base: LogFields, sink: LogSink = consoleSink, now: () => number = Date.now): Logger {
+  const write = (level: LogLevel, msg: string, fields?: LogFields) => {
+    sink(JSON.stringify({ ts: new Date(now()).toISOString(), level, msg, ...base, ...fields }), level);
+  };
+  return {
+    debug: (msg, fields) => write("debug", msg, fields),
+    info: (msg, fields) => write("info", msg, fields),
+    warn: (msg, fields) => write("warn", msg, fields),
+    error: (msg, fields) => write("error", msg, fields),
+    child: (fields) => createLogger({ ...base, ...fields }, sink, now),
+  };
+}

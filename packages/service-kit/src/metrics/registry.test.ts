@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { MetricsRegistry } from "./registry.ts";
+
+describe("MetricsRegistry", () => {
+  it("renders counters with escaped labels in Prometheus text format", () => {
+    const reg = new MetricsRegistry();
+    const c = reg.counter("jobs_total", "Jobs run");
+    c.inc({ kind: 'a"b\\c\nd' });
+    c.inc({ kind: 'a"b\\c\nd' }, 2);
+    expect(reg.render()).toBe(
+      ["# HELP jobs_total Jobs run", "# TYPE jobs_total counter", 'jobs_total{kind="a\\"b\\\\c\\nd"} 3', ""].join("\n"),
+    );
+  });
+
+  it("refuses to decrease a counter", () => {
+    const c = new MetricsRegistry().counter("x_total", "x");
+    expect(() => c.inc({}, -1)).toThrow(RangeError);
+  });
+
+  it("renders cumulative histogram buckets with +Inf, sum and count", () => {
+    const reg = new MetricsRegistry();
+    const h = reg.histogram("lat_seconds", "Latency", [0.1, 1]);
+    h.observe({ route: "/x" }, 0.05);
+    h.observe({ route: "/x" }, 0.5);
+    h.observe({ route: "/x" }, 5);
+    expect(reg.render().split("\n")).toEqual([
+      "# HELP lat_seconds Latency",
+      "# TYPE lat_seconds histogram",
+      'lat_seconds_bucket{route="/x",le="0.1"} 1',
+      'lat_seconds_bucket{route="/x",le="1"} 2',
+      'lat_seconds_bucket{route="/x",le="+Inf"} 3',
+      'lat_seconds_sum{route="/x"} 5.55',
+      'lat_seconds_count{route="/x"} 3',
+      "",
+    ]);
+  });
+
+  it("returns the same metric for the same name and rejects a type clash", () => {
+    const reg = new MetricsRegistry();
+    expect(reg.counter("a_total", "a")).toBe(reg.counter("a_total", "a"));
+    expect(() => reg.gauge("a_total", "a")).toThrow(TypeError);
+    expect(() => reg.counter("bad-name", "x")).toThrow(RangeError);
+  });
+
+  it("sorts label names so the same labels in another order are one series", () => {
+    const c = new MetricsRegistry().counter("s_total", "s");
+    c.inc({ a: "1", b: "2" });
+    c.inc({ b: "2", a: "1" });
+    expect(c.get({ a: "1", b: "2" })).toBe(2);
+  });
+
+  it("rejects histogram buckets that do not increase", () => {
+    expect(() => new MetricsRegistry().histogram("h", "h", [1, 1])).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,37 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { ROOT } from "./workers.ts";
+
+/** The gateway's local secrets file (git-ignored); wrangler dev reads it, `npm run token` signs with it. */
+export const DEV_VARS = resolve(ROOT, ".dev.vars");
+
+/** Parses a `.dev.vars` (dotenv) file into key/value pairs. */
+export function parseDevVars(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)\s*$/.exec(line);
+    if (!m?.[1]) continue;
+    let value = m[2] ?? "";
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = JSON.parse(value) as string;
+    vars[m[1]] = value;
+  }
+  return vars;
+}
+
+/** Writes key/value pairs as a `.dev.vars` file, each value JSON-quoted. */
+export function writeDevVars(path: string, vars: Record<string, string>): void {
+  const body = Object.entries(vars)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join("\n");
+  writeFileSync(path, `# Written by npm run dev; local only, never commit.\n${body}\n`, { mode: 0o600 });
+}
+
+/** The local JWT secret, created on first use and kept across runs so issued tokens stay valid. */
+export function localJwtSecret(): string {
+  const vars = existsSync(DEV_VARS) ? parseDevVars(readFileSync(DEV_VARS, "utf8")) : {};
+  if (vars.JWT_SECRET) return vars.JWT_SECRET;
+  const secret = randomBytes(32).toString("base64url");
+  writeDevVars(DEV_VARS, { ...vars, JWT_SECRET: secret });
+  return secret;
+}

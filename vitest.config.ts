@@ -1,0 +1,59 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { randomBytes } from "node:crypto";
+import { defineConfig } from "vitest/config";
+
+/** Tests sign their own JWTs with this per-run secret. */
+const jwtSecret = randomBytes(32).toString("base64url");
+const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["nodejs_compat"] };
+
+/**
+ * Every test runs inside workerd. The global setup starts the project's own redis-server and PostgreSQL
+ * (plus the local Upstash and Neon endpoints in front of them) and hands their URLs to the workers here.
+ */
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => {
+      const stack = inject("stack");
+      const backing = {
+        ENVIRONMENT: "local",
+        UPSTASH_REDIS_REST_URL: stack.upstashUrl,
+        UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
+        DATABASE_URL: stack.databaseUrl,
+        NEON_HTTP_ENDPOINT: stack.neonHttpEndpoint,
+        NEON_WS_PROXY: stack.neonWsProxy,
+      };
+      return {
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ...backing,
+            JWT_SECRET: jwtSecret,
+            STACK_CONTROL_URL: stack.controlUrl,
+            STACK_CONTROL_TOKEN: stack.controlToken,
+          },
+          workers: [
+            { name: "foundation-example", modules: true, scriptPath: "./dist/example/index.js", ...compatibility, bindings: backing },
+          ],
+        },
+      };
+    }),
+  ],
+  test: {
+    globalSetup: ["./packages/local-stack/src/vitest-setup.ts"],
+    include: [
+      "packages/*/src/**/*.test.ts",
+      "packages/*/test/workerd/**/*.test.ts",
+      "workers/*/src/**/*.test.ts",
+      "workers/*/test/**/*.test.ts",
+    ],
+    testTimeout: 20_000,
+    coverage: {
+      provider: "istanbul",
+      include: ["packages/service-kit/src/**", "packages/db/src/**", "workers/*/src/**"],
+      exclude: ["**/*.test.ts"],
+      reporter: ["text-summary", "html", "json-summary"],
+      thresholds: { lines: 80 },
+    },
+    hookTimeout: 60_000,
+  },
+});

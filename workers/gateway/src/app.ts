@@ -1,0 +1,27 @@
+import { createService, HttpProblem } from "@foundation/service-kit";
+import { serviceBinding, upstreamRequest } from "./forward.ts";
+
+/** The gateway: the kit's health and metrics, plus `/api/:service/*` forwarded to the service's binding. */
+export const app = createService<Env>({ name: "gateway", version: "0.1.0", jsonBodiesOnly: false, bodyLimitBytes: 10 * 1024 * 1024 });
+
+app.all("/api/:service/*", async (c) => {
+  const service = c.req.param("service");
+  const binding = serviceBinding(c.env, service);
+  if (!binding) throw new HttpProblem(404, { slug: "unknown-service", detail: `No service named "${service}" is routed by this gateway.` });
+  const prefix = `/api/${service}`;
+  const url = new URL(c.req.url);
+  const upstreamPath = url.pathname.slice(prefix.length) || "/";
+  const req = upstreamRequest(
+    c.req.raw,
+    upstreamPath,
+    {
+      correlationId: c.var.correlationId,
+      clientIp: c.req.header("cf-connecting-ip"),
+      host: url.host,
+      proto: url.protocol.replace(":", ""),
+    },
+    `https://${service}.internal`,
+  );
+  const res = await binding.fetch(req);
+  return new Response(res.body, res);
+});

@@ -1,0 +1,111 @@
+import { SELF } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { stackControl } from "./stack.ts";
+
+interface Health {
+  status: string;
+  checks: Record<string, { ok: boolean; latencyMs: number }>;
+}
+
+describe("gateway /health", () => {
+  afterEach(async () => {
+    await stackControl("redis/start");
+    await stackControl("postgres/start");
+  });
+
+  it("is ok with real Redis and Postgres checks and their latencies", async () => {
+    const res = await SELF.fetch("http://gw.test/health");
+    expect(res.status).toBe(200);
+    const body = await res.json<Health>();
+    expect(body.status).toBe("ok");
+    expect(body.checks.redis?.ok).toBe(true);
+    expect(body.checks.postgres?.ok).toBe(true);
+    expect(body.checks.redis?.latencyMs).toBeGreaterThan(0);
+    expect(body.checks.postgres?.latencyMs).toBeGreaterThan(0);
+  });
+
+  it("answers 503 degraded while the project's redis-server is stopped, and 200 once it is back", async () => {
+    await stackControl("redis/stop");
+    const down = await SELF.fetch("http://gw.test/health");
+    expect(down.status).toBe(503);
+    const body = await down.json<Health>();
+    expect(body.status).toBe("degraded");
+    expect(body.checks.redis?.ok).toBe(false);
+    expect(body.checks.postgres?.ok).toBe(true);
+    await stackControl("redis/start");
+    expect((await SELF.fetch("http://gw.test/health")).status).toBe(200);
+  });
+
+  it("answers 503 degraded while PostgreSQL is stopped", async () => {
+    await stackControl("postgres/stop");
+    const down = await SELF.fetch("http://gw.test/health");
+    expect(down.status).toBe(503);
+    expect((await down.json<Health>()).checks.postgres?.ok).toBe(false);
+    await stackControl("postgres/start");
+    expect((await SELF.fetch("http://gw.test/health")).status).toBe(200);
+  });
+});
+
+describe("gateway /api/:service/*", () => {
+  it("routes to the example service and propagates the correlation ID both ways", async () => {
+    const res = await SELF.fetch("http://gw.test/api/example/hello", { headers: { "X-Correlation-Id": "trace-42" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("X-Correlation-Id")).toBe("trace-42");
+    expect(await res.json()).toEqual({ hello: "world", service: "example", correlationId: "trace-42" });
+  });
+
+  it("passes a validated body through and returns the service's answer", async () => {
+    const res = await SELF.fetch("http://gw.test/api/example/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: "hi", repeat: 2 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ echo: "hi hi", service: "example" });
+  });
+
+  it("answers a malformed JSON body with the service's 400 problem+json and the correlation ID", async () => {
+    const res = await SELF.fetch("http://gw.test/api/example/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json", "X-Correlation-Id": "bad-json-1" },
+      body: '{"message": ',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(await res.json()).toMatchObject({ status: 400, correlationId: "bad-json-1" });
+  });
+
+  it("rejects unknown fields in the body (mass assignment)", async () => {
+    const res = await SELF.fetch("http://gw.test/api/example/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: "hi", role: "admin" }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: "/problems/validation-error" });
+  });
+
+  it("answers an oversize body with 413", async () => {
+    const res = await SELF.fetch("http://gw.test/api/example/echo", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: "x".repeat(2 * 1024 * 1024) }),
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("answers unknown routes and unknown services with 404 problem+json", async () => {
+    for (const path of ["/nowhere", "/api/nosuch/x", "/api/example/nosuch", "/api/JWT_SECRET/x"]) {
+      const res = await SELF.fetch(`http://gw.test${path}`);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("content-type"), path).toBe("application/problem+json");
+    }
+  });
+
+  it("counts proxied requests in /metrics", async () => {
+    await SELF.fetch("http://gw.test/api/example/hello");
+    const text = await (await SELF.fetch("http://gw.test/metrics")).text();
+    expect(text).toMatch(/foundation_http_requests_total\{method="GET",route="\/api\/:service\/\*",service="gateway",status="200"\} \d+/);
+  });
+});
