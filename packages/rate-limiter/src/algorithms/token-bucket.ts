@@ -1,0 +1,39 @@
+import { assertCost, type Algorithm } from "./types.ts";
+
+/** Token bucket parameters. */
+export interface TokenBucketParams {
+  limit: number;
+  refillPerSecond: number;
+}
+
+/** Tokens left and when they were counted. */
+export interface TokenBucketState {
+  tokens: number;
+  updatedAt: number;
+}
+
+/**
+ * Token bucket: refills continuously; a request takes `cost` tokens or is refused without taking any.
+ * A clock that goes backwards refills nothing. A lowered limit caps the tokens at the new capacity.
+ * @example tokenBucket(undefined, Date.now(), { limit: 10, refillPerSecond: 1 }, 1).decision.allowed // true
+ */
+export const tokenBucket: Algorithm<TokenBucketParams, TokenBucketState> = (state, now, policy, cost) => {
+  assertCost(cost, policy.limit);
+  const { limit, refillPerSecond } = policy;
+  const perMs = refillPerSecond / 1000;
+  const elapsed = state ? Math.max(0, now - state.updatedAt) : 0;
+  const available = state ? Math.min(limit, state.tokens + elapsed * perMs) : limit;
+  const updatedAt = state ? Math.max(now, state.updatedAt) : now;
+  const allowed = available >= cost;
+  const tokens = allowed ? available - cost : available;
+  return {
+    decision: {
+      allowed,
+      limit,
+      remaining: Math.floor(tokens),
+      resetMs: Math.ceil((limit - tokens) / perMs),
+      retryAfterMs: allowed ? 0 : Math.ceil((cost - tokens) / perMs),
+    },
+    state: { tokens, updatedAt },
+  };
+};
