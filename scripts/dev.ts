@@ -56,7 +56,11 @@ const wrangler = spawn(
     ".local/dev/wrangler",
     "--show-interactive-dev-session=false",
   ],
-  { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+  },
 );
 
 let stopping = false;

@@ -1,10 +1,7 @@
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit";
 import { localJwtSecret } from "./dev-vars.ts";
-
-/** Issuer and audience the local gateway expects in tokens. */
-export const LOCAL_ISSUER = "foundation-local";
-export const LOCAL_AUDIENCE = "foundation";
 
 const { values } = parseArgs({
   options: {
@@ -33,8 +30,8 @@ const scopes = values.scope
 const token = await new SignJWT({ scope: scopes.join(" ") })
   .setProtectedHeader({ alg: "HS256", typ: "JWT" })
   .setSubject(values.sub)
-  .setIssuer(LOCAL_ISSUER)
-  .setAudience(LOCAL_AUDIENCE)
+  .setIssuer(DEFAULT_ISSUER)
+  .setAudience(DEFAULT_AUDIENCE)
   .setIssuedAt()
   .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
   .sign(new TextEncoder().encode(localJwtSecret()));

@@ -24,3 +24,14 @@ export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink,
 export { Counter, DEFAULT_BUCKETS, Gauge, Histogram, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, type Labels } from "./metrics/registry.ts";
 export { redisFrom, type RedisEnv } from "./redis.ts";
 export { validate } from "./validate.ts";
+export {
+  ADMIN_SCOPE,
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  hasScope,
+  requireAuth,
+  scopesOf,
+  verifyBearer,
+  type AuthContext,
+  type AuthEnv,
+} from "./auth/jwt.ts";
