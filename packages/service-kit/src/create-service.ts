@@ -6,6 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
+import type { AuthContext } from "./auth/jwt.ts";
 import { HttpProblem, problemResponse, toProblem, validationProblem } from "./errors.ts";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { createLogger, errorFields, type LogSink, type Logger } from "./logger.ts";
@@ -34,6 +35,8 @@ export interface ServiceVariables {
   /** Runs a promise after the response, through `waitUntil`; failures are logged, never dropped silently. */
   defer: (task: Promise<unknown>) => void;
   requestId: string;
+  /** The verified caller, set by `requireAuth`. */
+  auth: AuthContext;
 }
 
 /** Options of {@link createService}. */
@@ -86,10 +89,25 @@ function dependencyChecks<E extends ServiceEnv>(env: E, options: ServiceOptions<
 }
 
 /**
+ * Refuses request bodies that are not JSON with 415, before any handler reads them.
+ * @example foundationRoutes.use(jsonBodiesOnly());
+ */
+export const jsonBodiesOnly = (): MiddlewareHandler =>
+  async function jsonBodiesOnly(c, next) {
+    if (BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && c.req.header("content-length") !== "0") {
+      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
+      if (!JSON_MEDIA.test(type)) {
+        throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
+      }
+    }
+    await next();
+  };
+
+/**
  * A request that carries `correlationId` in `X-Correlation-Id`, unless the caller set one already.
  * @example await fetch(correlatedRequest("https://billing.internal/invoices", { method: "POST" }, c.var.correlationId));
  */
-export function correlatedRequest(input: RequestInfo | URL, init: RequestInit | undefined, correlationId: string): Request {
+export function correlatedRequest(input: Request | string | URL, init: RequestInit | undefined, correlationId: string): Request {
   const req = new Request(input, init);
   if (!req.headers.has("X-Correlation-Id")) req.headers.set("X-Correlation-Id", correlationId);
   return req;
@@ -160,17 +178,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
       },
     }),
   );
-  if (options.jsonBodiesOnly ?? true) {
-    app.use(async function jsonBodiesOnly(c, next) {
-      if (BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && c.req.header("content-length") !== "0") {
-        const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
-        if (!JSON_MEDIA.test(type)) {
-          throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
-        }
-      }
-      await next();
-    });
-  }
+  if (options.jsonBodiesOnly ?? true) app.use(jsonBodiesOnly());
 
   app.onError((err, c) => {
     const { problem, headers, internal } = toProblem(err);

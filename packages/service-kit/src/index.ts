@@ -1,6 +1,7 @@
 export {
   correlatedRequest,
   createService,
+  jsonBodiesOnly,
   type DependencyMode,
   type Service,
   type ServiceEnv,

@@ -1,8 +1,14 @@
 import { createService, HttpProblem } from "@foundation/service-kit";
 import { serviceBinding, upstreamRequest } from "./forward.ts";
+import { foundationRoutes } from "./routes/index.ts";
 
-/** The gateway: the kit's health and metrics, plus `/api/:service/*` forwarded to the service's binding. */
+/**
+ * The gateway: the kit's health and metrics, Foundation's own API under `/api/foundation`, and every other
+ * `/api/:service/*` forwarded to that service's binding.
+ */
 export const app = createService<Env>({ name: "gateway", version: "0.1.0", jsonBodiesOnly: false, bodyLimitBytes: 10 * 1024 * 1024 });
+
+app.route("/api/foundation", foundationRoutes);
 
 app.all("/api/:service/*", async (c) => {
   const service = c.req.param("service");

@@ -121,6 +121,12 @@ describe("sliding log", () => {
     for (const t of admittedAt) expect(admittedAt.filter((u) => u > t - 1000 && u <= t).length).toBeLessThanOrEqual(3);
   });
 
+  it("treats a clock that goes backwards as standing still", () => {
+    const s = { entries: [[5000, 3]] as Array<[number, number]> };
+    const r = slidingLog(s, 1000, p, 1);
+    expect(r.decision).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+  });
+
   it("says exactly when the oldest entries leave the window", () => {
     const s = {
       entries: [

@@ -7,7 +7,7 @@ import type { Decision } from "./types.ts";
 
 export { fixedWindow, slidingLog, slidingWindow, tokenBucket };
 export type { FixedWindowState, SlidingLogState, SlidingWindowState, TokenBucketState };
-export { assertCost, type Algorithm, type Decision } from "./types.ts";
+export { assertCost, type Algorithm as AlgorithmFn, type Decision } from "./types.ts";
 
 /** The stored state of any algorithm, tagged with the algorithm that wrote it. */
 export type LimiterState =

@@ -1,0 +1,7 @@
+export * from "./algorithms/index.ts";
+export { checkRateLimit, type CheckOptions, type CheckResult, type DegradedReason } from "./client.ts";
+export { DenyCache } from "./deny-cache.ts";
+export { RateLimiter } from "./durable-object.ts";
+export { rateLimitHeaders } from "./headers.ts";
+export { rateLimit, type FailMode, type RateLimitOptions } from "./middleware.ts";
+export * from "./policy.ts";

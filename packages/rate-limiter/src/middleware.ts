@@ -1,0 +1,84 @@
+import { errorFields, HttpProblem, type MetricsRegistry, type ServiceVariables } from "@foundation/service-kit";
+import type { Context, MiddlewareHandler } from "hono";
+import { checkRateLimit, type CheckResult } from "./client.ts";
+import { DenyCache } from "./deny-cache.ts";
+import type { RateLimiter } from "./durable-object.ts";
+import { rateLimitHeaders } from "./headers.ts";
+import { Policy } from "./policy.ts";
+
+/** What happens when the limiter cannot answer: `open` lets the request through, `closed` refuses it with 503. */
+export type FailMode = "open" | "closed";
+
+/** Options of {@link rateLimit}. */
+export interface RateLimitOptions<E extends object> {
+  /** Names the quota in metrics and in the `RateLimit-Policy` header. */
+  name: string;
+  policy: Policy;
+  /** The client identity the quota applies to (JWT subject, API key, IP...). */
+  key: (c: Context<{ Bindings: E; Variables: Partial<ServiceVariables> }>) => string;
+  limiter: (env: E) => DurableObjectNamespace<RateLimiter>;
+  /** Declared behaviour when the limiter cannot answer; fail closed on auth and write routes. */
+  failMode: FailMode;
+  cost?: number;
+  timeoutMs?: number;
+  metrics?: MetricsRegistry;
+  /** Shared deny cache; default: one per middleware instance (per isolate). */
+  denyCache?: DenyCache;
+}
+
+/**
+ * Hono middleware enforcing a rate-limit policy per client key. Allowed responses carry the IETF
+ * `RateLimit-Policy`/`RateLimit` headers; refusals are 429 problem+json with `Retry-After`. When the limiter
+ * cannot answer, the declared fail mode applies and the reason is logged and counted.
+ * @example app.use("/api/*", rateLimit({ name: "api", policy, key: (c) => c.req.header("cf-connecting-ip") ?? "anon", limiter: (e) => e.RATE_LIMITER, failMode: "open" }));
+ */
+export const rateLimit = <E extends object>(
+  options: RateLimitOptions<E>,
+): MiddlewareHandler<{ Bindings: E; Variables: Partial<ServiceVariables> }> => {
+  const policy = Policy.parse(options.policy);
+  const denyCache = options.denyCache ?? new DenyCache();
+  const decisions = options.metrics?.counter("foundation_ratelimit_decisions_total", "Rate-limit decisions by quota and outcome");
+  const degraded = options.metrics?.counter(
+    "foundation_ratelimit_degraded_total",
+    "Rate-limit checks the limiter could not answer, by reason and fail mode",
+  );
+  return async function rateLimit(c, next) {
+    const result: CheckResult = await checkRateLimit(options.limiter(c.env), `${options.name}:${options.key(c)}`, policy, {
+      cost: options.cost,
+      timeoutMs: options.timeoutMs,
+      denyCache,
+    });
+    if (result.source === "degraded") {
+      degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });
+      c.var.log?.warn("rate limiter unavailable", {
+        quota: options.name,
+        reason: result.reason,
+        failMode: options.failMode,
+        ...errorFields(result.error),
+      });
+      if (options.failMode === "closed") {
+        throw new HttpProblem(503, {
+          slug: "rate-limiter-unavailable",
+          detail: "The rate limiter could not answer; try again shortly.",
+          headers: { "Retry-After": "1" },
+        });
+      }
+      await next();
+      return;
+    }
+    decisions?.inc({
+      quota: options.name,
+      outcome: result.allowed ? "allowed" : result.source === "deny-cache" ? "denied_cached" : "denied",
+    });
+    const headers = rateLimitHeaders(options.name, policy, result);
+    if (!result.allowed) {
+      throw new HttpProblem(429, {
+        slug: "rate-limited",
+        detail: `Quota "${options.name}" exhausted; retry after ${headers["Retry-After"]} s.`,
+        headers,
+      });
+    }
+    await next();
+    for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+  };
+};

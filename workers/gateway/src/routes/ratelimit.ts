@@ -1,0 +1,55 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { DenyCache, checkRateLimit, Policy } from "@foundation/rate-limiter";
+import { HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
+import type { GatewayEnv } from "./index.ts";
+
+/** Body of `POST /api/foundation/ratelimit/check`. */
+export const CheckRequest = z
+  .object({
+    key: z.string().min(1).max(512),
+    policy: Policy,
+    cost: z.number().int().min(1).max(1_000_000).default(1),
+  })
+  .strict()
+  .refine((b) => b.cost <= b.policy.limit, { message: "cost must not exceed the policy's limit", path: ["cost"] })
+  .openapi("RateLimitCheckRequest");
+
+/** Answer of a rate-limit check. */
+export const CheckResponse = z
+  .object({ allowed: z.boolean(), limit: z.number(), remaining: z.number(), resetMs: z.number(), retryAfterMs: z.number() })
+  .openapi("RateLimitCheckResponse");
+
+const checkRoute = createRoute({
+  method: "post",
+  path: "/check",
+  summary: "Take `cost` units from a key's quota (service token)",
+  description:
+    "Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed.",
+  security: [{ bearer: [] }],
+  request: { body: { content: { "application/json": { schema: CheckRequest } }, required: true } },
+  responses: {
+    200: { description: "The decision", content: { "application/json": { schema: CheckResponse } } },
+    503: { description: "The limiter could not answer in time" },
+  },
+});
+
+const denyCache = new DenyCache();
+
+/** `/api/foundation/ratelimit`: rate-limit decisions for services that enforce their own quotas. */
+export const ratelimitRoutes = new OpenAPIHono<GatewayEnv>();
+ratelimitRoutes.use(jsonBodiesOnly());
+ratelimitRoutes.use(requireAuth({ anyOf: ["service"] }));
+ratelimitRoutes.openapi(checkRoute, async (c) => {
+  const { key, policy, cost } = c.req.valid("json");
+  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, { cost, denyCache });
+  if (result.source === "degraded") {
+    c.var.log.warn("rate limiter unavailable", { reason: result.reason });
+    throw new HttpProblem(503, {
+      slug: "rate-limiter-unavailable",
+      detail: "The rate limiter could not answer; try again shortly.",
+      headers: { "Retry-After": "1" },
+    });
+  }
+  const { allowed, limit, remaining, resetMs, retryAfterMs } = result;
+  return c.json({ allowed, limit, remaining, resetMs, retryAfterMs }, 200);
+});

@@ -1,0 +1,244 @@
+import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { checkRateLimit, DenyCache, rateLimit, type Policy, type RateLimiter } from "@foundation/rate-limiter";
+import { createService, MetricsRegistry } from "@foundation/service-kit";
+import { SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+
+const stubFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
+const uniqueKey = (name: string) => `${name}:${crypto.randomUUID()}`;
+
+async function token(scope: string, sub = "billing"): Promise<string> {
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuer("foundation-local")
+    .setAudience("foundation")
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(env.JWT_SECRET));
+}
+
+describe("RateLimiter Durable Object", () => {
+  it("admits exactly 100 of 200 concurrent requests on one key with limit 100", async () => {
+    const stub = stubFor(uniqueKey("concurrent"));
+    const policy: Policy = { algorithm: "fixed-window", limit: 100, windowMs: 60_000 };
+    const decisions = await Promise.all(Array.from({ length: 200 }, () => stub.check(policy, 1)));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(100);
+  });
+
+  it("is exact for every algorithm under concurrency", async () => {
+    const policies: Policy[] = [
+      { algorithm: "token-bucket", limit: 50, refillPerSecond: 0.001 },
+      { algorithm: "sliding-window", limit: 50, windowMs: 60_000 },
+      { algorithm: "sliding-log", limit: 50, windowMs: 60_000 },
+    ];
+    for (const policy of policies) {
+      const stub = stubFor(uniqueKey(policy.algorithm));
+      const decisions = await Promise.all(Array.from({ length: 120 }, () => stub.check(policy, 1, 1_000_000)));
+      expect(
+        decisions.filter((d) => d.allowed),
+        policy.algorithm,
+      ).toHaveLength(50);
+    }
+  });
+
+  it("refuses nobody at 0.8x and never admits more than the limit per window at 1.6x, over two windows", async () => {
+    const policy: Policy = { algorithm: "sliding-log", limit: 100, windowMs: 1000 };
+    for (const [rate, expectMax] of [
+      [0.8, 80],
+      [1.6, 100],
+    ] as const) {
+      const stub = stubFor(uniqueKey(`rate-${rate}`));
+      const perWindow = rate * 100;
+      const admittedPerWindow = [0, 0];
+      for (let w = 0; w < 2; w++) {
+        const times = Array.from({ length: perWindow }, (_, i) => 10_000 + w * 1000 + Math.floor((i * 1000) / perWindow));
+        for (const t of times) if ((await stub.check(policy, 1, t)).allowed) admittedPerWindow[w] = (admittedPerWindow[w] ?? 0) + 1;
+      }
+      for (const n of admittedPerWindow) {
+        expect(n).toBeLessThanOrEqual(expectMax);
+        if (rate < 1) expect(n).toBe(perWindow);
+      }
+    }
+  });
+
+  it("keeps the count when the object is evicted mid-window", async () => {
+    const key = uniqueKey("evict");
+    const policy: Policy = { algorithm: "fixed-window", limit: 10, windowMs: 3_600_000 };
+    const first = await Promise.all(Array.from({ length: 6 }, () => stubFor(key).check(policy, 1)));
+    expect(first.every((d) => d.allowed)).toBe(true);
+    await abortAllDurableObjects();
+    const after = await Promise.all(Array.from({ length: 6 }, () => stubFor(key).check(policy, 1)));
+    expect(after.filter((d) => d.allowed)).toHaveLength(4);
+  });
+
+  it("deletes an idle key's state from its alarm, and running the alarm twice changes nothing more", async () => {
+    const stub = stubFor(uniqueKey("alarm"));
+    const policy: Policy = { algorithm: "fixed-window", limit: 5, windowMs: 1000 };
+    await stub.check(policy, 5);
+    await runInDurableObject(stub, (_i: RateLimiter, state) => {
+      expect(state.storage.kv.get("fixed-window")).toBeDefined();
+      state.storage.kv.put("expiresAt", Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, (_i: RateLimiter, state) => {
+      expect(state.storage.kv.get("fixed-window")).toBeUndefined();
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+    expect((await stub.check(policy, 5)).allowed).toBe(true);
+  });
+
+  it("keeps a key whose quota is still in use when its alarm fires early", async () => {
+    const stub = stubFor(uniqueKey("alarm-busy"));
+    await stub.check({ algorithm: "fixed-window", limit: 5, windowMs: 3_600_000 }, 5);
+    await runInDurableObject(stub, async (_i: RateLimiter, state) => {
+      await state.storage.setAlarm(Date.now());
+    });
+    await runDurableObjectAlarm(stub);
+    await runInDurableObject(stub, async (_i: RateLimiter, state) => {
+      expect(state.storage.kv.get("fixed-window")).toBeDefined();
+      expect(await state.storage.getAlarm()).toBeGreaterThan(Date.now());
+    });
+  });
+});
+
+describe("checkRateLimit", () => {
+  it("answers refused keys from the isolate's deny cache until their retry time", async () => {
+    const cache = new DenyCache();
+    const key = uniqueKey("cache");
+    const policy: Policy = { algorithm: "fixed-window", limit: 1, windowMs: 60_000 };
+    expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache })).toMatchObject({ source: "limiter", allowed: true });
+    expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache })).toMatchObject({ source: "limiter", allowed: false });
+    const cached = await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache });
+    expect(cached).toMatchObject({ source: "deny-cache", allowed: false });
+  });
+
+  it("reports a typed timeout instead of throwing when the limiter cannot answer in time", async () => {
+    const r = await checkRateLimit(
+      env.RATE_LIMITER,
+      uniqueKey("slow"),
+      { algorithm: "fixed-window", limit: 1, windowMs: 1000 },
+      { timeoutMs: 0 },
+    );
+    expect(r).toMatchObject({ source: "degraded", reason: "timeout" });
+  });
+});
+
+describe("rateLimit middleware", () => {
+  function appWith(failMode: "open" | "closed", timeoutMs?: number) {
+    const metrics = new MetricsRegistry();
+    const app = createService<Env>({ name: "rl-test", version: "1", metrics, logSink: () => {} });
+    const quota = uniqueKey("q");
+    app.use(
+      "/limited",
+      rateLimit<Env>({
+        name: quota,
+        policy: { algorithm: "fixed-window", limit: 2, windowMs: 60_000 },
+        key: (c) => c.req.header("x-client") ?? "anon",
+        limiter: (e) => e.RATE_LIMITER,
+        failMode,
+        timeoutMs,
+        metrics,
+      }),
+    );
+    app.get("/limited", (c) => c.json({ ok: true }));
+    return { app, metrics, quota };
+  }
+
+  it("adds RateLimit headers and answers 429 problem+json with Retry-After once the quota is spent", async () => {
+    const { app, quota } = appWith("closed");
+    const first = await app.request("/limited", { headers: { "x-client": "a" } }, env);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("RateLimit-Policy")).toBe(`"${quota}";q=2;w=60`);
+    expect(first.headers.get("RateLimit")).toMatch(new RegExp(`^"${quota}";r=1;t=\\d+$`));
+    await app.request("/limited", { headers: { "x-client": "a" } }, env);
+    const refused = await app.request("/limited", { headers: { "x-client": "a" } }, env);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(0);
+    expect(refused.headers.get("RateLimit")).toMatch(/r=0/);
+    expect((await app.request("/limited", { headers: { "x-client": "b" } }, env)).status).toBe(200);
+  });
+
+  it("fails closed with 503 when declared, counting the reason", async () => {
+    const { app, metrics, quota } = appWith("closed", 0);
+    const res = await app.request("/limited", {}, env);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toBe("1");
+    expect(metrics.render()).toContain(`foundation_ratelimit_degraded_total{mode="closed",quota="${quota}",reason="timeout"} 1`);
+  });
+
+  it("fails open when declared, letting the request through and counting it", async () => {
+    const { app, metrics, quota } = appWith("open", 0);
+    const res = await app.request("/limited", {}, env);
+    expect(res.status).toBe(200);
+    expect(metrics.render()).toContain(`foundation_ratelimit_degraded_total{mode="open",quota="${quota}",reason="timeout"} 1`);
+  });
+});
+
+describe("POST /api/foundation/ratelimit/check", () => {
+  const url = "http://gw.test/api/foundation/ratelimit/check";
+  const post = async (body: unknown, auth?: string) =>
+    SELF.fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+      body: JSON.stringify(body),
+    });
+
+  it("takes units from the caller's quota and refuses once it is spent", async () => {
+    const t = await token("service");
+    const body = { key: uniqueKey("api"), policy: { algorithm: "token-bucket", limit: 3, refillPerSecond: 0.01 }, cost: 2 };
+    const first = await post(body, t);
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ allowed: true, remaining: 1, limit: 3 });
+    const second = await post(body, t);
+    expect(await second.json()).toMatchObject({ allowed: false, remaining: 1 });
+  });
+
+  it("keeps quotas of different callers apart", async () => {
+    const body = { key: uniqueKey("shared-name"), policy: { algorithm: "fixed-window", limit: 1, windowMs: 60_000 } };
+    expect(await (await post(body, await token("service", "svc-a"))).json()).toMatchObject({ allowed: true });
+    expect(await (await post(body, await token("service", "svc-b"))).json()).toMatchObject({ allowed: true });
+  });
+
+  it.each([
+    ["a negative limit", { algorithm: "fixed-window", limit: -1, windowMs: 1000 }],
+    ["a zero limit", { algorithm: "fixed-window", limit: 0, windowMs: 1000 }],
+    ["an unknown algorithm", { algorithm: "leaky-bucket", limit: 10, windowMs: 1000 }],
+    ["a window of 0", { algorithm: "sliding-window", limit: 10, windowMs: 0 }],
+    ["a token bucket without a refill rate", { algorithm: "token-bucket", limit: 10 }],
+    ["an unknown policy field", { algorithm: "fixed-window", limit: 10, windowMs: 1000, burst: 5 }],
+  ])("answers %s with 400 problem+json", async (_, policy) => {
+    const res = await post({ key: "k", policy }, await token("service"));
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(await res.json()).toMatchObject({ type: "/problems/validation-error" });
+  });
+
+  it("answers a cost above the limit with 400", async () => {
+    const res = await post({ key: "k", policy: { algorithm: "fixed-window", limit: 2, windowMs: 1000 }, cost: 3 }, await token("service"));
+    expect(res.status).toBe(400);
+  });
+
+  it("requires a service token", async () => {
+    const body = { key: "k", policy: { algorithm: "fixed-window", limit: 2, windowMs: 1000 } };
+    expect((await post(body)).status).toBe(401);
+    expect((await post(body, await token("read"))).status).toBe(403);
+    expect((await post(body, await token("admin"))).status).toBe(200);
+  });
+
+  it("refuses a non-JSON body with 415 and malformed JSON with 400", async () => {
+    const t = await token("service");
+    const text = await SELF.fetch(url, {
+      method: "POST",
+      headers: { "content-type": "text/plain", authorization: `Bearer ${t}` },
+      body: "key=k",
+    });
+    expect(text.status).toBe(415);
+    const bad = await SELF.fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t}` },
+      body: "{",
+    });
+    expect(bad.status).toBe(400);
+  });
+});
