@@ -3,5 +3,6 @@ export { checkRateLimit, type CheckOptions, type CheckResult, type DegradedReaso
 export { DenyCache } from "./deny-cache.ts";
 export { RateLimiter } from "./durable-object.ts";
 export { rateLimitHeaders } from "./headers.ts";
-export { rateLimit, type FailMode, type RateLimitOptions } from "./middleware.ts";
+export { enforceLimit, prepareLimit, rateLimit, type FailMode, type PreparedLimit, type RateLimitOptions } from "./middleware.ts";
 export * from "./policy.ts";
+export { clientIdentity, matchingPolicies, parseRoutePolicies, RoutePolicies, RoutePolicy } from "./route-policies.ts";

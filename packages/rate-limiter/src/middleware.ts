@@ -1,4 +1,4 @@
-import { errorFields, HttpProblem, type MetricsRegistry, type ServiceVariables } from "@foundation/service-kit";
+import { errorFields, HttpProblem, type Counter, type MetricsRegistry, type ServiceVariables } from "@foundation/service-kit";
 import type { Context, MiddlewareHandler } from "hono";
 import { checkRateLimit, type CheckResult } from "./client.ts";
 import { DenyCache } from "./deny-cache.ts";
@@ -26,6 +26,77 @@ export interface RateLimitOptions<E extends object> {
   denyCache?: DenyCache;
 }
 
+/** A limiter prepared once per isolate: parsed policy, deny cache and metrics. */
+export interface PreparedLimit<E extends object> {
+  options: RateLimitOptions<E>;
+  policy: Policy;
+  denyCache: DenyCache;
+  decisions?: Counter;
+  degraded?: Counter;
+}
+
+/** Validates options and creates the per-isolate state of one quota. */
+export function prepareLimit<E extends object>(options: RateLimitOptions<E>): PreparedLimit<E> {
+  return {
+    options,
+    policy: Policy.parse(options.policy),
+    denyCache: options.denyCache ?? new DenyCache(),
+    decisions: options.metrics?.counter("foundation_ratelimit_decisions_total", "Rate-limit decisions by quota and outcome"),
+    degraded: options.metrics?.counter(
+      "foundation_ratelimit_degraded_total",
+      "Rate-limit checks the limiter could not answer, by reason and fail mode",
+    ),
+  };
+}
+
+/**
+ * Takes one request from `client`'s quota: resolves to the RateLimit headers to add to the response, or
+ * throws a 429 (refused) or 503 (limiter down and failing closed) problem. Failing open resolves to no headers.
+ */
+export async function enforceLimit<E extends object>(
+  limit: PreparedLimit<E>,
+  env: E,
+  client: string,
+  log?: ServiceVariables["log"],
+): Promise<Record<string, string>> {
+  const { options, policy } = limit;
+  const result: CheckResult = await checkRateLimit(options.limiter(env), `${options.name}:${client}`, policy, {
+    cost: options.cost,
+    timeoutMs: options.timeoutMs,
+    denyCache: limit.denyCache,
+  });
+  if (result.source === "degraded") {
+    limit.degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });
+    log?.warn("rate limiter unavailable", {
+      quota: options.name,
+      reason: result.reason,
+      failMode: options.failMode,
+      ...errorFields(result.error),
+    });
+    if (options.failMode === "closed") {
+      throw new HttpProblem(503, {
+        slug: "rate-limiter-unavailable",
+        detail: "The rate limiter could not answer; try again shortly.",
+        headers: { "Retry-After": "1" },
+      });
+    }
+    return {};
+  }
+  limit.decisions?.inc({
+    quota: options.name,
+    outcome: result.allowed ? "allowed" : result.source === "deny-cache" ? "denied_cached" : "denied",
+  });
+  const headers = rateLimitHeaders(options.name, policy, result);
+  if (!result.allowed) {
+    throw new HttpProblem(429, {
+      slug: "rate-limited",
+      detail: `Quota "${options.name}" exhausted; retry after ${headers["Retry-After"]} s.`,
+      headers,
+    });
+  }
+  return headers;
+}
+
 /**
  * Hono middleware enforcing a rate-limit policy per client key. Allowed responses carry the IETF
  * `RateLimit-Policy`/`RateLimit` headers; refusals are 429 problem+json with `Retry-After`. When the limiter
@@ -35,49 +106,9 @@ export interface RateLimitOptions<E extends object> {
 export const rateLimit = <E extends object>(
   options: RateLimitOptions<E>,
 ): MiddlewareHandler<{ Bindings: E; Variables: Partial<ServiceVariables> }> => {
-  const policy = Policy.parse(options.policy);
-  const denyCache = options.denyCache ?? new DenyCache();
-  const decisions = options.metrics?.counter("foundation_ratelimit_decisions_total", "Rate-limit decisions by quota and outcome");
-  const degraded = options.metrics?.counter(
-    "foundation_ratelimit_degraded_total",
-    "Rate-limit checks the limiter could not answer, by reason and fail mode",
-  );
+  const limit = prepareLimit(options);
   return async function rateLimit(c, next) {
-    const result: CheckResult = await checkRateLimit(options.limiter(c.env), `${options.name}:${options.key(c)}`, policy, {
-      cost: options.cost,
-      timeoutMs: options.timeoutMs,
-      denyCache,
-    });
-    if (result.source === "degraded") {
-      degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });
-      c.var.log?.warn("rate limiter unavailable", {
-        quota: options.name,
-        reason: result.reason,
-        failMode: options.failMode,
-        ...errorFields(result.error),
-      });
-      if (options.failMode === "closed") {
-        throw new HttpProblem(503, {
-          slug: "rate-limiter-unavailable",
-          detail: "The rate limiter could not answer; try again shortly.",
-          headers: { "Retry-After": "1" },
-        });
-      }
-      await next();
-      return;
-    }
-    decisions?.inc({
-      quota: options.name,
-      outcome: result.allowed ? "allowed" : result.source === "deny-cache" ? "denied_cached" : "denied",
-    });
-    const headers = rateLimitHeaders(options.name, policy, result);
-    if (!result.allowed) {
-      throw new HttpProblem(429, {
-        slug: "rate-limited",
-        detail: `Quota "${options.name}" exhausted; retry after ${headers["Retry-After"]} s.`,
-        headers,
-      });
-    }
+    const headers = await enforceLimit(limit, c.env, options.key(c), c.var.log);
     await next();
     for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
   };

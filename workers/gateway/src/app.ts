@@ -1,5 +1,6 @@
 import { createService, HttpProblem } from "@foundation/service-kit";
 import { serviceBinding, upstreamRequest } from "./forward.ts";
+import { routeRateLimits } from "./rate-limits.ts";
 import { foundationRoutes } from "./routes/index.ts";
 
 /**
@@ -8,6 +9,7 @@ import { foundationRoutes } from "./routes/index.ts";
  */
 export const app = createService<Env>({ name: "gateway", version: "0.1.0", jsonBodiesOnly: false, bodyLimitBytes: 10 * 1024 * 1024 });
 
+app.use("/api/*", routeRateLimits(app.metrics));
 app.route("/api/foundation", foundationRoutes);
 
 app.all("/api/:service/*", async (c) => {
