@@ -23,10 +23,14 @@ const consoleSink: LogSink = (line, level) => {
   else console.log(line);
 };
 
-/** Serialises an error without its stack leaking into responses; the stack stays in the log line. */
+/** Longest error message kept in a log line: client errors can quote whole payloads. */
+const MAX_ERROR_CHARS = 300;
+
+/** Serialises an error for a log line (never for a response), its message cut to a bounded length. */
 export function errorFields(err: unknown): LogFields {
-  if (err instanceof Error) return { error: err.message, errorName: err.name, stack: err.stack };
-  return { error: String(err) };
+  const cut = (m: string) => (m.length > MAX_ERROR_CHARS ? `${m.slice(0, MAX_ERROR_CHARS)}…` : m);
+  if (err instanceof Error) return { error: cut(err.message), errorName: err.name, stack: err.stack?.split("\n").slice(0, 8).join("\n") };
+  return { error: cut(String(err)) };
 }
 
 /**

@@ -1,9 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ServiceHonoEnv } from "@foundation/service-kit";
+import { eventsRoutes } from "./events.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
 
 /** The Hono environment of the gateway's own routes. */
 export type GatewayEnv = ServiceHonoEnv<Env>;
 
 /** Foundation's own API, mounted at `/api/foundation`; one module per capability. */
-export const foundationRoutes = new OpenAPIHono<GatewayEnv>().route("/ratelimit", ratelimitRoutes);
+export const foundationRoutes = new OpenAPIHono<GatewayEnv>().route("/ratelimit", ratelimitRoutes).route("/events", eventsRoutes);

@@ -1,0 +1,171 @@
+import { env, SELF } from "cloudflare:test";
+import { redisFrom } from "@foundation/service-kit";
+import { SignJWT } from "jose";
+import { afterEach, describe, expect, it } from "vitest";
+import { stackControl } from "./stack.ts";
+
+async function token(scope: string, sub = "producer"): Promise<string> {
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuer("foundation-local")
+    .setAudience("foundation")
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(env.JWT_SECRET));
+}
+
+const newStream = () => `test.events.${crypto.randomUUID().slice(0, 8)}`;
+const base = "http://gw.test/api/foundation/events";
+const redis = () => redisFrom(env);
+
+async function publish(stream: string, body: unknown, headers: Record<string, string> = {}, path = ""): Promise<Response> {
+  return SELF.fetch(`${base}/${stream}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${await token("publish")}`, ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+async function replay(stream: string, query = ""): Promise<{ events: Array<Record<string, unknown>>; next: string | null }> {
+  const res = await SELF.fetch(`${base}/${stream}${query}`, { headers: { authorization: `Bearer ${await token("read")}` } });
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+describe("publishing events", () => {
+  afterEach(async () => {
+    await stackControl("redis/start");
+  });
+
+  it("accepts a short event with 202, completes it as a CloudEvent and replays it", async () => {
+    const stream = newStream();
+    const res = await publish(
+      stream,
+      { type: "response.received", subject: "brand-1", data: { platform: "chatgpt" } },
+      { "X-Correlation-Id": "pub-1" },
+    );
+    expect(res.status).toBe(202);
+    const body = await res.json<{ id: string; streamId: string; duplicate: boolean }>();
+    expect(body.duplicate).toBe(false);
+    expect(body.streamId).toMatch(/^\d+-\d+$/);
+    const { events } = await replay(stream);
+    expect(events).toEqual([
+      expect.objectContaining({
+        streamId: body.streamId,
+        id: body.id,
+        specversion: "1.0",
+        type: "response.received",
+        subject: "brand-1",
+        source: "/foundation/publishers/producer",
+        correlationid: "pub-1",
+        data: { platform: "chatgpt" },
+      }),
+    ]);
+  });
+
+  it("yields one event for a publish retried with the same Idempotency-Key", async () => {
+    const stream = newStream();
+    const first = await (await publish(stream, { type: "t" }, { "Idempotency-Key": "k-1" })).json<{ streamId: string }>();
+    const again = await (
+      await publish(stream, { type: "t" }, { "Idempotency-Key": "k-1" })
+    ).json<{ streamId: string; duplicate: boolean }>();
+    expect(again).toMatchObject({ streamId: first.streamId, duplicate: true });
+    expect(await redis().xlen(stream)).toBe(1);
+  });
+
+  it("publishes a batch atomically in order, and deduplicates a retried batch", async () => {
+    const stream = newStream();
+    const batch = Array.from({ length: 50 }, (_, i) => ({ type: "n", data: i }));
+    const res = await publish(stream, batch, { "Idempotency-Key": "b-1" }, "/batch");
+    expect(res.status).toBe(202);
+    const body = await res.json<{ ids: string[]; streamIds: string[] }>();
+    expect(body.ids).toHaveLength(50);
+    const { events } = await replay(stream, "?limit=1000");
+    expect(events.map((e) => e.data)).toEqual(batch.map((b) => b.data));
+    expect(events.map((e) => e.streamId)).toEqual(body.streamIds);
+    const retry = await (
+      await publish(stream, batch, { "Idempotency-Key": "b-1" }, "/batch")
+    ).json<{ streamIds: string[]; duplicate: boolean }>();
+    expect(retry).toMatchObject({ streamIds: body.streamIds, duplicate: true });
+    expect(await redis().xlen(stream)).toBe(50);
+  });
+
+  it("answers 503 with Retry-After while Redis is down, and the retried publish after recovery yields one event", async () => {
+    const stream = newStream();
+    await stackControl("redis/stop");
+    const down = await publish(stream, { type: "t" }, { "Idempotency-Key": "outage-1" });
+    expect(down.status).toBe(503);
+    expect(down.headers.get("Retry-After")).toBe("1");
+    expect(down.headers.get("content-type")).toBe("application/problem+json");
+    await stackControl("redis/start");
+    expect((await publish(stream, { type: "t" }, { "Idempotency-Key": "outage-1" })).status).toBe(202);
+    expect((await publish(stream, { type: "t" }, { "Idempotency-Key": "outage-1" })).status).toBe(202);
+    expect(await redis().xlen(stream)).toBe(1);
+  });
+
+  it("loads the script again after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)", async () => {
+    const stream = newStream();
+    await redis().scriptFlush();
+    expect((await publish(stream, { type: "t" })).status).toBe(202);
+    expect(await redis().xlen(stream)).toBe(1);
+  });
+
+  it.each([
+    ["an invalid stream name", "Bad Stream!", { type: "t" }, 400],
+    ["an unknown field", "ok.stream", { type: "t", role: "admin" }, 400],
+    ["a missing type", "ok.stream", { data: 1 }, 400],
+    ["malformed JSON", "ok.stream", "{", 400],
+    ["an event over 64 KiB", "ok.stream", { type: "t", data: "x".repeat(70_000) }, 413],
+  ])("refuses %s with a problem and writes nothing", async (_, name, body, status) => {
+    const stream = name === "ok.stream" ? newStream() : name;
+    const res = await publish(encodeURIComponent(stream), body);
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    if (name === "ok.stream") expect(await redis().exists(stream)).toBe(0);
+  });
+
+  it("writes nothing of a batch that holds one invalid event", async () => {
+    const stream = newStream();
+    const res = await publish(stream, [{ type: "a" }, { type: "b", extra: 1 }], {}, "/batch");
+    expect(res.status).toBe(400);
+    expect(await redis().exists(stream)).toBe(0);
+  });
+
+  it("requires the publish scope to publish and a token to replay", async () => {
+    const stream = newStream();
+    const noToken = await SELF.fetch(`${base}/${stream}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"type":"t"}',
+    });
+    expect(noToken.status).toBe(401);
+    const readOnly = await SELF.fetch(`${base}/${stream}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${await token("read")}` },
+      body: '{"type":"t"}',
+    });
+    expect(readOnly.status).toBe(403);
+    expect((await SELF.fetch(`${base}/${stream}`)).status).toBe(401);
+    expect(await redis().exists(stream)).toBe(0);
+  });
+});
+
+describe("replaying events", () => {
+  it("pages with after/limit and filters by subject, in order", async () => {
+    const stream = newStream();
+    const batch = Array.from({ length: 30 }, (_, i) => ({ type: "n", subject: i % 3 === 0 ? "a" : "b", data: i }));
+    await publish(stream, batch, {}, "/batch");
+    const first = await replay(stream, "?limit=10");
+    expect(first.events.map((e) => e.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const second = await replay(stream, `?limit=10&after=${first.next}`);
+    expect(second.events.map((e) => e.data)).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    const onlyA = await replay(stream, "?subject=a&limit=100");
+    expect(onlyA.events.map((e) => e.data)).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
+    expect(onlyA.next).toBeNull();
+  });
+
+  it("refuses a malformed cursor", async () => {
+    const res = await SELF.fetch(`${base}/${newStream()}?after=abc`, { headers: { authorization: `Bearer ${await token("read")}` } });
+    expect(res.status).toBe(400);
+  });
+});
