@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { idlePollDelayMs, planRetries, retryDelayMs } from "./backoff.ts";
+import { outcomes } from "./delivery.ts";
+import { signDelivery, verifyDelivery } from "./signature.ts";
+
+const policy = { retryBackoffMs: 1000, maxBackoffMs: 10_000, maxDeliveries: 4 };
+
+describe("retry timing", () => {
+  it("doubles the wait with every delivery, up to the cap", () => {
+    expect([1, 2, 3, 4, 5, 50].map((n) => retryDelayMs(n, policy))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
+  });
+
+  it("redelivers due entries, dead-letters exhausted ones and says when the next is due", () => {
+    const plan = planRetries(
+      [
+        { streamId: "1-0", idleMs: 1500, deliveries: 1 },
+        { streamId: "2-0", idleMs: 1500, deliveries: 2 },
+        { streamId: "3-0", idleMs: 0, deliveries: 4 },
+      ],
+      policy,
+    );
+    expect(plan).toEqual({ redeliver: ["1-0"], deadLetter: [{ streamId: "3-0", idleMs: 0, deliveries: 4 }], nextDueInMs: 500 });
+  });
+
+  it("backs an idle consumer off from 1 s to a minute", () => {
+    expect([0, 1, 2, 6, 7, 30].map((n) => idlePollDelayMs(n))).toEqual([1000, 2000, 4000, 60_000, 60_000, 60_000]);
+  });
+});
+
+describe("delivery outcomes", () => {
+  it("takes per-event verdicts and fails events the subscriber did not mention", () => {
+    const r = outcomes(["1-0", "2-0", "3-0"], 200, {
+      results: [
+        { streamId: "1-0", ok: true },
+        { streamId: "2-0", ok: false, error: "boom" },
+      ],
+    });
+    expect(Object.fromEntries(r)).toEqual({
+      "1-0": { ok: true },
+      "2-0": { ok: false, error: "boom" },
+      "3-0": { ok: false, error: "no result for this event" },
+    });
+  });
+
+  it("fails the whole batch on a non-2xx or unreadable answer", () => {
+    expect(outcomes(["1-0"], 500, { results: [{ streamId: "1-0", ok: true }] }).get("1-0")).toEqual({
+      ok: false,
+      error: "subscriber answered HTTP 500",
+    });
+    expect(outcomes(["1-0"], 200, "<html>").get("1-0")).toEqual({ ok: false, error: "unreadable subscriber answer" });
+  });
+});
+
+describe("delivery signatures", () => {
+  const now = 1_800_000_000_000;
+
+  it("verifies its own signature and refuses tampering, other secrets, staleness and junk", async () => {
+    const sig = await signDelivery("s3cret", '{"a":1}', now);
+    expect(await verifyDelivery("s3cret", '{"a":1}', sig, now + 1000)).toBeNull();
+    expect(await verifyDelivery("s3cret", '{"a":2}', sig, now)).toBe("mismatch");
+    expect(await verifyDelivery("other", '{"a":1}', sig, now)).toBe("mismatch");
+    expect(await verifyDelivery("s3cret", '{"a":1}', sig, now + 301_000)).toBe("expired");
+    expect(await verifyDelivery("s3cret", '{"a":1}', "v1=abc", now)).toBe("malformed");
+    expect(await verifyDelivery("s3cret", '{"a":1}', null, now)).toBe("missing");
+  });
+});

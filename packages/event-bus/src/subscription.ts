@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { StreamName } from "./envelope.ts";
+
+/** Consumer group names. */
+export const GroupName = z.string().regex(/^[a-z0-9._-]{1,64}$/, "group names are 1-64 characters of a-z, 0-9, '.', '_' or '-'");
+
+/** Where a subscription delivers: a service reached through its binding, or an HTTPS URL. */
+export const Target = z.union([
+  z.object({ service: z.string().regex(/^[a-z0-9-]{1,64}$/) }).strict(),
+  z.object({ url: z.url({ protocol: /^https?$/ }).max(2048) }).strict(),
+]);
+/** Where a subscription delivers. */
+export type Target = z.infer<typeof Target>;
+
+/** Body of `POST /api/foundation/subscriptions`. */
+export const SubscriptionInput = z
+  .object({
+    stream: StreamName,
+    group: GroupName,
+    target: Target,
+    maxDeliveries: z.number().int().min(1).max(100).default(5),
+    batchSize: z.number().int().min(1).max(1000).default(100),
+    retryBackoffMs: z.number().int().min(10).max(3_600_000).default(1000),
+    maxBackoffMs: z.number().int().min(10).max(86_400_000).default(300_000),
+    timeoutMs: z.number().int().min(100).max(30_000).default(10_000),
+    startAt: z.enum(["new", "beginning"]).default("new"),
+  })
+  .strict();
+/** A subscription as configured. */
+export type SubscriptionConfig = z.infer<typeof SubscriptionInput> & { id: string };
+
+/** The stream holding a stream's dead letters. */
+export function deadLetterStream(stream: string): string {
+  return `${stream}.dlq`;
+}
+
+/** The name of the Durable Object that drives a (stream, group). */
+export function consumerObjectName(stream: string, group: string): string {
+  return `${stream}|${group}`;
+}

@@ -1,0 +1,71 @@
+import { DeliveryRequest, SIGNATURE_HEADER, verifyDelivery, type CloudEvent, type DeliveryResult } from "@foundation/event-bus";
+import type { Context, Handler } from "hono";
+import { HttpProblem, validationProblem } from "./errors.ts";
+import { errorFields, type Logger } from "./logger.ts";
+import type { MetricsRegistry } from "./metrics/registry.ts";
+
+/** What a handler learns about the delivery besides the event. */
+export interface DeliveryContext<E extends object> {
+  streamId: string;
+  /** 1 on first delivery; higher on retries. Use `event.id` to stay idempotent. */
+  deliveryCount: number;
+  stream: string;
+  /** The consumer group delivering it; every group of a stream gets every event. */
+  group: string;
+  c: Context<{ Bindings: E }>;
+}
+
+/** Handles one event; throwing fails only this event, which is then retried or dead-lettered. */
+export type EventHandler<E extends object> = (event: CloudEvent, ctx: DeliveryContext<E>) => Promise<void> | void;
+
+/**
+ * The endpoint that receives signed delivery batches: it refuses unsigned, forged or stale requests with
+ * 401, runs the stream's handlers for each event and answers one result per event.
+ */
+export function deliveryEndpoint<E extends { EVENT_SIGNING_SECRET?: string }>(
+  subscriptions: Map<string, EventHandler<E>[]>,
+  metrics: MetricsRegistry,
+): Handler<{ Bindings: E }> {
+  const handled = metrics.counter(
+    "foundation_events_handled_total",
+    "Events handled by this service's subscriptions, by stream and outcome",
+  );
+  return async (c) => {
+    const secret = c.env.EVENT_SIGNING_SECRET;
+    if (!secret) throw new HttpProblem(503, { slug: "events-not-configured", detail: "EVENT_SIGNING_SECRET is not set." });
+    const body = await c.req.text();
+    const failure = await verifyDelivery(secret, body, c.req.header(SIGNATURE_HEADER), Date.now());
+    if (failure) throw new HttpProblem(401, { slug: "bad-signature", detail: `Delivery signature ${failure}.` });
+    let raw: unknown;
+    try {
+      raw = JSON.parse(body);
+    } catch {
+      throw new HttpProblem(400, { detail: "Malformed JSON in request body" });
+    }
+    const parsed = DeliveryRequest.safeParse(raw);
+    if (!parsed.success) throw validationProblem(parsed.error, "json");
+    const { stream, group, deliveries } = parsed.data;
+    const handlers = subscriptions.get(stream) ?? [];
+    const results: DeliveryResult[] = await Promise.all(
+      deliveries.map(async (d): Promise<DeliveryResult> => {
+        if (handlers.length === 0) return { streamId: d.streamId, ok: false, error: `no handler for stream ${stream}` };
+        try {
+          for (const h of handlers) await h(d.event, { streamId: d.streamId, deliveryCount: d.deliveryCount, stream, group, c });
+          handled.inc({ stream, outcome: "ok" });
+          return { streamId: d.streamId, ok: true };
+        } catch (err) {
+          handled.inc({ stream, outcome: "error" });
+          const fields = errorFields(err);
+          (c.get("log" as never) as Logger | undefined)?.error("event handler failed", {
+            stream,
+            streamId: d.streamId,
+            eventId: d.event.id,
+            ...fields,
+          });
+          return { streamId: d.streamId, ok: false, error: String(fields.error) };
+        }
+      }),
+    );
+    return c.json({ results });
+  };
+}
