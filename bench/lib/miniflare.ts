@@ -25,6 +25,17 @@ export interface BenchWorker {
   bindings?: Record<string, string>;
   /** Binding name → name of another worker served alongside. */
   serviceBindings?: Record<string, string>;
+  /** Binding name → Durable Object class, in this worker or (`scriptName`) in another one served alongside. */
+  durableObjects?: Record<string, BenchDurableObject>;
+}
+
+/** A Durable Object binding (Miniflare keeps the objects' storage in memory). */
+export interface BenchDurableObject {
+  className: string;
+  /** The worker that exports the class, when it is not this one. */
+  scriptName?: string;
+  /** SQLite-backed storage (`new_sqlite_classes`), which `ctx.storage.kv` needs. */
+  useSQLite?: boolean;
 }
 
 /** Workers being served; `url` is the origin of the first worker, e.g. `http://127.0.0.1:41234/`. */

@@ -1,0 +1,189 @@
+/**
+ * Rate-limit decisions inside workerd, for bench/ratelimit.bench.ts: our `RateLimiter` Durable Object through
+ * `checkRateLimit` (allowed, and refused from the deny cache) and @upstash/ratelimit against the local Upstash
+ * endpoint (sliding window and token bucket), all behind the same route so every variant pays the same HTTP cost.
+ *
+ * `GET /decide?variant=…&key=…` takes one decision (`variant=none` takes none: the HTTP floor);
+ * `GET /loop?variant=…&key=…&n=…` takes `n` in a row and answers how long they took together. workerd's clock
+ * only moves in whole milliseconds, and only across I/O, so a single decision cannot be timed in here: the bench
+ * times `/decide` from Node and uses `/loop` for the mean over many.
+ *
+ * The package's `checkRateLimit` is handed in by ratelimit-entry.js: bench/ is type-checked with Node's types,
+ * the package with workerd's, so this module types the slice it uses structurally. @upstash/ratelimit's scripts
+ * carry a flag only Upstash's server accepts; see {@link withoutUpstashOnlyFlags}.
+ */
+import type { Decision } from "@foundation/rate-limiter/src/algorithms/types.ts";
+import { DenyCache } from "@foundation/rate-limiter/src/deny-cache.ts";
+import type { Policy } from "@foundation/rate-limiter/src/policy.ts";
+import { Ratelimit } from "@upstash/ratelimit";
+import { Redis } from "@upstash/redis/cloudflare";
+
+/** The decision paths the worker can take, `none` being the floor that takes no decision. */
+export const VARIANTS = [
+  "none",
+  "ours.sliding-window",
+  "ours.token-bucket",
+  "ours.deny-cache",
+  "upstash.sliding-window",
+  "upstash.token-bucket",
+] as const;
+/** One decision path. */
+export type Variant = (typeof VARIANTS)[number];
+
+/** What `/decide` answers: whether the request was admitted and who decided. */
+export interface DecideAnswer {
+  allowed: boolean;
+  /** `limiter`/`deny-cache` (ours), `redis` (@upstash/ratelimit), `none`. */
+  source: string;
+}
+
+/** What `/loop` answers. */
+export interface LoopAnswer {
+  n: number;
+  /** Wall time of the `n` decisions together, on workerd's whole-millisecond clock. */
+  elapsedMs: number;
+  allowed: number;
+  sources: Record<string, number>;
+}
+
+/** The `RATE_LIMITER` namespace binding: opaque here, only `checkRateLimit` looks inside. */
+export type LimiterNamespace = object;
+
+/** `checkRateLimit`'s result, as far as this worker reads it. */
+export type OurResult = (Decision & { source: "limiter" | "deny-cache" }) | { source: "degraded"; reason: string; error: unknown };
+
+/** The part of @foundation/rate-limiter this worker calls (see the module comment for why it is injected). */
+export interface OurLimiter {
+  checkRateLimit(namespace: LimiterNamespace, key: string, policy: Policy, options: { denyCache: DenyCache }): Promise<OurResult>;
+}
+
+/** The worker's bindings. */
+export interface RatelimitBenchEnv {
+  RATE_LIMITER: LimiterNamespace;
+  UPSTASH_REDIS_REST_URL: string;
+  UPSTASH_REDIS_REST_TOKEN: string;
+}
+
+/** Generous enough that no decision of a run is ever refused. */
+const OUR_POLICIES = {
+  "sliding-window": { algorithm: "sliding-window", limit: 1_000_000_000, windowMs: 60_000 },
+  "token-bucket": { algorithm: "token-bucket", limit: 1_000_000_000, refillPerSecond: 1_000_000 },
+} satisfies Record<string, Policy>;
+/** One request an hour: after the first, the key is refused and then answered from the deny cache. */
+const REFUSING_POLICY: Policy = { algorithm: "sliding-window", limit: 1, windowMs: 3_600_000 };
+
+type Decide = (env: RatelimitBenchEnv, key: string) => Promise<DecideAnswer>;
+
+function ourDecision(ours: OurLimiter, policy: Policy, denyCache: DenyCache): Decide {
+  return async (env, key) => {
+    const r = await ours.checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache });
+    if (r.source === "degraded") throw new Error(`our limiter degraded (${r.reason}): ${String(r.error)}`);
+    return { allowed: r.allowed, source: r.source };
+  };
+}
+
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The first line of @upstash/ratelimit's Lua scripts since 2.1. */
+const UPSTASH_ONLY_SHEBANG = /^#!lua flags=allow-key-locking\n/;
+
+/**
+ * @upstash/ratelimit ≥ 2.1 starts its Lua scripts with `#!lua flags=allow-key-locking`, a flag only Upstash's
+ * server knows (it narrows the script's lock to its keys); Redis 7 refuses such a script. This view of the client
+ * drops that line before `EVAL` and afterwards sends `EVALSHA` under the hash of the script Redis actually
+ * cached, so a decision still costs one `EVALSHA`, as it does against Upstash.
+ */
+function withoutUpstashOnlyFlags(redis: Redis): Redis {
+  const cachedAs = new Map<string, string>();
+  return new Proxy(redis, {
+    get(target, prop) {
+      if (prop === "eval") {
+        return async (script: string, keys: string[], args: unknown[]) => {
+          const plain = script.replace(UPSTASH_ONLY_SHEBANG, "");
+          if (plain !== script) cachedAs.set(await sha1Hex(script), await sha1Hex(plain));
+          return target.eval(plain, keys, args);
+        };
+      }
+      if (prop === "evalsha") {
+        return (sha: string, keys: string[], args: unknown[]) => target.evalsha(cachedAs.get(sha) ?? sha, keys, args);
+      }
+      return Reflect.get(target, prop) as unknown;
+    },
+  });
+}
+
+/** @upstash/ratelimit as its README sets it up, minus the ephemeral cache (it would skip Redis for refusals). */
+function upstashLimiters(env: RatelimitBenchEnv): Record<"sliding-window" | "token-bucket", Ratelimit> {
+  const redis = withoutUpstashOnlyFlags(
+    new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN, enableTelemetry: false }),
+  );
+  const common = { redis, prefix: "bench-ratelimit", ephemeralCache: false, analytics: false, enableTelemetry: false } as const;
+  return {
+    "sliding-window": new Ratelimit({ ...common, limiter: Ratelimit.slidingWindow(1_000_000_000, "60 s") }),
+    "token-bucket": new Ratelimit({ ...common, limiter: Ratelimit.tokenBucket(1_000_000, "1 s", 1_000_000_000) }),
+  };
+}
+
+function upstashDecision(limiter: (env: RatelimitBenchEnv) => Ratelimit): Decide {
+  return async (env, key) => {
+    const r = await limiter(env).limit(key);
+    await r.pending;
+    return { allowed: r.success, source: r.reason ?? "redis" };
+  };
+}
+
+function isVariant(value: string | null): value is Variant {
+  return (VARIANTS as readonly (string | null)[]).includes(value);
+}
+
+/**
+ * The bench worker's fetch handler around the given limiter functions.
+ * @example export default createRatelimitBench({ checkRateLimit });
+ */
+export function createRatelimitBench(ours: OurLimiter): { fetch(request: Request, env: RatelimitBenchEnv): Promise<Response> } {
+  const denyCache = new DenyCache();
+  let upstash: ReturnType<typeof upstashLimiters> | undefined;
+  const upstashOf = (env: RatelimitBenchEnv) => (upstash ??= upstashLimiters(env));
+  const decisions: Record<Variant, Decide> = {
+    none: () => Promise.resolve({ allowed: true, source: "none" }),
+    "ours.sliding-window": ourDecision(ours, OUR_POLICIES["sliding-window"], denyCache),
+    "ours.token-bucket": ourDecision(ours, OUR_POLICIES["token-bucket"], denyCache),
+    "ours.deny-cache": ourDecision(ours, REFUSING_POLICY, denyCache),
+    "upstash.sliding-window": upstashDecision((env) => upstashOf(env)["sliding-window"]),
+    "upstash.token-bucket": upstashDecision((env) => upstashOf(env)["token-bucket"]),
+  };
+
+  return {
+    async fetch(request, env) {
+      const url = new URL(request.url);
+      const variant = url.searchParams.get("variant");
+      const key = url.searchParams.get("key");
+      if (!isVariant(variant) || !key) {
+        return Response.json({ error: `need ?variant=${VARIANTS.join("|")}&key=…` }, { status: 400 });
+      }
+      const decide = decisions[variant];
+      try {
+        if (url.pathname === "/decide") return Response.json((await decide(env, key)) satisfies DecideAnswer);
+        if (url.pathname === "/loop") {
+          const n = Number(url.searchParams.get("n"));
+          if (!Number.isInteger(n) || n < 1) return Response.json({ error: "need ?n=<positive integer>" }, { status: 400 });
+          const sources: Record<string, number> = {};
+          let allowed = 0;
+          const started = Date.now();
+          for (let i = 0; i < n; i++) {
+            const d = await decide(env, key);
+            if (d.allowed) allowed++;
+            sources[d.source] = (sources[d.source] ?? 0) + 1;
+          }
+          return Response.json({ n, elapsedMs: Date.now() - started, allowed, sources } satisfies LoopAnswer);
+        }
+        return Response.json({ error: "routes: /decide, /loop" }, { status: 404 });
+      } catch (err) {
+        return Response.json({ error: (err as Error).message }, { status: 500 });
+      }
+    },
+  };
+}
