@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 
 /** Tests sign their own JWTs with this per-run secret. */
 const jwtSecret = randomBytes(32).toString("base64url");
+/** Consumers sign event deliveries with this per-run secret; services verify them with it. */
+const eventSigningSecret = randomBytes(32).toString("base64url");
 const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["nodejs_compat"] };
 
 /**
@@ -21,6 +23,7 @@ export default defineConfig({
         DATABASE_URL: stack.databaseUrl,
         NEON_HTTP_ENDPOINT: stack.neonHttpEndpoint,
         NEON_WS_PROXY: stack.neonWsProxy,
+        EVENT_SIGNING_SECRET: eventSigningSecret,
       };
       return {
         wrangler: { configPath: "./wrangler.toml" },
@@ -49,7 +52,14 @@ export default defineConfig({
     testTimeout: 20_000,
     coverage: {
       provider: "istanbul",
-      include: ["packages/service-kit/src/**", "packages/db/src/**", "workers/*/src/**"],
+      include: [
+        "packages/service-kit/src/**",
+        "packages/db/src/**",
+        "packages/rate-limiter/src/**",
+        "packages/event-bus/src/**",
+        "packages/registry/src/**",
+        "workers/*/src/**",
+      ],
       exclude: ["**/*.test.ts"],
       reporter: ["text-summary", "html", "json-summary"],
       thresholds: { lines: 80 },

@@ -27,11 +27,17 @@ export function writeDevVars(path: string, vars: Record<string, string>): void {
   writeFileSync(path, `# Written by npm run dev; local only, never commit.\n${body}\n`, { mode: 0o600 });
 }
 
-/** The local JWT secret, created on first use and kept across runs so issued tokens stay valid. */
-export function localJwtSecret(): string {
+/** A local secret kept in the gateway's `.dev.vars`, created on first use and kept across runs. */
+export function localSecret(name: string): string {
   const vars = existsSync(DEV_VARS) ? parseDevVars(readFileSync(DEV_VARS, "utf8")) : {};
-  if (vars.JWT_SECRET) return vars.JWT_SECRET;
+  const existing = vars[name];
+  if (existing) return existing;
   const secret = randomBytes(32).toString("base64url");
-  writeDevVars(DEV_VARS, { ...vars, JWT_SECRET: secret });
+  writeDevVars(DEV_VARS, { ...vars, [name]: secret });
   return secret;
+}
+
+/** The local JWT secret, kept across runs so issued tokens stay valid. */
+export function localJwtSecret(): string {
+  return localSecret("JWT_SECRET");
 }

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { startLocalStack } from "@foundation/local-stack";
-import { DEV_VARS, localJwtSecret, parseDevVars, writeDevVars } from "./dev-vars.ts";
+import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, writeDevVars } from "./dev-vars.ts";
 import { ROOT, WORKERS } from "./workers.ts";
 
 /**
@@ -28,12 +28,14 @@ const stack = await startLocalStack({
 });
 
 const jwtSecret = localJwtSecret();
+const eventSigningSecret = localSecret("EVENT_SIGNING_SECRET");
 const backing = {
   UPSTASH_REDIS_REST_URL: stack.upstash.url,
   UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
   DATABASE_URL: stack.neon.databaseUrl,
   NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
   NEON_WS_PROXY: stack.neon.wsProxy,
+  EVENT_SIGNING_SECRET: eventSigningSecret,
 };
 for (const w of WORKERS) {
   const file = w.name === "gateway" ? DEV_VARS : resolve(w.config, "..", ".dev.vars");

@@ -332,6 +332,10 @@ export async function startNeonEndpoint(opts: NeonEndpointOptions = {}): Promise
     }
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has no pool error handler: without this, PostgreSQL stopping mid-transaction
+    // would emit an unhandled 'error' and crash the process that hosts the endpoint.
+    const onError = (e: Error) => (broken = e);
+    client.on("error", onError);
     try {
       await client.query(beginStatement(h));
       const results: NeonResult[] = [];
@@ -349,6 +353,7 @@ export async function startNeonEndpoint(opts: NeonEndpointOptions = {}): Promise
       if (!(e instanceof pg.DatabaseError)) broken ??= e as Error;
       throw e;
     } finally {
+      client.off("error", onError);
       client.release(broken);
     }
   }

@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { createDb, type DbEnv } from "@foundation/db";
+import { registerSelf, type SelfRegistrationEnv } from "@foundation/registry/client";
 import { sql } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -9,17 +10,22 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AuthContext } from "./auth/jwt.ts";
 import { HttpProblem, problemResponse, toProblem, validationProblem } from "./errors.ts";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
+import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
+import { DELIVERY_PATH } from "@foundation/event-bus";
 import { createLogger, errorFields, type LogSink, type Logger } from "./logger.ts";
 import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "./metrics/registry.ts";
 import { redisFrom, type RedisEnv } from "./redis.ts";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
-export type ServiceEnv = Partial<RedisEnv & DbEnv> & {
-  /** `local` in dev and tests, `staging` or `production` when deployed. */
-  ENVIRONMENT?: string;
-  /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
-  METRICS_TOKEN?: string;
-};
+export type ServiceEnv = Partial<RedisEnv & DbEnv> &
+  SelfRegistrationEnv & {
+    /** `local` in dev and tests, `staging` or `production` when deployed. */
+    ENVIRONMENT?: string;
+    /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
+    METRICS_TOKEN?: string;
+    /** Shared secret that signs event deliveries from Foundation's consumers. */
+    EVENT_SIGNING_SECRET?: string;
+  };
 
 /** Whether a dependency must be up for the service to report `ok`. */
 export type DependencyMode = "required" | "optional" | false;
@@ -56,13 +62,29 @@ export interface ServiceOptions<E extends ServiceEnv> {
   logSink?: LogSink;
   /** The metrics registry; default: one per service per isolate. */
   metrics?: MetricsRegistry;
+  /**
+   * Self-registration in the service registry from the service's cron trigger (see {@link Service.scheduled});
+   * `false` turns it off. Default TTL: 180 s.
+   */
+  registry?: false | { ttlSeconds?: number; metadata?: Record<string, string> };
 }
 
 /** The Hono environment of a service built with the kit. */
 export type ServiceHonoEnv<E extends ServiceEnv> = { Bindings: E; Variables: ServiceVariables };
 
-/** The app returned by {@link createService}: an OpenAPIHono plus the service's metrics registry. */
-export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & { metrics: MetricsRegistry; serviceName: string };
+/** The app returned by {@link createService}: an OpenAPIHono plus the service's metrics and event subscriptions. */
+export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & {
+  metrics: MetricsRegistry;
+  serviceName: string;
+  /** Handles events of `stream` delivered by a Foundation subscription whose target is this service. */
+  subscribe: (stream: string, handler: EventHandler<E>) => void;
+  /**
+   * The cron handler: runs the health checks and registers the service in the registry, or heartbeats
+   * its instance with the resulting status (`passing`, `warning` when an optional dependency is down,
+   * `critical` when a required one is). Exported with the app, it runs on every cron trigger.
+   */
+  scheduled: (controller: unknown, env: E, ctx?: unknown) => Promise<void>;
+};
 
 const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i;
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -202,5 +224,25 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     return c.body(metrics.render(), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
   });
 
-  return Object.assign(app, { metrics, serviceName: name });
+  const subscriptions = new Map<string, EventHandler<E>[]>();
+  app.post(DELIVERY_PATH, deliveryEndpoint(subscriptions, metrics));
+  const subscribe = (stream: string, handler: EventHandler<E>) => {
+    subscriptions.set(stream, [...(subscriptions.get(stream) ?? []), handler]);
+  };
+
+  const scheduled = async (_controller: unknown, env: E): Promise<void> => {
+    if (options.registry === false) return;
+    const report = await runHealthChecks(name, version, dependencyChecks(env, options), options.healthTimeoutMs);
+    const failing = Object.entries(report.checks).filter(([, r]) => !r.ok);
+    const status = report.status === "degraded" ? "critical" : failing.length > 0 ? "warning" : "passing";
+    const output = failing.length > 0 ? failing.map(([check, r]) => `${check}: ${r.error ?? "failed"}`).join("; ") : "all checks passing";
+    try {
+      const outcome = await registerSelf(env, { service: name, version, status, output, ...options.registry });
+      baseLog[outcome.action === "refused" ? "warn" : "info"]("registry self-registration", { ...outcome, status });
+    } catch (err) {
+      baseLog.error("registry self-registration failed", errorFields(err));
+    }
+  };
+
+  return Object.assign(app, { metrics, serviceName: name, subscribe, scheduled });
 }

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { createService } from "@foundation/service-kit";
+import { createService, redisFrom } from "@foundation/service-kit";
 
 /** Body of `POST /echo`; unknown fields are rejected so nothing unexpected is ever stored or echoed. */
 export const EchoRequest = z
@@ -32,4 +32,17 @@ app.openapi(echoRoute, (c) => {
     { echo: Array.from({ length: repeat }, () => message).join(" "), correlationId: c.var.correlationId, service: "example" },
     200,
   );
+});
+
+/**
+ * An event subscription: greetings published to `example.greetings` are recorded in Redis per consumer
+ * group, once per event id however often they are delivered. A greeting whose data says `{"fail": true}` makes the handler
+ * throw, to show (and test) retries and dead letters.
+ */
+app.subscribe("example.greetings", async (event, { deliveryCount, streamId, group, c }) => {
+  const data = event.data as { fail?: boolean } | undefined;
+  const redis = redisFrom(c.env);
+  await redis.hset(`example:deliveries:${group}:${event.id}`, { [String(deliveryCount)]: streamId });
+  if (data?.fail) throw new Error(`greeting ${event.id} asked to fail`);
+  await redis.set(`example:greeted:${group}:${event.id}`, streamId, { nx: true });
 });

@@ -12,6 +12,16 @@ export const app = createService<Env>({ name: "gateway", version: "0.1.0", jsonB
 app.use("/api/*", routeRateLimits(app.metrics));
 app.route("/api/foundation", foundationRoutes);
 
+app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+app.doc31("/openapi.json", {
+  openapi: "3.1.0",
+  info: {
+    title: "Foundation API",
+    version: "0.1.0",
+    description: "RankMyBrand's edge infrastructure: event bus, service registry, rate limiter and gateway.",
+  },
+});
+
 app.all("/api/:service/*", async (c) => {
   const service = c.req.param("service");
   const binding = serviceBinding(c.env, service);

@@ -1,5 +1,7 @@
 import { app } from "./app.ts";
 
 export { RateLimiter } from "@foundation/rate-limiter";
+export { ServiceDirectory, ServiceRegistry } from "@foundation/registry";
+export { StreamConsumer } from "./consumers/stream-consumer.ts";
 
 export default app satisfies ExportedHandler<Env>;

@@ -109,3 +109,29 @@ describe("gateway /api/:service/*", () => {
     expect(text).toMatch(/foundation_http_requests_total\{method="GET",route="\/api\/:service\/\*",service="gateway",status="200"\} \d+/);
   });
 });
+
+describe("gateway /openapi.json", () => {
+  it("documents every foundation route as OpenAPI 3.1 with the bearer scheme", async () => {
+    const res = await SELF.fetch("http://gw.test/openapi.json");
+    expect(res.status).toBe(200);
+    const doc = await res.json<{
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { securitySchemes: Record<string, unknown> };
+    }>();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+    for (const [path, method] of [
+      ["/api/foundation/ratelimit/check", "post"],
+      ["/api/foundation/events/{stream}", "post"],
+      ["/api/foundation/events/{stream}", "get"],
+      ["/api/foundation/events/{stream}/batch", "post"],
+      ["/api/foundation/events/{stream}/dlq", "get"],
+      ["/api/foundation/events/{stream}/dlq/redrive", "post"],
+      ["/api/foundation/subscriptions", "post"],
+      ["/api/foundation/subscriptions/{id}", "get"],
+    ] as const) {
+      expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
+});

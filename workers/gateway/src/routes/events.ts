@@ -1,5 +1,17 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { EventInput, publishEvents, replayEvents, STREAM_ID, StreamName, toEnvelope, type CloudEvent } from "@foundation/event-bus";
+import {
+  consumerObjectName,
+  deadLetterStream,
+  EventInput,
+  publishEvents,
+  replayEvents,
+  STREAM_ID,
+  StreamName,
+  toEnvelope,
+  type CloudEvent,
+} from "@foundation/event-bus";
+import { createDb, subscriptions } from "@foundation/db";
+import { eq } from "drizzle-orm";
 import { errorFields, HttpProblem, jsonBodiesOnly, redisFrom, requireAuth } from "@foundation/service-kit";
 import type { Context } from "hono";
 import type { GatewayEnv } from "./index.ts";
@@ -70,6 +82,73 @@ const replayRoute = createRoute({
   },
 });
 
+const dlqRoute = createRoute({
+  method: "get",
+  path: "/{stream}/dlq",
+  summary: "Dead letters of a stream: original id, event, deliveries, last error (admin)",
+  security: [{ bearer: [] }],
+  request: { params: StreamParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
+  responses: {
+    200: { description: "Oldest first", content: { "application/json": { schema: z.object({ deadLetters: z.array(z.unknown()) }) } } },
+  },
+});
+
+const redriveRoute = createRoute({
+  method: "post",
+  path: "/{stream}/dlq/redrive",
+  summary: "Publish dead letters again (same event ids) and remove them from the dead-letter stream (admin)",
+  security: [{ bearer: [] }],
+  request: { params: StreamParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
+  responses: { 202: { description: "Re-published", content: { "application/json": { schema: z.object({ count: z.number() }) } } } },
+});
+
+/** A dead letter as stored by the consumer. */
+interface DeadLetter {
+  dlqId: string;
+  originalId: string;
+  group: string;
+  deliveries: number;
+  lastError: string;
+  event: CloudEvent | null;
+}
+
+async function readDeadLetters(c: Context<GatewayEnv>, stream: string, limit: number): Promise<DeadLetter[]> {
+  const raw = (await redisFrom(c.env).xrange(deadLetterStream(stream), "-", "+", limit)) as unknown as Array<[string, string[]]>;
+  return raw.map(([dlqId, flat]) => {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] ?? ""] = flat[i + 1] ?? "";
+    return {
+      dlqId,
+      originalId: f.originalId ?? "",
+      group: f.group ?? "",
+      deliveries: Number(f.deliveries ?? 0),
+      lastError: f.lastError ?? "",
+      event: f.event ? (JSON.parse(f.event) as CloudEvent) : null,
+    };
+  });
+}
+
+const groupsByStream = new Map<string, { groups: string[]; at: number }>();
+
+/** The subscribed groups of a stream, cached for 5 s per isolate; empty when Postgres cannot say. */
+async function subscribedGroups(c: Context<GatewayEnv>, stream: string): Promise<string[]> {
+  const cached = groupsByStream.get(stream);
+  if (cached && Date.now() - cached.at < 5000) return cached.groups;
+  const rows = await createDb(c.env).select({ group: subscriptions.groupName }).from(subscriptions).where(eq(subscriptions.stream, stream));
+  const groups = rows.map((r) => r.group);
+  groupsByStream.set(stream, { groups, at: Date.now() });
+  return groups;
+}
+
+/** After a publish, wakes the stream's consumers so delivery starts now rather than at their next poll. */
+function pokeConsumers(c: Context<GatewayEnv>, stream: string): void {
+  c.var.defer(
+    subscribedGroups(c, stream).then((groups) =>
+      Promise.all(groups.map((g) => c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, g))).poke())),
+    ),
+  );
+}
+
 /** Completes inputs into envelopes with this request's publisher and correlation ID. */
 function envelopes(c: Context<GatewayEnv>, inputs: EventInput[]): CloudEvent[] {
   const ctx = {
@@ -105,12 +184,14 @@ export const eventsRoutes = new OpenAPIHono<GatewayEnv>();
 eventsRoutes.use(jsonBodiesOnly());
 eventsRoutes.on("POST", ["/:stream", "/:stream/batch"], requireAuth({ anyOf: ["publish"] }));
 eventsRoutes.on("GET", "/:stream", requireAuth());
+eventsRoutes.on(["GET", "POST"], ["/:stream/dlq", "/:stream/dlq/redrive"], requireAuth({ anyOf: ["admin"] }));
 
 eventsRoutes.openapi(publishRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const [event] = envelopes(c, [c.req.valid("json")]);
   if (!event) throw new HttpProblem(400, { detail: "No event in the body." });
   const result = await publish(c, stream, [event], c.req.valid("header")["idempotency-key"]);
+  pokeConsumers(c, stream);
   return c.json({ id: event.id, streamId: result.streamIds[0] ?? "", duplicate: result.duplicate }, 202);
 });
 
@@ -118,6 +199,7 @@ eventsRoutes.openapi(batchRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const events = envelopes(c, c.req.valid("json"));
   const result = await publish(c, stream, events, c.req.valid("header")["idempotency-key"]);
+  pokeConsumers(c, stream);
   return c.json({ ids: events.map((e) => e.id), streamIds: result.streamIds, duplicate: result.duplicate }, 202);
 });
 
@@ -126,4 +208,28 @@ eventsRoutes.openapi(replayRoute, async (c) => {
   const { after, limit, subject } = c.req.valid("query");
   const page = await replayEvents(redisFrom(c.env), stream, { after, limit, subject });
   return c.json({ events: page.events.map((e) => ({ streamId: e.streamId, ...e.event })), next: page.next }, 200);
+});
+
+eventsRoutes.openapi(dlqRoute, async (c) => {
+  const { stream } = c.req.valid("param");
+  return c.json({ deadLetters: await readDeadLetters(c, stream, c.req.valid("query").limit) }, 200);
+});
+
+eventsRoutes.openapi(redriveRoute, async (c) => {
+  const { stream } = c.req.valid("param");
+  const letters = (await readDeadLetters(c, stream, c.req.valid("query").limit)).filter((l) => l.event !== null);
+  if (letters.length > 0) {
+    await publish(
+      c,
+      stream,
+      letters.map((l) => l.event as CloudEvent),
+      undefined,
+    );
+    await redisFrom(c.env).xdel(
+      deadLetterStream(stream),
+      letters.map((l) => l.dlqId),
+    );
+    pokeConsumers(c, stream);
+  }
+  return c.json({ count: letters.length }, 202);
 });

@@ -2,9 +2,15 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ServiceHonoEnv } from "@foundation/service-kit";
 import { eventsRoutes } from "./events.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
+import { servicesRoutes } from "./services.ts";
+import { subscriptionsRoutes } from "./subscriptions.ts";
 
 /** The Hono environment of the gateway's own routes. */
 export type GatewayEnv = ServiceHonoEnv<Env>;
 
 /** Foundation's own API, mounted at `/api/foundation`; one module per capability. */
-export const foundationRoutes = new OpenAPIHono<GatewayEnv>().route("/ratelimit", ratelimitRoutes).route("/events", eventsRoutes);
+export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
+  .route("/ratelimit", ratelimitRoutes)
+  .route("/services", servicesRoutes)
+  .route("/events", eventsRoutes)
+  .route("/subscriptions", subscriptionsRoutes);
