@@ -1,18 +1,8 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { consumerObjectName, signDelivery } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
-import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-
-async function token(scope: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("tester")
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
+import { token } from "./auth.ts";
 
 const api = "http://gw.test/api/foundation";
 const redis = () => redisFrom(env);

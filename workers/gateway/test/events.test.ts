@@ -1,18 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { redisFrom } from "@foundation/service-kit";
-import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { stackControl } from "./stack.ts";
-
-async function token(scope: string, sub = "producer"): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
+import { token } from "./auth.ts";
 
 const newStream = () => `test.events.${crypto.randomUUID().slice(0, 8)}`;
 const base = "http://gw.test/api/foundation/events";
@@ -21,13 +11,13 @@ const redis = () => redisFrom(env);
 async function publish(stream: string, body: unknown, headers: Record<string, string> = {}, path = ""): Promise<Response> {
   return SELF.fetch(`${base}/${stream}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${await token("publish")}`, ...headers },
+    headers: { "content-type": "application/json", authorization: `Bearer ${await token("publish", "producer")}`, ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 }
 
 async function replay(stream: string, query = ""): Promise<{ events: Array<Record<string, unknown>>; next: string | null }> {
-  const res = await SELF.fetch(`${base}/${stream}${query}`, { headers: { authorization: `Bearer ${await token("read")}` } });
+  const res = await SELF.fetch(`${base}/${stream}${query}`, { headers: { authorization: `Bearer ${await token("read", "producer")}` } });
   expect(res.status).toBe(200);
   return res.json();
 }
@@ -141,7 +131,7 @@ describe("publishing events", () => {
     expect(noToken.status).toBe(401);
     const readOnly = await SELF.fetch(`${base}/${stream}`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${await token("read")}` },
+      headers: { "content-type": "application/json", authorization: `Bearer ${await token("read", "producer")}` },
       body: '{"type":"t"}',
     });
     expect(readOnly.status).toBe(403);
@@ -165,7 +155,9 @@ describe("replaying events", () => {
   });
 
   it("refuses a malformed cursor", async () => {
-    const res = await SELF.fetch(`${base}/${newStream()}?after=abc`, { headers: { authorization: `Bearer ${await token("read")}` } });
+    const res = await SELF.fetch(`${base}/${newStream()}?after=abc`, {
+      headers: { authorization: `Bearer ${await token("read", "producer")}` },
+    });
     expect(res.status).toBe(400);
   });
 });

@@ -1,21 +1,11 @@
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { checkRateLimit, DenyCache, rateLimit, type Policy, type RateLimiter } from "@foundation/rate-limiter";
 import { createService, MetricsRegistry } from "@foundation/service-kit";
-import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import { token } from "./auth.ts";
 
 const stubFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
 const uniqueKey = (name: string) => `${name}:${crypto.randomUUID()}`;
-
-async function token(scope: string, sub = "billing"): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
 
 describe("RateLimiter Durable Object", () => {
   it("admits exactly 100 of 200 concurrent requests on one key with limit 100", async () => {
@@ -185,7 +175,7 @@ describe("POST /api/foundation/ratelimit/check", () => {
     });
 
   it("takes units from the caller's quota and refuses once it is spent", async () => {
-    const t = await token("service");
+    const t = await token("service", "billing");
     const body = { key: uniqueKey("api"), policy: { algorithm: "token-bucket", limit: 3, refillPerSecond: 0.01 }, cost: 2 };
     const first = await post(body, t);
     expect(first.status).toBe(200);
@@ -208,26 +198,29 @@ describe("POST /api/foundation/ratelimit/check", () => {
     ["a token bucket without a refill rate", { algorithm: "token-bucket", limit: 10 }],
     ["an unknown policy field", { algorithm: "fixed-window", limit: 10, windowMs: 1000, burst: 5 }],
   ])("answers %s with 400 problem+json", async (_, policy) => {
-    const res = await post({ key: "k", policy }, await token("service"));
+    const res = await post({ key: "k", policy }, await token("service", "billing"));
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     expect(await res.json()).toMatchObject({ type: "/problems/validation-error" });
   });
 
   it("answers a cost above the limit with 400", async () => {
-    const res = await post({ key: "k", policy: { algorithm: "fixed-window", limit: 2, windowMs: 1000 }, cost: 3 }, await token("service"));
+    const res = await post(
+      { key: "k", policy: { algorithm: "fixed-window", limit: 2, windowMs: 1000 }, cost: 3 },
+      await token("service", "billing"),
+    );
     expect(res.status).toBe(400);
   });
 
   it("requires a service token", async () => {
     const body = { key: "k", policy: { algorithm: "fixed-window", limit: 2, windowMs: 1000 } };
     expect((await post(body)).status).toBe(401);
-    expect((await post(body, await token("read"))).status).toBe(403);
-    expect((await post(body, await token("admin"))).status).toBe(200);
+    expect((await post(body, await token("read", "billing"))).status).toBe(403);
+    expect((await post(body, await token("admin", "billing"))).status).toBe(200);
   });
 
   it("refuses a non-JSON body with 415 and malformed JSON with 400", async () => {
-    const t = await token("service");
+    const t = await token("service", "billing");
     const text = await SELF.fetch(url, {
       method: "POST",
       headers: { "content-type": "text/plain", authorization: `Bearer ${t}` },

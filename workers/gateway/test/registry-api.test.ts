@@ -1,22 +1,12 @@
 import { env, SELF } from "cloudflare:test";
 import { DIRECTORY_NAME } from "@foundation/registry";
-import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { token } from "./auth.ts";
 
 const BASE = "http://gw.test/api/foundation/services";
 const unique = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 const registryOf = (name: string) => env.SERVICE_REGISTRY.get(env.SERVICE_REGISTRY.idFromName(name));
 const directoryNames = () => env.SERVICE_DIRECTORY.get(env.SERVICE_DIRECTORY.idFromName(DIRECTORY_NAME)).names();
-
-async function token(scope: string, sub: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
 
 function call(
   method: string,

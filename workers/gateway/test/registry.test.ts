@@ -1,8 +1,8 @@
 import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { DIRECTORY_NAME, HttpRegistryClient, RegistryCache, RegistryClient, type RegistrationRequest } from "@foundation/registry";
 import { createService } from "@foundation/service-kit";
-import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
+import { token } from "./auth.ts";
 
 const unique = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 const registryOf = (name: string) => env.SERVICE_REGISTRY.get(env.SERVICE_REGISTRY.idFromName(name));
@@ -18,16 +18,6 @@ const instanceOf = (name: string, n = 1, extra: Partial<RegistrationRequest> = {
 });
 /** Injected times a day ahead of the clock, so the object's real alarms never fire during a test. */
 const future = () => Date.now() + 86_400_000;
-
-async function token(scope: string, sub: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
 
 describe("ServiceRegistry: register, discover, heartbeat", () => {
   it("registers an instance, discovers it, and records the status its heartbeats report", async () => {

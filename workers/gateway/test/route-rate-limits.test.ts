@@ -1,17 +1,7 @@
 import { env } from "cloudflare:test";
-import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app.ts";
-
-async function token(sub: string): Promise<string> {
-  return new SignJWT({ scope: "read" })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("5m")
-    .sign(new TextEncoder().encode(env.JWT_SECRET));
-}
+import { token } from "./auth.ts";
 
 /** Gateway env with a small quota named uniquely per test, so tests never share counts. */
 function withQuota(limit: number, extra: Record<string, unknown> = {}): { bindings: Env; name: string } {
@@ -40,7 +30,7 @@ describe("gateway route rate limits", () => {
 
   it("counts a verified token subject across IPs, and ignores unverifiable tokens", async () => {
     const { bindings } = withQuota(1);
-    const t = await token("svc-x");
+    const t = await token("read", "svc-x");
     const asSubject = (ip: string) =>
       app.request("/api/example/hello", { headers: { authorization: `Bearer ${t}`, "cf-connecting-ip": ip } }, bindings);
     expect((await asSubject("198.51.100.20")).status).toBe(200);
