@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { SignJWT } from "jose";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit";
 import { ROOT } from "./workers.ts";
 
 /** The gateway's local secrets file (git-ignored); wrangler dev reads it, `npm run token` signs with it. */
@@ -40,4 +42,16 @@ export function localSecret(name: string): string {
 /** The local JWT secret, kept across runs so issued tokens stay valid. */
 export function localJwtSecret(): string {
   return localSecret("JWT_SECRET");
+}
+
+/** An HS256 JWT the local gateway accepts: issuer and audience of the kit, signed with the local JWT secret. */
+export function signLocalToken(sub: string, scopes: string[], ttlSeconds: number): Promise<string> {
+  return new SignJWT({ scope: scopes.join(" ") })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(sub)
+    .setIssuer(DEFAULT_ISSUER)
+    .setAudience(DEFAULT_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
+    .sign(new TextEncoder().encode(localJwtSecret()));
 }

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { startLocalStack } from "@foundation/local-stack";
-import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, writeDevVars } from "./dev-vars.ts";
+import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, signLocalToken, writeDevVars } from "./dev-vars.ts";
 import { ROOT, WORKERS } from "./workers.ts";
 
 /**
@@ -37,10 +37,16 @@ const backing = {
   NEON_WS_PROXY: stack.neon.wsProxy,
   EVENT_SIGNING_SECRET: eventSigningSecret,
 };
+/** A service registers itself through the gateway's HTTP API with a service token named after it (30 days). */
+const selfRegistration = async (service: string) => ({
+  REGISTRY_URL: `http://127.0.0.1:${port}`,
+  REGISTRY_TOKEN: await signLocalToken(service, ["service"], 30 * 86_400),
+});
 for (const w of WORKERS) {
-  const file = w.name === "gateway" ? DEV_VARS : resolve(w.config, "..", ".dev.vars");
+  const gateway = w.name === "gateway";
+  const file = gateway ? DEV_VARS : resolve(w.config, "..", ".dev.vars");
   const kept = existsSync(file) ? parseDevVars(readFileSync(file, "utf8")) : {};
-  writeDevVars(file, { ...kept, ...backing, ...(w.name === "gateway" ? { JWT_SECRET: jwtSecret } : {}) });
+  writeDevVars(file, { ...kept, ...backing, ...(gateway ? { JWT_SECRET: jwtSecret } : await selfRegistration(w.name)) });
 }
 
 const gatewayConfig = WORKERS.find((w) => w.name === "gateway")?.config ?? resolve(ROOT, "wrangler.toml");

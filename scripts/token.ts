@@ -1,7 +1,5 @@
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit";
-import { localJwtSecret } from "./dev-vars.ts";
+import { signLocalToken } from "./dev-vars.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,12 +25,4 @@ const scopes = values.scope
   .split(",")
   .map((s) => s.trim())
   .filter(Boolean);
-const token = await new SignJWT({ scope: scopes.join(" ") })
-  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-  .setSubject(values.sub)
-  .setIssuer(DEFAULT_ISSUER)
-  .setAudience(DEFAULT_AUDIENCE)
-  .setIssuedAt()
-  .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
-  .sign(new TextEncoder().encode(localJwtSecret()));
-console.log(token);
+console.log(await signLocalToken(values.sub, scopes, ttl));

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { SelfRegistrationEnv } from "@foundation/registry";
 import { createService, redisFrom } from "@foundation/service-kit";
 
 /** Body of `POST /echo`; unknown fields are rejected so nothing unexpected is ever stored or echoed. */
@@ -21,8 +22,11 @@ const echoRoute = createRoute({
   responses: { 200: { description: "The message, repeated", content: { "application/json": { schema: EchoResponse } } } },
 });
 
+/** The example's bindings plus the optional self-registration settings (REGISTRY_URL, REGISTRY_TOKEN, SERVICE_URL). */
+export type ExampleEnv = Env & SelfRegistrationEnv;
+
 /** The example service: the smallest useful service on the kit. */
-export const app = createService<Env>({ name: "example", version: "0.1.0" });
+export const app = createService<ExampleEnv>({ name: "example", version: "0.1.0" });
 
 app.get("/hello", (c) => c.json({ hello: "world", service: "example", correlationId: c.var.correlationId }));
 

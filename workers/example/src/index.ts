@@ -1,3 +1,3 @@
-import { app } from "./app.ts";
+import { app, type ExampleEnv } from "./app.ts";
 
-export default app satisfies ExportedHandler<Env>;
+export default app satisfies ExportedHandler<ExampleEnv>;
