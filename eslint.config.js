@@ -1,4 +1,5 @@
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -13,6 +14,7 @@ export default tseslint.config(
       "bench/results/",
       "test-artifacts/",
       "**/.scratch/",
+      "workers/*/public/vendor/",
     ],
   },
   js.configs.recommended,
@@ -38,6 +40,11 @@ export default tseslint.config(
   {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Browser scripts served as static assets (the /docs page).
+    files: ["workers/*/public/**/*.js"],
+    languageOptions: { globals: { ...globals.browser, SwaggerUIBundle: "readonly" } },
   },
   {
     files: ["**/*.test.ts"],

@@ -1,8 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
+import { copyVendorAssets } from "./assets.ts";
 import { ROOT, WORKERS } from "./workers.ts";
 
-/** Bundles every worker offline with `wrangler deploy --dry-run` into dist/<name>/. */
+/** Bundles every worker offline with `wrangler deploy --dry-run` into dist/<name>/, after copying the vendored assets. */
+copyVendorAssets();
 for (const w of WORKERS) {
   const outdir = resolve(ROOT, "dist", w.name);
   const started = Date.now();

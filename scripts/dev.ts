@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { startLocalStack } from "@foundation/local-stack";
+import { copyVendorAssets } from "./assets.ts";
 import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, signLocalToken, writeDevVars } from "./dev-vars.ts";
 import { ROOT, WORKERS } from "./workers.ts";
 
@@ -14,6 +15,7 @@ const port = Number(process.env.PORT ?? 8787);
 const envPort = (name: string) => (process.env[name] ? Number(process.env[name]) : undefined);
 const log = (line: string) => console.log(`dev: ${line}`);
 
+copyVendorAssets();
 const stack = await startLocalStack({
   root: ROOT,
   profile: "dev",

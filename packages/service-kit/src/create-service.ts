@@ -8,6 +8,7 @@ import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import type { AuthContext } from "./auth/jwt.ts";
+import { corsFromEnv, type CorsEnv } from "./cors.ts";
 import { HttpProblem, problemResponse, toProblem, validationProblem } from "./errors.ts";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
@@ -18,7 +19,8 @@ import { redisFrom, type RedisEnv } from "./redis.ts";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
 export type ServiceEnv = Partial<RedisEnv & DbEnv> &
-  SelfRegistrationEnv & {
+  SelfRegistrationEnv &
+  CorsEnv & {
     /** `local` in dev and tests, `staging` or `production` when deployed. */
     ENVIRONMENT?: string;
     /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
@@ -191,6 +193,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     });
   };
   app.use(context);
+  app.use(corsFromEnv());
   app.use(secureHeaders());
   app.use(
     bodyLimit({

@@ -9,6 +9,7 @@ export {
   type ServiceOptions,
   type ServiceVariables,
 } from "./create-service.ts";
+export { allowedOrigins, corsFromEnv, type CorsEnv } from "./cors.ts";
 export {
   HttpProblem,
   issuesFrom,

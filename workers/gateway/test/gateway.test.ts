@@ -1,5 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import { app } from "../src/app.ts";
 import { stackControl } from "./stack.ts";
 
 interface Health {
@@ -133,5 +134,13 @@ describe("gateway /openapi.json", () => {
     ] as const) {
       expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
     }
+  });
+
+  it("documents every route the gateway serves under /api/foundation", async () => {
+    const doc = await (await SELF.fetch("http://gw.test/openapi.json")).json<{ paths: Record<string, Record<string, unknown>> }>();
+    const served = app.routes.filter((r) => r.path.startsWith("/api/foundation/") && r.method !== "ALL");
+    expect(served.length).toBeGreaterThan(10);
+    const missing = served.filter((r) => !doc.paths[r.path.replace(/:(\w+)/g, "{$1}")]?.[r.method.toLowerCase()]);
+    expect(missing.map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
-import { exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from "jose";
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from "jose";
 import { describe, expect, it } from "vitest";
 import { toProblem } from "../errors.ts";
 import { requireAuth, type AuthContext, type AuthEnv } from "./jwt.ts";
@@ -100,5 +100,42 @@ describe("requireAuth", () => {
     expect((await call("/publish", await hs(good()))).status).toBe(200);
     expect((await call("/publish", await hs({ ...good(), scope: "admin" }))).status).toBe(200);
     expect((await call("/publish", await hs({ ...good(), scope: "read" }))).status).toBe(403);
+  });
+});
+
+describe("requireAuth with a JSON Web Key Set (RS256/ES256 in production)", () => {
+  async function keySet() {
+    const es = await generateKeyPair("ES256", { extractable: true });
+    const rs = await generateKeyPair("RS256", { extractable: true });
+    const jwks = {
+      keys: [
+        { ...(await exportJWK(es.publicKey)), kid: "es", alg: "ES256" },
+        { ...(await exportJWK(rs.publicKey)), kid: "rs", alg: "RS256" },
+      ],
+    };
+    return { es, rs, jwks: JSON.stringify(jwks) };
+  }
+  const signed = (key: CryptoKey, alg: string, kid: string, payload = good()) =>
+    new SignJWT(payload).setProtectedHeader({ alg, kid, typ: "JWT" }).sign(key);
+  const callWith = (bindings: AuthEnv, token: string) => app.request("/any", { headers: { authorization: `Bearer ${token}` } }, bindings);
+
+  it("accepts ES256 and RS256 tokens signed by a key in the set", async () => {
+    const { es, rs, jwks } = await keySet();
+    expect((await callWith({ JWT_JWKS: jwks }, await signed(es.privateKey, "ES256", "es"))).status).toBe(200);
+    expect((await callWith({ JWT_JWKS: jwks }, await signed(rs.privateKey, "RS256", "rs"))).status).toBe(200);
+  });
+
+  it("refuses HS256 once a key set is configured, even with the right secret or HS256 listed in JWT_ALGORITHMS", async () => {
+    const { jwks } = await keySet();
+    const bindings = { JWT_JWKS: jwks, JWT_SECRET: env.JWT_SECRET, JWT_ALGORITHMS: "HS256,ES256" };
+    expect((await callWith(bindings, await hs(good()))).status).toBe(401);
+  });
+
+  it("refuses a token signed by a key outside the set, an algorithm not allowed, and a wrong audience", async () => {
+    const { es, jwks } = await keySet();
+    const stranger = await generateKeyPair("ES256");
+    expect((await callWith({ JWT_JWKS: jwks }, await signed(stranger.privateKey, "ES256", "es"))).status).toBe(401);
+    expect((await callWith({ JWT_JWKS: jwks, JWT_ALGORITHMS: "RS256" }, await signed(es.privateKey, "ES256", "es"))).status).toBe(401);
+    expect((await callWith({ JWT_JWKS: jwks }, await signed(es.privateKey, "ES256", "es", { ...good(), aud: "other" }))).status).toBe(401);
   });
 });

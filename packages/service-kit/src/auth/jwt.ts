@@ -1,4 +1,4 @@
-import { errors, jwtVerify, type JWTPayload } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { MiddlewareHandler } from "hono";
 import { HttpProblem } from "../errors.ts";
 
@@ -10,6 +10,15 @@ export interface AuthEnv {
   JWT_ISSUER?: string;
   /** Required `aud` claim; default `foundation`. */
   JWT_AUDIENCE?: string;
+  /**
+   * Production with an identity provider: the URL of its JSON Web Key Set. Tokens are then verified with
+   * those public keys (fetched and cached by jose, refreshed on an unknown `kid`) and `JWT_SECRET` is unused.
+   */
+  JWT_JWKS_URL?: string;
+  /** The same as an inline JSON key set (`{"keys":[...]}`), for pinned keys; `JWT_JWKS_URL` wins when both are set. */
+  JWT_JWKS?: string;
+  /** Accepted algorithms with a key set, comma-separated; default `RS256,ES256`. Only asymmetric ones are honoured. */
+  JWT_ALGORITHMS?: string;
 }
 
 /** Who is calling, as proven by a verified token. */
@@ -28,6 +37,31 @@ export const ADMIN_SCOPE = "admin";
 
 const encoder = new TextEncoder();
 
+/** Asymmetric algorithms a key set may be used with; HS* never, so a public key can never act as a shared secret. */
+const ASYMMETRIC = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"]);
+
+/** Key sets by their configuration, so jose's cache of fetched keys lives as long as the isolate. */
+const keySets = new Map<string, JWTVerifyGetKey>();
+
+/** How tokens are verified under `env`: a key set with asymmetric algorithms, or the HS256 secret. */
+function verification(env: AuthEnv): { key: JWTVerifyGetKey | Uint8Array; algorithms: string[] } {
+  const config = env.JWT_JWKS_URL ?? env.JWT_JWKS;
+  if (config) {
+    let keys = keySets.get(config);
+    if (!keys) {
+      keys = env.JWT_JWKS_URL ? createRemoteJWKSet(new URL(env.JWT_JWKS_URL)) : createLocalJWKSet(JSON.parse(config) as JSONWebKeySet);
+      keySets.set(config, keys);
+    }
+    const algorithms = (env.JWT_ALGORITHMS ?? "RS256,ES256")
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => ASYMMETRIC.has(a));
+    return { key: keys, algorithms };
+  }
+  if (!env.JWT_SECRET) throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
+  return { key: encoder.encode(env.JWT_SECRET), algorithms: ["HS256"] };
+}
+
 function unauthorized(detail: string): HttpProblem {
   return new HttpProblem(401, { slug: "unauthorized", detail, headers: { "WWW-Authenticate": 'Bearer realm="foundation"' } });
 }
@@ -40,22 +74,24 @@ export function scopesOf(claims: JWTPayload): Set<string> {
 }
 
 /**
- * Verifies a bearer token: HS256 only (so `alg: none` and key-confusion tokens fail), a numeric `exp`
- * in the future, the configured issuer and audience, and a subject. Tokens are only read from the
- * `Authorization` header, never from the URL, where they would end up in logs.
+ * Verifies a bearer token: only the configured algorithms (HS256 with `JWT_SECRET`, or RS256/ES256 with
+ * a key set, so `alg: none` and key-confusion tokens fail), a numeric `exp` in the future, the configured
+ * issuer and audience, and a subject. Tokens are only read from the `Authorization` header, never from
+ * the URL, where they would end up in logs.
  */
 export async function verifyBearer(authorization: string | undefined, env: AuthEnv, now: () => number = Date.now): Promise<AuthContext> {
-  if (!env.JWT_SECRET) throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
+  const { key, algorithms } = verification(env);
   const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? "");
   if (!match?.[1]) throw unauthorized("A bearer token is required in the Authorization header.");
   try {
-    const { payload } = await jwtVerify(match[1], encoder.encode(env.JWT_SECRET), {
-      algorithms: ["HS256"],
+    const options = {
+      algorithms,
       issuer: env.JWT_ISSUER ?? DEFAULT_ISSUER,
       audience: env.JWT_AUDIENCE ?? DEFAULT_AUDIENCE,
       requiredClaims: ["exp", "sub"],
       currentDate: new Date(now()),
-    });
+    };
+    const { payload } = key instanceof Uint8Array ? await jwtVerify(match[1], key, options) : await jwtVerify(match[1], key, options);
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthorized("The token has no subject.");
     return { subject: payload.sub, scopes: scopesOf(payload), claims: payload };
   } catch (err) {

@@ -184,7 +184,9 @@ export const eventsRoutes = new OpenAPIHono<GatewayEnv>();
 eventsRoutes.use(jsonBodiesOnly());
 eventsRoutes.on("POST", ["/:stream", "/:stream/batch"], requireAuth({ anyOf: ["publish"] }));
 eventsRoutes.on("GET", "/:stream", requireAuth());
-eventsRoutes.on(["GET", "POST"], ["/:stream/dlq", "/:stream/dlq/redrive"], requireAuth({ anyOf: ["admin"] }));
+const admin = requireAuth({ anyOf: ["admin"] });
+eventsRoutes.get("/:stream/dlq", admin);
+eventsRoutes.post("/:stream/dlq/redrive", admin);
 
 eventsRoutes.openapi(publishRoute, async (c) => {
   const { stream } = c.req.valid("param");

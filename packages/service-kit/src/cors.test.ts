@@ -1,0 +1,79 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { allowedOrigins } from "./cors.ts";
+import { createService } from "./create-service.ts";
+
+const LISTED = "https://app.example";
+const corsEnv = { ...env, CORS_ORIGINS: `${LISTED}, http://localhost:5173 null * https://*.example https://a.example/path` };
+
+function makeService() {
+  const app = createService<Env>({ name: "cors-test", version: "1.0.0", logSink: () => {} });
+  app.get("/data", (c) => c.json({ ok: true }));
+  // An upstream that answers with its own permissive CORS headers, as a proxied service might.
+  app.get("/permissive", (c) => c.json({ ok: true }, 200, { "Access-Control-Allow-Origin": "*" }));
+  return app;
+}
+
+const get = (path: string, origin: string) => makeService().request(path, { headers: { Origin: origin, Cookie: "session=1" } }, corsEnv);
+
+describe("allowedOrigins", () => {
+  it("keeps plain origins and drops null, wildcards, paths and non-HTTP schemes", () => {
+    expect([...allowedOrigins(corsEnv.CORS_ORIGINS)]).toEqual([LISTED, "http://localhost:5173"]);
+    expect(allowedOrigins("file:///etc/passwd javascript:alert(1)").size).toBe(0);
+    expect(allowedOrigins(undefined).size).toBe(0);
+  });
+});
+
+describe("CORS (scenario 17)", () => {
+  it("echoes a listed origin with credentials and Vary: Origin", async () => {
+    const res = await get("/data", LISTED);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("Access-Control-Allow-Origin")).toBe(LISTED);
+    expect(res.headers.get("Access-Control-Allow-Credentials")).toBe("true");
+    expect(res.headers.get("Access-Control-Expose-Headers")).toContain("X-Correlation-Id");
+    expect(res.headers.get("Vary")).toContain("Origin");
+  });
+
+  it("never echoes an unlisted origin or null, and still varies on Origin", async () => {
+    for (const origin of ["https://evil.example", "null", "https://app.example.evil.example"]) {
+      const res = await get("/data", origin);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+      expect(res.headers.get("Access-Control-Allow-Credentials")).toBeNull();
+      expect(res.headers.get("Vary")).toContain("Origin");
+    }
+  });
+
+  it("removes an upstream's own Access-Control-Allow-Origin for an unlisted origin", async () => {
+    const res = await get("/permissive", "https://evil.example");
+    expect(res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
+  it("answers a listed preflight with the allowed methods and headers, and an unlisted one with nothing to allow", async () => {
+    const preflight = (origin: string) =>
+      makeService().request(
+        "/data",
+        {
+          method: "OPTIONS",
+          headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization" },
+        },
+        corsEnv,
+      );
+    const ok = await preflight(LISTED);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get("Access-Control-Allow-Origin")).toBe(LISTED);
+    expect(ok.headers.get("Access-Control-Allow-Methods")).toContain("POST");
+    expect(ok.headers.get("Access-Control-Allow-Headers")).toContain("Authorization");
+    expect(ok.headers.get("Access-Control-Max-Age")).toBe("600");
+
+    const refused = await preflight("null");
+    expect(refused.headers.get("Access-Control-Allow-Origin")).toBeNull();
+    expect(refused.headers.get("Access-Control-Allow-Credentials")).toBeNull();
+    expect(refused.headers.get("Vary")).toContain("Origin");
+  });
+
+  it("allows no cross-origin access when CORS_ORIGINS is unset", async () => {
+    const res = await makeService().request("/data", { headers: { Origin: LISTED } }, env);
+    expect(res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+});
