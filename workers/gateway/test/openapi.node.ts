@@ -5,31 +5,20 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { resolve } from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
-import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import type { Miniflare } from "miniflare";
+import { builtWorkers, openApiDocument } from "../../../scripts/gateway-miniflare.ts";
 
-const ROOT = resolve(import.meta.dirname, "../../..");
 let mf: Miniflare;
 
 void describe("gateway documentation", () => {
   before(() => {
-    const gateway = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
-    const example = unstable_getMiniflareWorkerOptions(resolve(ROOT, "workers/example/wrangler.toml"));
-    mf = new Miniflare({
-      workers: [
-        { ...gateway.workerOptions, name: "foundation-gateway", modules: true, scriptPath: resolve(ROOT, "dist/gateway/index.js") },
-        { ...example.workerOptions, name: "foundation-example", modules: true, scriptPath: resolve(ROOT, "dist/example/index.js") },
-      ],
-    });
+    mf = builtWorkers();
   });
   after(() => mf.dispose());
 
   void it("serves /openapi.json that validates as OpenAPI 3.1", async () => {
-    const res = await mf.dispatchFetch("http://gw.test/openapi.json");
-    assert.equal(res.status, 200);
-    const doc = (await res.json()) as { openapi: string };
+    const doc = await openApiDocument(mf);
     assert.equal(doc.openapi, "3.1.0");
     const result = await new Validator().validate(doc);
     assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
