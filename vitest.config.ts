@@ -34,6 +34,8 @@ export default defineConfig({
             STACK_CONTROL_URL: stack.controlUrl,
             STACK_CONTROL_TOKEN: stack.controlToken,
           },
+          // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
+          r2Buckets: ["TEST_BLOBS"],
           workers: [
             { name: "foundation-example", modules: true, scriptPath: "./dist/example/index.js", ...compatibility, bindings: backing },
           ],

@@ -37,3 +37,13 @@ export {
   type AuthContext,
   type AuthEnv,
 } from "./auth/jwt.ts";
+export {
+  assertKey,
+  BlobStore,
+  contentTypeAllowed,
+  type BlobBody,
+  type BlobInfo,
+  type BlobStoreOptions,
+  type StoredBlob,
+  type StreamBody,
+} from "./storage.ts";
