@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { bindingName, serviceBinding, upstreamRequest } from "./forward.ts";
+import { bindingName, bindingNamed, downstreamResponse, serviceBinding, upstreamRequest } from "./forward.ts";
 
 describe("upstreamRequest", () => {
   const ctx = { correlationId: "cid", clientIp: "203.0.113.9", host: "api.example.com", proto: "https" };
@@ -32,6 +32,29 @@ describe("upstreamRequest", () => {
     expect(req.headers.get("x-correlation-id")).toBe("cid");
     expect(req.redirect).toBe("manual");
   });
+
+  it("appends the path to the instance URL's own path, and a path like //host stays on the instance", () => {
+    const incoming = new Request("https://api.example.com/api/svc//evil.example/x?y=2");
+    expect(upstreamRequest(incoming, "/a", ctx, "https://svc.example.com/v2/").url).toBe("https://svc.example.com/v2/a?y=2");
+    expect(upstreamRequest(incoming, "//evil.example/x", ctx, "https://svc.example.com").url).toBe(
+      "https://svc.example.com//evil.example/x?y=2",
+    );
+  });
+});
+
+describe("downstreamResponse", () => {
+  it("keeps status, body and end-to-end headers (a redirect's Location too) and drops hop-by-hop headers", async () => {
+    const upstream = new Response("moved", {
+      status: 307,
+      headers: { location: "https://elsewhere.example/", connection: "x-hop", "x-hop": "1", "keep-alive": "timeout=5", "x-kept": "yes" },
+    });
+    const res = downstreamResponse(upstream);
+    expect(res.status).toBe(307);
+    expect(res.headers.get("location")).toBe("https://elsewhere.example/");
+    expect(res.headers.get("x-kept")).toBe("yes");
+    for (const h of ["connection", "x-hop", "keep-alive"]) expect(res.headers.has(h), h).toBe(false);
+    expect(await res.text()).toBe("moved");
+  });
 });
 
 describe("serviceBinding", () => {
@@ -47,5 +70,12 @@ describe("serviceBinding", () => {
     expect(serviceBinding(bindings, "fake")).toBeUndefined();
     expect(serviceBinding(bindings, "EXAMPLE")).toBeUndefined();
     expect(serviceBinding(bindings, "../example")).toBeUndefined();
+  });
+
+  it("finds a service binding by its binding name, and nothing else", () => {
+    expect(bindingNamed(env, "EXAMPLE")).toBe(env.EXAMPLE);
+    expect(bindingNamed(env, "SERVICE_REGISTRY")).toBeUndefined();
+    expect(bindingNamed(env, "JWT_SECRET")).toBeUndefined();
+    expect(bindingNamed(env, "NOT_BOUND")).toBeUndefined();
   });
 });

@@ -25,8 +25,12 @@ export function bindingName(service: string): string {
  * a service binding (`[object Fetcher]`) as opposed to a Durable Object namespace, a KV namespace or a var.
  */
 export function serviceBinding(env: object, service: string): Fetcher | undefined {
-  if (!SERVICE_NAME.test(service)) return undefined;
-  const binding = (env as Record<string, unknown>)[bindingName(service)];
+  return SERVICE_NAME.test(service) ? bindingNamed(env, bindingName(service)) : undefined;
+}
+
+/** The service binding called `name` (`EXAMPLE`), or undefined when `env` has no service binding of that name. */
+export function bindingNamed(env: object, name: string): Fetcher | undefined {
+  const binding = (env as Record<string, unknown>)[name];
   return Object.prototype.toString.call(binding) === "[object Fetcher]" ? (binding as Fetcher) : undefined;
 }
 
@@ -38,19 +42,25 @@ export interface ForwardContext {
   proto: string;
 }
 
-/**
- * Builds the upstream request: the path after `/api/:service`, hop-by-hop headers removed (also those named
- * in `Connection`), `X-Forwarded-*` and the correlation ID set, redirects never followed.
- */
-export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: ForwardContext, origin: string): Request {
-  const url = new URL(incoming.url);
-  const target = new URL(upstreamPath + url.search, origin);
-  const headers = new Headers(incoming.headers);
+/** Removes the hop-by-hop headers from `headers`, also those that its `Connection` header names. */
+function stripHopByHop(headers: Headers): void {
   const named = (headers.get("connection") ?? "")
     .split(",")
     .map((h) => h.trim().toLowerCase())
     .filter(Boolean);
   for (const h of [...HOP_BY_HOP, ...named]) headers.delete(h);
+}
+
+/**
+ * Builds the upstream request: the path after `/api/:service` appended to the path of `base` (the instance's
+ * URL; a path like `//host` stays on the instance), hop-by-hop headers removed (also those named in
+ * `Connection`), `X-Forwarded-*` and the correlation ID set, redirects never followed.
+ */
+export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: ForwardContext, base: string): Request {
+  const url = new URL(incoming.url);
+  const target = new URL(`${base.replace(/\/+$/, "")}${upstreamPath}${url.search}`);
+  const headers = new Headers(incoming.headers);
+  stripHopByHop(headers);
   headers.set("X-Correlation-Id", ctx.correlationId);
   const prior = headers.get("X-Forwarded-For");
   if (ctx.clientIp) headers.set("X-Forwarded-For", prior ? `${prior}, ${ctx.clientIp}` : ctx.clientIp);
@@ -58,4 +68,11 @@ export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: Fo
   headers.set("X-Forwarded-Proto", ctx.proto);
   const hasBody = incoming.method !== "GET" && incoming.method !== "HEAD";
   return new Request(target, { method: incoming.method, headers, body: hasBody ? incoming.body : null, redirect: "manual" });
+}
+
+/** The upstream's response as the gateway returns it: status, body and headers as they are (3xx included), less hop-by-hop headers. */
+export function downstreamResponse(upstream: Response): Response {
+  const res = new Response(upstream.body, upstream);
+  stripHopByHop(res.headers);
+  return res;
 }

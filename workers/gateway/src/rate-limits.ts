@@ -7,7 +7,7 @@ import {
   type PreparedLimit,
   type RoutePolicy,
 } from "@foundation/rate-limiter";
-import { verifyBearer, type MetricsRegistry } from "@foundation/service-kit";
+import { credentialsOf, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
 import type { GatewayEnv } from "./routes/index.ts";
 
@@ -42,7 +42,7 @@ function prepare(config: string, metrics: MetricsRegistry): Prepared[] {
 /**
  * The gateway's declarative quotas (`RATE_LIMIT_POLICIES` in wrangler.toml): every policy matching the
  * request's path and method takes one unit from the client's quota, the client being the verified token
- * subject or else the IP. Allowed responses carry every quota's RateLimit headers.
+ * or API key subject (kept on `c.var.auth` for the auth middleware) or else the IP. Allowed responses carry every quota's RateLimit headers.
  */
 export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<GatewayEnv> =>
   async function routeRateLimits(c, next) {
@@ -50,13 +50,17 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
     if (!config) return next();
     const matched = prepare(config, metrics).filter((p) => matchingPolicies([p.route], c.req.method, c.req.path).length > 0);
     if (matched.length === 0) return next();
-    const authorization = c.req.header("authorization");
-    const subject = authorization
-      ? await verifyBearer(authorization, c.env).then(
-          (a) => a.subject,
-          () => undefined,
-        )
-      : undefined;
+    const credentials = credentialsOf(c.req);
+    const subject =
+      credentials.authorization !== undefined || credentials.apiKey !== undefined
+        ? await verifyCaller(credentials, c.env).then(
+            (a) => {
+              c.set("auth", a);
+              return a.subject;
+            },
+            () => undefined,
+          )
+        : undefined;
     const client = clientIdentity(subject, c.req.header("cf-connecting-ip"));
     const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, c.var.log)));
     await next();

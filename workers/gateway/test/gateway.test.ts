@@ -1,7 +1,10 @@
 import { SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { app } from "../src/app.ts";
+import { token } from "./auth.ts";
 import { stackControl } from "./stack.ts";
+
+const bearer = async () => `Bearer ${await token("read")}`;
 
 interface Health {
   status: string;
@@ -58,7 +61,7 @@ describe("gateway /api/:service/*", () => {
   it("passes a validated body through and returns the service's answer", async () => {
     const res = await SELF.fetch("http://gw.test/api/example/echo", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: await bearer() },
       body: JSON.stringify({ message: "hi", repeat: 2 }),
     });
     expect(res.status).toBe(200);
@@ -68,7 +71,7 @@ describe("gateway /api/:service/*", () => {
   it("answers a malformed JSON body with the service's 400 problem+json and the correlation ID", async () => {
     const res = await SELF.fetch("http://gw.test/api/example/echo", {
       method: "POST",
-      headers: { "content-type": "application/json", "X-Correlation-Id": "bad-json-1" },
+      headers: { "content-type": "application/json", "X-Correlation-Id": "bad-json-1", authorization: await bearer() },
       body: '{"message": ',
     });
     expect(res.status).toBe(400);
@@ -79,7 +82,7 @@ describe("gateway /api/:service/*", () => {
   it("rejects unknown fields in the body (mass assignment)", async () => {
     const res = await SELF.fetch("http://gw.test/api/example/echo", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: await bearer() },
       body: JSON.stringify({ message: "hi", role: "admin" }),
     });
     expect(res.status).toBe(400);
@@ -89,7 +92,7 @@ describe("gateway /api/:service/*", () => {
   it("answers an oversize body with 413", async () => {
     const res = await SELF.fetch("http://gw.test/api/example/echo", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: await bearer() },
       body: JSON.stringify({ message: "x".repeat(2 * 1024 * 1024) }),
     });
     expect(res.status).toBe(413);
@@ -98,10 +101,31 @@ describe("gateway /api/:service/*", () => {
 
   it("answers unknown routes and unknown services with 404 problem+json", async () => {
     for (const path of ["/nowhere", "/api/nosuch/x", "/api/example/nosuch", "/api/JWT_SECRET/x"]) {
-      const res = await SELF.fetch(`http://gw.test${path}`);
+      const res = await SELF.fetch(`http://gw.test${path}`, { headers: { authorization: await bearer() } });
       expect(res.status, path).toBe(404);
       expect(res.headers.get("content-type"), path).toBe("application/problem+json");
     }
+  });
+
+  it("refuses a route that needs a token without one (401) and with a bad one, before the service sees it", async () => {
+    const echo = (headers: Record<string, string>) =>
+      SELF.fetch("http://gw.test/api/example/echo", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ message: "hi" }),
+      });
+    const refusedHeaders: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer not.a.token" },
+      { authorization: `Basic ${btoa("a:b")}` },
+    ];
+    for (const headers of refusedHeaders) {
+      const res = await echo(headers);
+      expect(res.status).toBe(401);
+      expect(res.headers.get("WWW-Authenticate")).toContain("Bearer");
+      expect(await res.json()).toMatchObject({ status: 401 });
+    }
+    expect((await SELF.fetch(`http://gw.test/api/example/echo?access_token=${await token("read")}`, { method: "POST" })).status).toBe(401);
   });
 
   it("counts proxied requests in /metrics", async () => {
