@@ -111,3 +111,63 @@ export const subscriptions = pgTable(
   },
   (t) => [uniqueIndex("subscriptions_stream_group_idx").on(t.stream, t.groupName)],
 );
+
+/**
+ * The event store: every event of an archived stream, written by the stream's archiver consumer group so
+ * it outlives trimming in Redis. The key is CloudEvents' identity (source and id) per stream, with the
+ * event's time because a hypertable's unique keys must hold its time column; archiving the same event
+ * again (a retried batch, a redriven dead letter) inserts nothing. Time-series data: a hypertable on
+ * `occurred_at` where TimescaleDB exists.
+ */
+export const events = pgTable(
+  "events",
+  {
+    stream: text("stream").notNull(),
+    source: text("source").notNull(),
+    eventId: text("event_id").notNull(),
+    /** The event's `time`, or when Redis accepted it when the event has none. */
+    occurredAt: timestamp("occurred_at", { withTimezone: true, mode: "date" }).notNull(),
+    type: text("type").notNull(),
+    subject: text("subject"),
+    correlationId: text("correlation_id"),
+    /** Position in the stream when first archived: `<ms>-<seq>`, also split into the two columns below for ordering. */
+    streamId: text("stream_id").notNull(),
+    streamMs: bigint("stream_ms", { mode: "number" }).notNull(),
+    streamSeq: bigint("stream_seq", { mode: "number" }).notNull(),
+    /** The whole CloudEvent as published. */
+    event: jsonb("event").notNull(),
+    archivedAt: timestamp("archived_at", { withTimezone: true, mode: "date" })
+      .notNull()
+      .default(sql`now()`),
+  },
+  (t) => [
+    primaryKey({ columns: [t.stream, t.source, t.eventId, t.occurredAt] }),
+    index("events_stream_position_idx").on(t.stream, t.streamMs, t.streamSeq),
+    index("events_stream_subject_position_idx").on(t.stream, t.subject, t.streamMs, t.streamSeq),
+  ],
+);
+
+/**
+ * API keys for service-to-service calls. Only the SHA-256 of a key is stored (keys carry 256 bits of
+ * randomness, so a fast hash is enough); `prefix` identifies a key in lists and logs without revealing it.
+ * A revoked key keeps its row for audit.
+ */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    /** The identity the key acts as, like a token's `sub`. */
+    subject: text("subject").notNull(),
+    scopes: text("scopes").array().notNull(),
+    prefix: text("prefix").notNull(),
+    hash: text("hash").notNull(),
+    createdBy: text("created_by").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" })
+      .notNull()
+      .default(sql`now()`),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }),
+    revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [uniqueIndex("api_keys_hash_idx").on(t.hash)],
+);

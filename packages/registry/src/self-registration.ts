@@ -4,8 +4,8 @@ import type { HealthStatus, RegistrationRequest } from "./schemas.ts";
 
 /**
  * Bindings through which a service registers itself. With `SERVICE_REGISTRY` and `SERVICE_DIRECTORY`
- * (Durable Object bindings to the gateway's classes) it uses RPC; otherwise with `REGISTRY_URL` and
- * `REGISTRY_TOKEN` the gateway's HTTP API. `SERVICE_URL` is where the gateway reaches the service; without
+ * (Durable Object bindings to the gateway's classes) it uses RPC; otherwise with `REGISTRY_URL` (the
+ * gateway's origin) and `REGISTRY_TOKEN` the gateway's HTTP API under `/api/foundation`. `SERVICE_URL` is where the gateway reaches the service; without
  * it, the gateway's service binding named after the service (`billing-api` → `BILLING_API`).
  */
 export interface SelfRegistrationEnv {
@@ -50,7 +50,9 @@ function writerFor(env: SelfRegistrationEnv): RegistryWriter | undefined {
   if (env.SERVICE_REGISTRY && env.SERVICE_DIRECTORY) {
     return new RegistryClient({ SERVICE_REGISTRY: env.SERVICE_REGISTRY, SERVICE_DIRECTORY: env.SERVICE_DIRECTORY });
   }
-  if (env.REGISTRY_URL && env.REGISTRY_TOKEN) return new HttpRegistryClient({ baseUrl: env.REGISTRY_URL, token: env.REGISTRY_TOKEN });
+  if (env.REGISTRY_URL && env.REGISTRY_TOKEN) {
+    return new HttpRegistryClient({ baseUrl: `${env.REGISTRY_URL.replace(/\/+$/, "")}/api/foundation`, token: env.REGISTRY_TOKEN });
+  }
   return undefined;
 }
 

@@ -1,6 +1,8 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { MiddlewareHandler } from "hono";
+import type { DbEnv } from "@foundation/db";
 import { HttpProblem } from "../errors.ts";
+import { API_KEY_HEADER, verifyApiKey } from "./api-keys.ts";
 
 /** Bindings that configure token verification. */
 export interface AuthEnv {
@@ -106,17 +108,38 @@ export function hasScope(auth: AuthContext, anyOf: readonly string[]): boolean {
   return auth.scopes.has(ADMIN_SCOPE) || anyOf.some((s) => auth.scopes.has(s));
 }
 
+/** The credentials a request carries: its `Authorization` header and its `X-Api-Key` header. */
+export interface Credentials {
+  authorization: string | undefined;
+  apiKey: string | undefined;
+}
+
+/** A request's credentials. */
+export function credentialsOf(req: { header(name: string): string | undefined }): Credentials {
+  return { authorization: req.header("authorization"), apiKey: req.header(API_KEY_HEADER) };
+}
+
 /**
- * Requires a valid bearer token holding one of `anyOf` scopes (any valid token when empty); the handler
- * never runs otherwise. Puts the caller on `c.var.auth`.
+ * The verified caller of a request: an API key (`X-Api-Key`, checked against the key store) when the
+ * request carries one and no `Authorization` header, else a bearer token.
+ */
+export function verifyCaller(credentials: Credentials, env: AuthEnv & Partial<DbEnv>, now: () => number = Date.now): Promise<AuthContext> {
+  if (credentials.apiKey !== undefined && credentials.authorization === undefined) return verifyApiKey(credentials.apiKey, env, now);
+  return verifyBearer(credentials.authorization, env, now);
+}
+
+/**
+ * Requires a valid bearer token or API key holding one of `anyOf` scopes (any valid caller when empty);
+ * the handler never runs otherwise. Puts the caller on `c.var.auth`, or reuses the one an earlier
+ * middleware verified.
  * @example app.post("/api/foundation/events/:stream", requireAuth({ anyOf: ["publish"] }), handler);
  */
 export const requireAuth = (
   options: { anyOf?: readonly string[] } = {},
-): MiddlewareHandler<{ Bindings: AuthEnv; Variables: { auth: AuthContext } }> => {
+): MiddlewareHandler<{ Bindings: AuthEnv & Partial<DbEnv>; Variables: { auth: AuthContext } }> => {
   const anyOf = options.anyOf ?? [];
   return async function requireAuth(c, next) {
-    const auth = await verifyBearer(c.req.header("authorization"), c.env);
+    const auth = (c.get("auth") as AuthContext | undefined) ?? (await verifyCaller(credentialsOf(c.req), c.env));
     if (anyOf.length > 0 && !hasScope(auth, anyOf)) {
       throw new HttpProblem(403, { slug: "insufficient-scope", detail: `This operation needs one of the scopes: ${anyOf.join(", ")}.` });
     }
