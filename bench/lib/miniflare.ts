@@ -43,6 +43,8 @@ export interface ServedWorkers {
   url: URL;
   /** The last lines the workers wrote (stdout and stderr), for error messages. */
   recentOutput(): string;
+  /** Fetches from one of the served workers by name, also one that does not answer on the socket. */
+  fetchWorker(name: string, url: string, init?: RequestInit): Promise<Response>;
   /** Stops workerd; safe to call more than once. */
   dispose(): Promise<void>;
 }
@@ -153,7 +155,12 @@ export async function serveWorkers(workers: BenchWorker[]): Promise<ServedWorker
   const dispose = () => (disposing ??= mf.dispose());
   try {
     const url = await mf.ready;
-    return { url, recentOutput, dispose };
+    const fetchWorker = async (name: string, target: string, init?: RequestInit) => {
+      // Miniflare's own types degrade next to zod 4 (see BenchWorker), so the fetcher is typed here.
+      const worker = (await mf.getWorker(name)) as unknown as { fetch(url: string, init?: RequestInit): Promise<Response> };
+      return worker.fetch(target, init);
+    };
+    return { url, recentOutput, fetchWorker, dispose };
   } catch (err) {
     await dispose().catch(() => undefined);
     const output = recentOutput();

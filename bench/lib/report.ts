@@ -69,11 +69,13 @@ export function missingBaselines(figures: readonly Figure[]): string[] {
 
 /**
  * A value with its unit for people: rates as whole numbers with thousands separators, milliseconds with
- * three significant decimals at most.
+ * three significant decimals at most, small fractional quantities with three significant digits.
  * @example formatValue(4312.4, "req/s") // "4,312 req/s"
  */
 export function formatValue(value: number, unit: string): string {
   if (unit === "ms") return `${value < 1 ? value.toFixed(3) : value < 100 ? value.toFixed(2) : value.toFixed(0)} ms`;
+  // Small quantities (commands per event) keep three significant digits instead of rounding to 0 or 1.
+  if (Math.abs(value) < 100 && !Number.isInteger(value)) return `${Number(value.toPrecision(3))} ${unit}`;
   return `${Math.round(value).toLocaleString("en-US")} ${unit}`;
 }
 

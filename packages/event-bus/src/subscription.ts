@@ -38,3 +38,33 @@ export function deadLetterStream(stream: string): string {
 export function consumerObjectName(stream: string, group: string): string {
   return `${stream}|${group}`;
 }
+
+/** The consumer group that copies a stream's events into the Postgres event store (reserved). */
+export const ARCHIVER_GROUP = "archiver";
+
+/** Where a consumer delivers: a subscription's target, or the Postgres event store for the archiver. */
+export type ConsumerTarget = Target | { archive: true };
+
+/** What a consumer Durable Object runs: a subscription, or the archiver of a stream. */
+export type ConsumerConfig = Omit<SubscriptionConfig, "target"> & { target: ConsumerTarget };
+
+/**
+ * The archiver of a stream: reads from the beginning (so nothing published before it existed is missed),
+ * large batches, and many patient retries, so a Postgres outage delays the archive instead of
+ * dead-lettering events.
+ * @example archiverConfig("ai.responses.raw").group // "archiver"
+ */
+export function archiverConfig(stream: string): ConsumerConfig {
+  return {
+    id: `archiver:${stream}`,
+    stream,
+    group: ARCHIVER_GROUP,
+    target: { archive: true },
+    maxDeliveries: 100,
+    batchSize: 500,
+    retryBackoffMs: 1000,
+    maxBackoffMs: 300_000,
+    timeoutMs: 10_000,
+    startAt: "beginning",
+  };
+}

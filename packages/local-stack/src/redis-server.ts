@@ -28,8 +28,11 @@ export interface RedisServer {
   readonly running: boolean;
   /** Spawns redis-server and resolves when PING answers. */
   start(): Promise<void>;
-  /** SIGTERM (nothing to save), SIGKILL after 5 s; resolves once the process has exited. */
-  stop(): Promise<void>;
+  /**
+   * SIGTERM (nothing saved), SIGKILL after 5 s; resolves once the process has exited. With `save`, it
+   * first asks for `SHUTDOWN SAVE`, so the next start loads the data again: a durable restart, as Upstash's.
+   */
+  stop(options?: { save?: boolean }): Promise<void>;
 }
 
 /** Command-line arguments for a throwaway, loopback-only redis-server. */
@@ -74,6 +77,21 @@ export function redisPing(port: number, host = LOOPBACK, timeoutMs = 500): Promi
       buf += d.toString("latin1");
       if (buf.includes("\r\n")) done(buf.startsWith("+PONG"));
     });
+  });
+}
+
+/** Sends `SHUTDOWN SAVE`; resolves when the server closed the connection (it exits after saving), or after `timeoutMs`. */
+function shutdownSave(port: number, host = LOOPBACK, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    const done = () => {
+      socket.destroy();
+      resolve();
+    };
+    socket.setTimeout(timeoutMs, done);
+    socket.once("error", done);
+    socket.once("close", done);
+    socket.once("connect", () => socket.write("SHUTDOWN SAVE\r\n"));
   });
 }
 
@@ -124,11 +142,15 @@ export function createRedisServer(opts: RedisServerOptions): RedisServer {
     log(`redis-server ${opts.version ?? ""} ready on ${LOOPBACK}:${opts.port} (${elapsed(t0)})`.replace("  ", " "));
   }
 
-  async function doStop(): Promise<void> {
+  async function doStop(save: boolean): Promise<void> {
     const proc = child;
     if (!proc) return;
     if (isRunning()) {
       const t0 = performance.now();
+      if (save) {
+        await shutdownSave(opts.port);
+        await Promise.race([waitForExit(proc), sleep(10_000)]);
+      }
       await terminate(proc, "SIGTERM", 5000);
       log(`redis-server on ${LOOPBACK}:${opts.port} stopped (${elapsed(t0)})`);
     } else {
@@ -146,7 +168,7 @@ export function createRedisServer(opts: RedisServerOptions): RedisServer {
       return isRunning();
     },
     start: () => serial(doStart),
-    stop: () => serial(doStop),
+    stop: (options) => serial(() => doStop(options?.save ?? false)),
   };
 }
 

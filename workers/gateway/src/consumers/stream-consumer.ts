@@ -8,13 +8,15 @@ import {
   planRetries,
   signDelivery,
   SIGNATURE_HEADER,
+  type ConsumerConfig,
   type Delivery,
   type PendingEntry,
   type StoredEvent,
-  type SubscriptionConfig,
 } from "@foundation/event-bus";
-import { createLogger, errorFields, redisFrom } from "@foundation/service-kit";
+import { createLogger, errorFields, flushMetricsIfDue, redisFrom } from "@foundation/service-kit";
+import { archiveDeliveries, splitStreamId, type Outcomes } from "../event-store.ts";
 import { serviceBinding } from "../forward.ts";
+import { eventMetrics, gatewayMetrics } from "../metrics.ts";
 
 /** What one delivery round did, for tests and status. */
 export interface RoundReport {
@@ -33,47 +35,59 @@ export interface ConsumerStatus {
   lastDeliveryAt: string | null;
 }
 
+/** While a group has a backlog, its lag and pending gauges are refreshed at most this often. */
+const GAUGE_REFRESH_MS = 5000;
+
 const log = createLogger({ service: "gateway", component: "stream-consumer" });
+
+type Redis = ReturnType<typeof redisFrom>;
+
+/**
+ * The Redis consumer name of the object with this id: stable across restarts, so a restarted object
+ * finds its own pending entries.
+ * @example consumerName(env.STREAM_CONSUMER.idFromName("orders|billing").toString())
+ */
+export function consumerName(objectId: string): string {
+  return `do-${objectId.slice(0, 16)}`;
+}
 
 /**
  * Drives one (stream, group): each alarm round redelivers due pending entries (dead-lettering those
  * past maxDeliveries: dead letter written first, then acknowledged), reads new entries with XREADGROUP
- * COUNT (never BLOCK: Upstash's REST API cannot block), delivers them as one signed batch, acknowledges
- * the successes, and schedules the next round: at once while there is backlog, at the next retry due
- * time, or backing off while idle until a publish pokes it. One object is the group's only consumer,
- * and alarms never overlap, so an event is never handled by two consumers at once.
+ * COUNT (never BLOCK: Upstash's REST API cannot block), delivers them as one signed batch (or, for a
+ * stream's archiver, writes them into the Postgres event store), acknowledges the successes, and
+ * schedules the next round: at once while there is backlog, at the next retry due time, or backing off
+ * while idle until a publish pokes it. One object is the group's only consumer, and it runs one round at
+ * a time, so an event is never handled by two consumers at once however slow its handler is.
  */
 export class StreamConsumer extends DurableObject<Env> {
-  private get config(): SubscriptionConfig | undefined {
-    return this.ctx.storage.kv.get<SubscriptionConfig>("config");
-  }
+  /** The round in progress, if any: a second caller joins it instead of starting a parallel one. */
+  private inFlight: Promise<RoundReport> | undefined;
+  /** Set by a poke: a round that ends schedules the next one at once instead of its idle or retry wait. */
+  private poked = false;
 
-  /** The stable consumer name this object reads as. */
-  private get consumerName(): string {
-    return `do-${this.ctx.id.toString().slice(0, 16)}`;
+  private get config(): ConsumerConfig | undefined {
+    return this.ctx.storage.kv.get<ConsumerConfig>("config");
   }
 
   /** Stores the subscription, creates the consumer group if needed and starts delivering. */
-  async configure(config: SubscriptionConfig): Promise<void> {
-    const redis = redisFrom(this.env);
-    try {
-      await redis.xgroup(config.stream, {
-        type: "CREATE",
-        group: config.group,
-        id: config.startAt === "beginning" ? "0" : "$",
-        options: { MKSTREAM: true },
-      });
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
-    }
+  async configure(config: ConsumerConfig): Promise<void> {
+    await this.createGroup(redisFrom(this.env), config, config.startAt === "beginning" ? "0" : "$");
     this.ctx.storage.kv.put("config", config);
     this.ctx.storage.kv.put("emptyPolls", 0);
     await this.ctx.storage.setAlarm(Date.now());
   }
 
+  /** Configures the object on first use and pokes it afterwards: how the gateway drives a stream's archiver. */
+  async ensure(config: ConsumerConfig): Promise<void> {
+    if (this.config?.id === config.id) await this.poke();
+    else await this.configure(config);
+  }
+
   /** Wakes the consumer now (a publish happened); cheap and safe to call often. */
   async poke(): Promise<void> {
     if (!this.config) return;
+    this.poked = true;
     const at = await this.ctx.storage.getAlarm();
     this.ctx.storage.kv.put("emptyPolls", 0);
     if (at === null || at > Date.now()) await this.ctx.storage.setAlarm(Date.now());
@@ -83,27 +97,49 @@ export class StreamConsumer extends DurableObject<Env> {
   async status(): Promise<ConsumerStatus> {
     const config = this.config;
     if (!config) return { lag: null, pending: 0, dlqSize: 0, lastDeliveryAt: null };
-    const redis = redisFrom(this.env);
-    const [groups, dlqSize] = await Promise.all([
-      redis.xinfo(config.stream, { type: "GROUPS" }),
-      redis.xlen(deadLetterStream(config.stream)),
-    ]);
-    const group = (groups as unknown[][]).map(fieldsOf).find((g) => g.name === config.group);
+    const { lag, pending, dlqSize } = await this.refreshGauges(redisFrom(this.env), config);
     const lastDeliveryAt = this.ctx.storage.kv.get<number>("lastDeliveryAt");
-    return {
-      lag: group?.lag === null || group?.lag === undefined ? null : Number(group.lag),
-      pending: Number(group?.pending ?? 0),
-      dlqSize,
-      lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null,
-    };
+    return { lag, pending, dlqSize, lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null };
   }
 
-  /** One delivery round, then the next alarm. Exposed for tests, which run rounds without waiting. */
-  async runRound(): Promise<RoundReport> {
+  /** One delivery round, then the next alarm; joins the round in progress if there is one. */
+  runRound(): Promise<RoundReport> {
+    this.inFlight ??= this.round().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /**
+   * Delivery rounds run from the alarm. A round that fails is retried in 5 s; one that finds its group
+   * gone (the stream was deleted, or Redis lost its data) creates the group again from the stream's start.
+   */
+  override async alarm(): Promise<void> {
+    try {
+      await this.runRound();
+    } catch (err) {
+      const config = this.config;
+      if (config && err instanceof Error && err.message.includes("NOGROUP")) {
+        log.warn("consumer group missing; creating it again from the start of the stream", { stream: config.stream, group: config.group });
+        await this.createGroup(redisFrom(this.env), config, "0");
+        await this.ctx.storage.setAlarm(Date.now());
+        return;
+      }
+      log.error("delivery round failed", { ...errorFields(err) });
+      await this.ctx.storage.setAlarm(Date.now() + 5000);
+    } finally {
+      // This object may run in an isolate that serves no request, so it sends its metrics itself.
+      await flushMetricsIfDue(gatewayMetrics, "gateway", this.env);
+    }
+  }
+
+  private async round(): Promise<RoundReport> {
     const config = this.config;
     if (!config) return { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: -1 };
     const redis = redisFrom(this.env);
+    const labels = { stream: config.stream, group: config.group };
     const report: RoundReport = { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: 0 };
+    this.poked = false;
 
     const rawPending = (await redis.xpending(config.stream, config.group, "-", "+", config.batchSize)) as Array<
       [string, string, number, number]
@@ -114,42 +150,23 @@ export class StreamConsumer extends DurableObject<Env> {
       deliveries: Number(deliveries),
     }));
     const plan = planRetries(pending, config);
+    for (const dead of plan.deadLetter) await this.deadLetter(redis, config, dead);
+    report.deadLettered = plan.deadLetter.length;
+    if (report.deadLettered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "dead_lettered" }, report.deadLettered);
 
-    for (const dead of plan.deadLetter) {
-      const [entry] = parseEntries(await redis.xrange(config.stream, dead.streamId, dead.streamId));
-      const lastError = this.ctx.storage.kv.get<string>(`error:${dead.streamId}`) ?? "unknown";
-      await redis.xadd(deadLetterStream(config.stream), "*", {
-        originalId: dead.streamId,
-        group: config.group,
-        deliveries: String(dead.deliveries),
-        lastError,
-        event: entry ? JSON.stringify(entry.event) : "",
-      });
-      await redis.xack(config.stream, config.group, dead.streamId);
-      this.ctx.storage.kv.delete(`error:${dead.streamId}`);
-      report.deadLettered++;
-      log.warn("dead-lettered", {
-        stream: config.stream,
-        group: config.group,
-        streamId: dead.streamId,
-        deliveries: dead.deliveries,
-        lastError,
-      });
-    }
-
+    const me = consumerName(this.ctx.id.toString());
     const batch: Delivery[] = [];
     if (plan.redeliver.length > 0) {
-      const claimed = parseEntries(await redis.xclaim(config.stream, config.group, this.consumerName, 0, plan.redeliver));
+      const claimed = parseEntries(await redis.xclaim(config.stream, config.group, me, 0, plan.redeliver));
       const counts = new Map(pending.map((p) => [p.streamId, p.deliveries + 1]));
       for (const e of claimed) batch.push({ streamId: e.streamId, deliveryCount: counts.get(e.streamId) ?? 2, event: e.event });
       report.redelivered = claimed.length;
+      if (claimed.length > 0) eventMetrics.redeliveries.inc(labels, claimed.length);
     }
     const room = config.batchSize - batch.length;
     let fresh: StoredEvent[] = [];
     if (room > 0) {
-      const read = (await redis.xreadgroup(config.group, this.consumerName, config.stream, ">", { count: room })) as Array<
-        [string, unknown]
-      > | null;
+      const read = (await redis.xreadgroup(config.group, me, config.stream, ">", { count: room })) as Array<[string, unknown]> | null;
       fresh = parseEntries(read?.[0]?.[1] ?? []);
       for (const e of fresh) batch.push({ streamId: e.streamId, deliveryCount: 1, event: e.event });
     }
@@ -158,37 +175,93 @@ export class StreamConsumer extends DurableObject<Env> {
       const results = await this.deliver(config, batch);
       const acked = batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId);
       if (acked.length > 0) await redis.xack(config.stream, config.group, acked);
+      const now = Date.now();
       for (const d of batch) {
         const r = results.get(d.streamId);
-        if (r?.ok) this.ctx.storage.kv.delete(`error:${d.streamId}`);
-        else this.ctx.storage.kv.put(`error:${d.streamId}`, r?.error ?? "unknown");
+        if (r?.ok) {
+          if (d.deliveryCount > 1) this.ctx.storage.kv.delete(`error:${d.streamId}`);
+          eventMetrics.latency.observe(labels, Math.max(0, now - splitStreamId(d.streamId).ms) / 1000);
+        } else this.ctx.storage.kv.put(`error:${d.streamId}`, r?.error ?? "unknown");
       }
       report.delivered = acked.length;
       report.failed = batch.length - acked.length;
-      this.ctx.storage.kv.put("lastDeliveryAt", Date.now());
+      if (report.delivered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "ok" }, report.delivered);
+      if (report.failed > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "failed" }, report.failed);
+      this.ctx.storage.kv.put("lastDeliveryAt", now);
     }
 
     const backlog = fresh.length === room && room > 0;
-    const emptyPolls = batch.length === 0 && plan.deadLetter.length === 0 ? (this.ctx.storage.kv.get<number>("emptyPolls") ?? 0) + 1 : 0;
+    const active = batch.length > 0 || plan.deadLetter.length > 0;
+    const gaugesAt = this.ctx.storage.kv.get<number>("gaugesAt") ?? 0;
+    if (active && (!backlog || Date.now() - gaugesAt >= GAUGE_REFRESH_MS)) await this.refreshGauges(redis, config);
+    const emptyPolls = active ? 0 : (this.ctx.storage.kv.get<number>("emptyPolls") ?? 0) + 1;
     this.ctx.storage.kv.put("emptyPolls", emptyPolls);
     const retryWait = report.failed > 0 ? config.retryBackoffMs : plan.nextDueInMs;
-    report.nextRunInMs = backlog ? 0 : Math.min(retryWait ?? Infinity, idlePollDelayMs(emptyPolls));
+    report.nextRunInMs = backlog || this.poked ? 0 : Math.min(retryWait ?? Infinity, idlePollDelayMs(emptyPolls));
     await this.ctx.storage.setAlarm(Date.now() + report.nextRunInMs);
     return report;
   }
 
-  /** Delivery rounds run from the alarm; a failing round is retried by the runtime's alarm retries. */
-  override async alarm(): Promise<void> {
+  /** Creates the group at `id` (and the stream if missing); an existing group is left as it is. */
+  private async createGroup(redis: Redis, config: ConsumerConfig, id: string): Promise<void> {
     try {
-      await this.runRound();
+      await redis.xgroup(config.stream, { type: "CREATE", group: config.group, id, options: { MKSTREAM: true } });
     } catch (err) {
-      log.error("delivery round failed", { ...errorFields(err) });
-      await this.ctx.storage.setAlarm(Date.now() + 5000);
+      if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
     }
   }
 
-  /** POSTs one signed batch to the target and reads per-event outcomes; any failure fails the whole batch. */
-  private async deliver(config: SubscriptionConfig, deliveries: Delivery[]): Promise<Map<string, { ok: boolean; error?: string }>> {
+  /**
+   * Writes one exhausted entry to the dead-letter stream, then acknowledges it. A crash between the two
+   * leaves the entry pending, so the next round writes it again: at worst a duplicate dead letter with
+   * the same `originalId`, never a lost event.
+   */
+  private async deadLetter(redis: Redis, config: ConsumerConfig, dead: PendingEntry): Promise<void> {
+    const [entry] = parseEntries(await redis.xrange(config.stream, dead.streamId, dead.streamId));
+    const lastError = this.ctx.storage.kv.get<string>(`error:${dead.streamId}`) ?? "unknown";
+    await redis.xadd(deadLetterStream(config.stream), "*", {
+      originalId: dead.streamId,
+      group: config.group,
+      deliveries: String(dead.deliveries),
+      lastError,
+      event: entry ? JSON.stringify(entry.event) : "",
+    });
+    await redis.xack(config.stream, config.group, dead.streamId);
+    this.ctx.storage.kv.delete(`error:${dead.streamId}`);
+    log.warn("dead-lettered", {
+      stream: config.stream,
+      group: config.group,
+      streamId: dead.streamId,
+      deliveries: dead.deliveries,
+      lastError,
+    });
+  }
+
+  /** Reads the group's lag and pending count and the dead-letter size into the gauges, and returns them. */
+  private async refreshGauges(redis: Redis, config: ConsumerConfig): Promise<Omit<ConsumerStatus, "lastDeliveryAt">> {
+    const [groups, dlqSize] = await Promise.all([
+      redis.xinfo(config.stream, { type: "GROUPS" }),
+      redis.xlen(deadLetterStream(config.stream)),
+    ]);
+    const group = (groups as unknown[][]).map(fieldsOf).find((g) => g.name === config.group);
+    const lag = group?.lag === null || group?.lag === undefined ? null : Number(group.lag);
+    const pending = Number(group?.pending ?? 0);
+    const labels = { stream: config.stream, group: config.group };
+    if (lag !== null) eventMetrics.lag.set(labels, lag);
+    eventMetrics.pending.set(labels, pending);
+    eventMetrics.deadLetters.set({ stream: config.stream }, dlqSize);
+    this.ctx.storage.kv.put("gaugesAt", Date.now());
+    return { lag, pending, dlqSize };
+  }
+
+  /** Hands one batch to the target and reads per-event outcomes. */
+  private deliver(config: ConsumerConfig, deliveries: Delivery[]): Promise<Outcomes> {
+    if ("archive" in config.target) return archiveDeliveries(this.env, config.stream, deliveries);
+    return this.post(config, config.target, deliveries);
+  }
+
+  /** POSTs one signed batch to a service or URL; any failure of the request fails the whole batch. */
+  private async post(config: ConsumerConfig, target: { service: string } | { url: string }, deliveries: Delivery[]): Promise<Outcomes> {
     const ids = deliveries.map((d) => d.streamId);
     const body = JSON.stringify({ stream: config.stream, group: config.group, deliveries });
     const headers = new Headers({
@@ -199,21 +272,15 @@ export class StreamConsumer extends DurableObject<Env> {
     if (correlationId) headers.set("X-Correlation-Id", correlationId);
     try {
       let res: Response;
-      if ("service" in config.target) {
-        const binding = serviceBinding(this.env, config.target.service);
+      if ("service" in target) {
+        const binding = serviceBinding(this.env, target.service);
         if (!binding) return outcomes(ids, 503, null);
-        const url = `https://${config.target.service}.internal${DELIVERY_PATH}`;
+        const url = `https://${target.service}.internal${DELIVERY_PATH}`;
         res = await binding.fetch(
           new Request(url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(config.timeoutMs) }),
         );
       } else {
-        res = await fetch(config.target.url, {
-          method: "POST",
-          headers,
-          body,
-          redirect: "manual",
-          signal: AbortSignal.timeout(config.timeoutMs),
-        });
+        res = await fetch(target.url, { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(config.timeoutMs) });
       }
       const json: unknown = await res.json().catch(() => null);
       return outcomes(ids, res.status, json);

@@ -1,23 +1,31 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
+  archiverConfig,
+  ARCHIVER_GROUP,
   consumerObjectName,
   deadLetterStream,
   EventInput,
+  parseEntries,
+  parseRetentionConfig,
   publishEvents,
   replayEvents,
+  retentionFor,
   STREAM_ID,
   StreamName,
   toEnvelope,
   type CloudEvent,
+  type RetentionConfig,
+  type StoredEvent,
+  type StreamRetention,
 } from "@foundation/event-bus";
 import { createDb, subscriptions } from "@foundation/db";
 import { eq } from "drizzle-orm";
 import { errorFields, HttpProblem, jsonBodiesOnly, redisFrom, requireAuth } from "@foundation/service-kit";
 import type { Context } from "hono";
+import { readArchive } from "../event-store.ts";
+import { eventMetrics } from "../metrics.ts";
+import { PokeCoalescer } from "../consumers/poke-coalescer.ts";
 import type { GatewayEnv } from "./index.ts";
-
-/** Approximate retention of every stream, in entries, until per-stream retention is configurable. */
-const DEFAULT_MAX_LEN = 1_000_000;
 
 const StreamParams = z.object({ stream: StreamName });
 const IdempotencyHeaders = z.object({
@@ -64,7 +72,7 @@ const batchRoute = createRoute({
 const replayRoute = createRoute({
   method: "get",
   path: "/{stream}",
-  summary: "Replay a stream in order",
+  summary: "Replay a stream in order (from the Postgres event store where Redis has trimmed it already)",
   security: [{ bearer: [] }],
   request: {
     params: StreamParams,
@@ -96,7 +104,7 @@ const dlqRoute = createRoute({
 const redriveRoute = createRoute({
   method: "post",
   path: "/{stream}/dlq/redrive",
-  summary: "Publish dead letters again (same event ids) and remove them from the dead-letter stream (admin)",
+  summary: "Publish dead letters again (same event ids, once per original entry) and remove them from the dead-letter stream (admin)",
   security: [{ bearer: [] }],
   request: { params: StreamParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
   responses: { 202: { description: "Re-published", content: { "application/json": { schema: z.object({ count: z.number() }) } } } },
@@ -140,13 +148,82 @@ async function subscribedGroups(c: Context<GatewayEnv>, stream: string): Promise
   return groups;
 }
 
-/** After a publish, wakes the stream's consumers so delivery starts now rather than at their next poll. */
-function pokeConsumers(c: Context<GatewayEnv>, stream: string): void {
+/** The consumer Durable Object of a (stream, group). */
+function consumer(c: Context<GatewayEnv>, stream: string, group: string) {
+  return c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, group)));
+}
+
+const pokes = new PokeCoalescer();
+/** Archivers this isolate has already configured; later publishes only poke them. */
+const ensuredArchivers = new Set<string>();
+
+/**
+ * After a publish, wakes the stream's consumers so delivery starts now rather than at their next poll
+ * (coalesced per consumer, see {@link PokeCoalescer}), and starts the stream's archiver on its first
+ * publish when its retention archives it.
+ */
+function pokeConsumers(c: Context<GatewayEnv>, stream: string, retention: StreamRetention): void {
+  const wake = (group: string) => {
+    const stub = consumer(c, stream, group);
+    const name = consumerObjectName(stream, group);
+    if (group === ARCHIVER_GROUP && !ensuredArchivers.has(name)) {
+      return stub.ensure(archiverConfig(stream)).then(() => void ensuredArchivers.add(name));
+    }
+    return pokes.poke(name, () => stub.poke()) ?? Promise.resolve();
+  };
   c.var.defer(
-    subscribedGroups(c, stream).then((groups) =>
-      Promise.all(groups.map((g) => c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, g))).poke())),
-    ),
+    Promise.all([
+      retention.archive ? wake(ARCHIVER_GROUP) : Promise.resolve(),
+      subscribedGroups(c, stream).then((groups) => Promise.all(groups.map(wake))),
+    ]),
   );
+}
+
+let parsedRetention: { json: string | undefined; config: RetentionConfig } | undefined;
+
+/** The retention of a stream under this env's `STREAM_RETENTION`, parsed once per isolate. */
+function streamRetention(c: Context<GatewayEnv>, stream: string): StreamRetention {
+  const json = c.env.STREAM_RETENTION;
+  if (parsedRetention?.json !== json) parsedRetention = { json, config: parseRetentionConfig(json) };
+  return retentionFor(stream, parsedRetention.config);
+}
+
+/** Whether stream id `a` comes before `b`. */
+function before(a: string, b: string): boolean {
+  const [am = 0, as = 0] = a.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.split("-").map(Number);
+  return am < bm || (am === bm && as < bs);
+}
+
+/**
+ * Replays a stream in order. Where Redis has trimmed the stream past the requested position, the events
+ * before its first entry come from the Postgres event store first; a 503 when that store cannot answer,
+ * rather than a replay with a silent gap.
+ */
+async function replay(
+  c: Context<GatewayEnv>,
+  stream: string,
+  options: { after?: string; limit: number; subject?: string },
+): Promise<{ events: StoredEvent[]; next: string | null }> {
+  const redis = redisFrom(c.env);
+  const [first] = parseEntries(await redis.xrange(stream, "-", "+", 1));
+  let archived: StoredEvent[] = [];
+  if (!first || !options.after || before(options.after, first.streamId)) {
+    try {
+      archived = await readArchive(c.env, stream, { ...options, before: first?.streamId });
+    } catch (err) {
+      c.var.log.error("event store replay failed", { stream, ...errorFields(err) });
+      throw new HttpProblem(503, {
+        slug: "event-store-unavailable",
+        detail: "Part of this stream is only in the event store, which did not answer; retry.",
+        headers: { "Retry-After": "1" },
+      });
+    }
+  }
+  const last = archived.at(-1)?.streamId;
+  if (archived.length === options.limit) return { events: archived, next: last ?? null };
+  const page = await replayEvents(redis, stream, { ...options, after: last ?? options.after, limit: options.limit - archived.length });
+  return { events: [...archived, ...page.events], next: page.next };
 }
 
 /** Completes inputs into envelopes with this request's publisher and correlation ID. */
@@ -160,14 +237,23 @@ function envelopes(c: Context<GatewayEnv>, inputs: EventInput[]): CloudEvent[] {
   return inputs.map((input) => toEnvelope(input, ctx));
 }
 
-/** Publishes, turning any Redis failure into a 503 the caller can retry with the same Idempotency-Key. */
+/**
+ * Publishes with the stream's retention, counts it, logs entries that retention held back, and pokes the
+ * stream's consumers; any Redis failure becomes a 503 the caller can retry with the same Idempotency-Key.
+ */
 async function publish(c: Context<GatewayEnv>, stream: string, events: CloudEvent[], idempotencyKey: string | undefined) {
+  const retention = streamRetention(c, stream);
   try {
-    return await publishEvents(redisFrom(c.env), stream, events, {
-      idempotencyKey,
-      publisher: c.var.auth.subject,
-      maxLen: DEFAULT_MAX_LEN,
-    });
+    const result = await publishEvents(redisFrom(c.env), stream, events, { idempotencyKey, publisher: c.var.auth.subject, retention });
+    (result.duplicate ? eventMetrics.duplicates : eventMetrics.published).inc({ stream }, events.length);
+    if (result.retention) {
+      const { heldBack, trimmed } = result.retention;
+      eventMetrics.heldBack.set({ stream }, heldBack);
+      if (trimmed > 0) eventMetrics.trimmed.inc({ stream }, trimmed);
+      if (heldBack > 0) c.var.log.warn("retention held back entries a consumer group still needs", { stream, heldBack, trimmed });
+    }
+    pokeConsumers(c, stream, retention);
+    return result;
   } catch (err) {
     if (err instanceof RangeError) throw new HttpProblem(413, { slug: "event-too-large", detail: err.message });
     c.var.log.error("publish failed", { stream, ...errorFields(err) });
@@ -193,7 +279,6 @@ eventsRoutes.openapi(publishRoute, async (c) => {
   const [event] = envelopes(c, [c.req.valid("json")]);
   if (!event) throw new HttpProblem(400, { detail: "No event in the body." });
   const result = await publish(c, stream, [event], c.req.valid("header")["idempotency-key"]);
-  pokeConsumers(c, stream);
   return c.json({ id: event.id, streamId: result.streamIds[0] ?? "", duplicate: result.duplicate }, 202);
 });
 
@@ -201,14 +286,13 @@ eventsRoutes.openapi(batchRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const events = envelopes(c, c.req.valid("json"));
   const result = await publish(c, stream, events, c.req.valid("header")["idempotency-key"]);
-  pokeConsumers(c, stream);
   return c.json({ ids: events.map((e) => e.id), streamIds: result.streamIds, duplicate: result.duplicate }, 202);
 });
 
 eventsRoutes.openapi(replayRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const { after, limit, subject } = c.req.valid("query");
-  const page = await replayEvents(redisFrom(c.env), stream, { after, limit, subject });
+  const page = await replay(c, stream, { after, limit, subject });
   return c.json({ events: page.events.map((e) => ({ streamId: e.streamId, ...e.event })), next: page.next }, 200);
 });
 
@@ -220,18 +304,13 @@ eventsRoutes.openapi(dlqRoute, async (c) => {
 eventsRoutes.openapi(redriveRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const letters = (await readDeadLetters(c, stream, c.req.valid("query").limit)).filter((l) => l.event !== null);
+  const once = [...new Map(letters.map((l) => [l.originalId, l.event as CloudEvent])).values()];
   if (letters.length > 0) {
-    await publish(
-      c,
-      stream,
-      letters.map((l) => l.event as CloudEvent),
-      undefined,
-    );
+    await publish(c, stream, once, undefined);
     await redisFrom(c.env).xdel(
       deadLetterStream(stream),
       letters.map((l) => l.dlqId),
     );
-    pokeConsumers(c, stream);
   }
-  return c.json({ count: letters.length }, 202);
+  return c.json({ count: once.length }, 202);
 });

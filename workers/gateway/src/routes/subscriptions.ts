@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { createDb, subscriptions } from "@foundation/db";
-import { consumerObjectName, SubscriptionInput, type SubscriptionConfig } from "@foundation/event-bus";
+import { ARCHIVER_GROUP, consumerObjectName, SubscriptionInput, type SubscriptionConfig } from "@foundation/event-bus";
 import { checkInstanceUrl } from "@foundation/registry";
 import { errorFields, HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import { eq } from "drizzle-orm";
@@ -53,6 +53,12 @@ subscriptionsRoutes.use(requireAuth({ anyOf: ["admin"] }));
 
 subscriptionsRoutes.openapi(createSubscriptionRoute, async (c) => {
   const input = c.req.valid("json");
+  if (input.group === ARCHIVER_GROUP) {
+    throw new HttpProblem(400, {
+      slug: "reserved-group",
+      detail: `The group name "${ARCHIVER_GROUP}" is reserved for the event store's archiver.`,
+    });
+  }
   checkTarget(c, input.target);
   const config: SubscriptionConfig = { id: crypto.randomUUID(), ...input };
   const db = createDb(c.env);

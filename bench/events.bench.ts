@@ -1,0 +1,526 @@
+/**
+ * Event bus (issue 5): publish throughput in events/s, single events and batches of 100 and 1,000, through the
+ * gateway's HTTP API (under wrk) and straight through the event-bus package inside workerd; the Redis commands
+ * each published event costs, counted on the real redis-server (INFO commandstats, script-internal commands
+ * included) and at the local Upstash endpoint (what Upstash bills); end-to-end delivery to one consumer group at
+ * a fixed publish rate (publish → a service on the kit receives it), its throughput and latency; and the Redis
+ * commands an idle subscription costs per minute. Baselines of the same run: redis-benchmark XADD pipelined and
+ * not on the same redis-server, and moleculer-channels' published 4,081 msg/s as a stated constant.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Redis } from "ioredis";
+import { SignJWT } from "jose";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { defineBench, type BenchContext } from "./lib/context.ts";
+import { runTool } from "./lib/exec.ts";
+import { percentile } from "./lib/latency.ts";
+import { bundleWorker, readWranglerBasics, serveWorkers, stackBindings, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
+import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
+import { recordFigure } from "./lib/results.ts";
+import { median, roundTo } from "./lib/stats.ts";
+import { ensureWrk } from "./lib/wrk.ts";
+import { parseWrkOutput } from "./lib/wrk-output.ts";
+import { histogramPercentile, SINK_STREAMS, type SinkStats } from "./workers/event-sink.ts";
+import type { PublishAnswer } from "./workers/events-publisher.ts";
+
+/** moleculer-channels' Redis Streams adapter, as quoted in issue 5: the closest measured peer (plain TCP). */
+const MOLECULER_CHANNELS_MSG_PER_S = 4081;
+const JWT_SECRET = "bench-only-secret";
+/** Publish variants: events per request or per `publishEvents` call. */
+const BATCHES = [1, 100, 1000] as const;
+/** End-to-end publish rates (events/s) and events per publish request at that rate (10 ms apart). */
+const E2E_RATES = [
+  { rate: 10_000, batch: 100, stream: SINK_STREAMS[0] },
+  { rate: 20_000, batch: 200, stream: SINK_STREAMS[1] },
+] as const;
+/** Retention of the bench's streams: long enough that trimming runs (without groups) during the publish figures. */
+const RETENTION = { "*": { maxLen: 100_000 } };
+const EVENT = { type: "bench.event", data: { v: "0123456789abcdef" } };
+
+const fmt = (n: number, decimals = 0) => n.toLocaleString("en-US", { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
+const variantName = (batch: number) => (batch === 1 ? "single" : `batch${batch}`);
+
+/** Calls per command from `INFO commandstats` (lower-case names, `info` itself left out). */
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const m of (await redis.info("commandstats")).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (m[1] !== "info") calls.set(m[1] ?? "", Number(m[2]));
+  }
+  return calls;
+}
+
+/** Redis commands executed between two `commandCalls` snapshots, in total and by command. */
+function commandDelta(before: Map<string, number>, after: Map<string, number>): { total: number; byCommand: Record<string, number> } {
+  const byCommand: Record<string, number> = {};
+  let total = 0;
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0) {
+      byCommand[name] = d;
+      total += d;
+    }
+  }
+  return { total, byCommand };
+}
+
+/** Commands counted at the local Upstash endpoint since its last reset. */
+function upstashCommands(ctx: BenchContext): number {
+  return Object.values(ctx.stack.stats().upstashCommands).reduce((a, b) => a + b, 0);
+}
+
+/** Measures what `run` costs in Redis commands, on the server and at the Upstash endpoint. */
+async function countingCommands<T>(ctx: BenchContext, redis: Redis, run: () => Promise<T>) {
+  ctx.stack.resetStats();
+  const before = await commandCalls(redis);
+  const result = await run();
+  const server = commandDelta(before, await commandCalls(redis));
+  return { result, server, upstash: upstashCommands(ctx) };
+}
+
+/** A wrk Lua script that POSTs `body` to `path` with a bearer token. */
+function postScript(path: string, body: string, token: string): string {
+  return [
+    'wrk.method = "POST"',
+    `wrk.path = "${path}"`,
+    'wrk.headers["content-type"] = "application/json"',
+    `wrk.headers["authorization"] = "Bearer ${token}"`,
+    `wrk.body = [==[${body}]==]`,
+  ].join("\n");
+}
+
+/** One wrk run of a POST script; throws on any non-2xx answer. */
+async function runWrkPost(ctx: BenchContext, base: URL, script: string, seconds: number) {
+  const dir = mkdtempSync(join(tmpdir(), "bench-events-"));
+  const file = join(dir, "post.lua");
+  writeFileSync(file, script);
+  try {
+    const { threads, connections } = ctx.settings;
+    const args = [
+      "-t",
+      String(threads),
+      "-c",
+      String(connections),
+      "-d",
+      `${seconds}s`,
+      "--timeout",
+      "10s",
+      "--latency",
+      "-s",
+      file,
+      base.href,
+    ];
+    const { stdout } = await runTool("wrk", args, { signal: ctx.signal, timeoutMs: (seconds + 30) * 1000 });
+    const r = parseWrkOutput(stdout);
+    if (r.requests === 0 || r.non2xx3xx > 0)
+      throw new Error(`wrk against ${base.href}: ${r.non2xx3xx} of ${r.requests} answers were not 2xx:\n${stdout}`);
+    return r;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The figures of one publish variant over `settings.repeats` runs. */
+interface PublishRun {
+  eps: number;
+  p50: number;
+  p99: number;
+  serverPerEvent: number;
+  upstashPerEvent: number;
+  byCommand: Record<string, number>;
+}
+
+function recordPublishFigures(path: "gateway" | "direct", batch: number, runs: PublishRun[], what: string): void {
+  const name = `events.publish.${path}.${variantName(batch)}`;
+  const eps = runs.map((r) => roundTo(r.eps, 1));
+  recordFigure({
+    name: `${name}.eps`,
+    unit: "events/s",
+    median: median(eps),
+    baseline: batch === 1 ? "events.ceiling.xadd.unpipelined.ops" : "events.ceiling.xadd.pipelined.ops",
+    description: `${what}: events per second`,
+    samples: eps,
+  });
+  const p50 = runs.map((r) => roundTo(r.p50, 3));
+  recordFigure({
+    name: `${name}.p50`,
+    unit: "ms",
+    median: median(p50),
+    p99: roundTo(median(runs.map((r) => r.p99)), 3),
+    description: `${what}: latency of one ${path === "gateway" ? "request" : "`publishEvents` call"}`,
+    samples: p50,
+  });
+  const server = runs.map((r) => roundTo(r.serverPerEvent, 3));
+  const last = runs.at(-1)?.byCommand ?? {};
+  const total = Object.values(last).reduce((a, b) => a + b, 0) || 1;
+  const mix = Object.entries(last)
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} ${Math.round((n / total) * 100)} %`)
+    .join(", ");
+  recordFigure({
+    name: `${name}.redis-commands`,
+    unit: "commands/event",
+    median: median(server),
+    description: `${what}: commands executed by redis-server per published event (INFO commandstats, inside the Lua script too; ${mix})`,
+    samples: server,
+  });
+  const billed = runs.map((r) => roundTo(r.upstashPerEvent, 4));
+  recordFigure({
+    name: `${name}.upstash-commands`,
+    unit: "commands/event",
+    median: median(billed),
+    description: `${what}: commands sent to the Upstash REST endpoint per published event (what Upstash bills)`,
+    samples: billed,
+  });
+}
+
+/** Publish throughput through the gateway's HTTP API under wrk, for every batch size. */
+async function measureGatewayPublish(ctx: BenchContext, redis: Redis, base: URL, token: string): Promise<Map<number, number>> {
+  const { durationSec, warmupSec, repeats, connections } = ctx.settings;
+  const medians = new Map<number, number>();
+  for (const batch of BATCHES) {
+    const stream = `bench.publish.gateway.${variantName(batch)}`;
+    const path = `/api/foundation/events/${stream}${batch === 1 ? "" : "/batch"}`;
+    const body = JSON.stringify(batch === 1 ? EVENT : Array.from({ length: batch }, () => EVENT));
+    const script = postScript(path, body, token);
+    if (warmupSec > 0) await runWrkPost(ctx, base, script, warmupSec);
+    const runs: PublishRun[] = [];
+    for (let i = 1; i <= repeats; i++) {
+      const { result: r, server, upstash } = await countingCommands(ctx, redis, () => runWrkPost(ctx, base, script, durationSec));
+      const events = r.requests * batch;
+      const run: PublishRun = {
+        eps: r.requestsPerSec * batch,
+        p50: r.latencyMs.p50 ?? Number.NaN,
+        p99: r.latencyMs.p99 ?? Number.NaN,
+        serverPerEvent: server.total / events,
+        upstashPerEvent: upstash / events,
+        byCommand: server.byCommand,
+      };
+      runs.push(run);
+      ctx.log(
+        `events gateway ${variantName(batch)} ${i}/${repeats} … ${fmt(run.eps)} events/s, p50 ${fmt(run.p50, 2)} ms, p99 ${fmt(run.p99, 2)} ms, ` +
+          `${fmt(run.serverPerEvent, 3)} redis commands and ${fmt(run.upstashPerEvent, 4)} Upstash commands per event`,
+      );
+      await redis.del(stream);
+    }
+    recordPublishFigures(
+      "gateway",
+      batch,
+      runs,
+      `\`POST /api/foundation/events/:stream${batch === 1 ? "" : "/batch"}\` with ${batch === 1 ? "one event" : `${batch} events`} per request, ${connections} wrk connections, JWT checked, retention \`maxLen\` 100,000`,
+    );
+    medians.set(batch, median(runs.map((r) => r.eps)));
+  }
+  return medians;
+}
+
+/** Publish throughput straight through `publishEvents` inside workerd, 50 concurrent loops. */
+async function measureDirectPublish(ctx: BenchContext, redis: Redis, served: ServedWorkers): Promise<Map<number, number>> {
+  const { durationSec, repeats, connections } = ctx.settings;
+  const medians = new Map<number, number>();
+  for (const batch of BATCHES) {
+    const stream = `bench.publish.direct.${variantName(batch)}`;
+    const call = async (seconds: number): Promise<PublishAnswer> => {
+      const url = `http://publisher/publish?stream=${stream}&batch=${batch}&concurrency=${connections}&ms=${seconds * 1000}`;
+      const res = await served.fetchWorker("bench-events-publisher", url);
+      const body = (await res.json()) as PublishAnswer & { error?: string };
+      if (res.status !== 200) throw new Error(`direct publish answered ${res.status}: ${body.error ?? ""}`);
+      return body;
+    };
+    if (ctx.settings.warmupSec > 0) await call(ctx.settings.warmupSec);
+    const runs: PublishRun[] = [];
+    for (let i = 1; i <= repeats; i++) {
+      const { result: a, server, upstash } = await countingCommands(ctx, redis, () => call(durationSec));
+      const run: PublishRun = {
+        eps: (a.events / a.elapsedMs) * 1000,
+        p50: percentile(a.latencies, 50),
+        p99: percentile(a.latencies, 99),
+        serverPerEvent: server.total / a.events,
+        upstashPerEvent: upstash / a.events,
+        byCommand: server.byCommand,
+      };
+      runs.push(run);
+      ctx.log(
+        `events direct ${variantName(batch)} ${i}/${repeats} … ${fmt(run.eps)} events/s, p50 ${fmt(run.p50)} ms, p99 ${fmt(run.p99)} ms, ` +
+          `${fmt(run.serverPerEvent, 3)} redis commands and ${fmt(run.upstashPerEvent, 4)} Upstash commands per event`,
+      );
+      await redis.del(stream);
+    }
+    recordPublishFigures(
+      "direct",
+      batch,
+      runs,
+      `\`publishEvents\` from @foundation/event-bus inside workerd, ${batch === 1 ? "one event" : `${batch} events`} per call, ${connections} concurrent loops, via the local Upstash endpoint (whole-ms clock)`,
+    );
+    medians.set(batch, median(runs.map((r) => r.eps)));
+  }
+  return medians;
+}
+
+/** POSTs batches of `batch` events at `rate` events/s for `seconds`, not waiting for answers to send the next. */
+async function pacedPublish(base: URL, token: string, stream: string, rate: number, batch: number, seconds: number, signal: AbortSignal) {
+  const url = new URL(`/api/foundation/events/${stream}/batch`, base).href;
+  const body = JSON.stringify(Array.from({ length: batch }, () => EVENT));
+  const headers = { "content-type": "application/json", authorization: `Bearer ${token}` };
+  const tickMs = (1000 * batch) / rate;
+  const started = performance.now();
+  let acked = 0;
+  let refused = 0;
+  const inFlight: Promise<void>[] = [];
+  for (let tick = 0; performance.now() - started < seconds * 1000; tick++) {
+    signal.throwIfAborted();
+    inFlight.push(
+      fetch(url, { method: "POST", headers, body, signal }).then(async (res) => {
+        await res.arrayBuffer();
+        if (res.status === 202) acked += batch;
+        else refused += batch;
+      }),
+    );
+    const wait = started + (tick + 1) * tickMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await Promise.all(inFlight);
+  return { acked, refused };
+}
+
+async function sinkStats(served: ServedWorkers, reset = false): Promise<SinkStats> {
+  const res = await served.fetchWorker(
+    "bench-sink",
+    reset ? "http://sink/reset" : "http://sink/stats",
+    reset ? { method: "POST" } : undefined,
+  );
+  return reset ? { count: 0, firstAt: null, lastAt: null, buckets: [] } : ((await res.json()) as SinkStats);
+}
+
+/** End-to-end delivery to one group at each rate: `settings.repeats` back-to-back windows of twice `BENCH_DURATION`. */
+async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWorkers, token: string) {
+  const windowSec = ctx.settings.durationSec * 2;
+  const results: Array<{ rate: number; eps: number; p50: number; p99: number }> = [];
+  for (const { rate, batch, stream } of E2E_RATES) {
+    const res = await fetch(new URL("/api/foundation/subscriptions", served.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        stream,
+        group: "bench",
+        target: { service: "bench-sink" },
+        batchSize: 1000,
+        maxDeliveries: 5,
+        retryBackoffMs: 5000,
+      }),
+    });
+    if (res.status !== 201) throw new Error(`subscribing bench-sink to ${stream} answered ${res.status}: ${await res.text()}`);
+    const runs: Array<{ eps: number; p50: number; p99: number; upstashPerEvent: number; serverPerEvent: number }> = [];
+    for (let i = 1; i <= ctx.settings.repeats; i++) {
+      await sinkStats(served, true);
+      const {
+        result: sent,
+        server,
+        upstash,
+      } = await countingCommands(ctx, redis, async () => {
+        const published = await pacedPublish(served.url, token, stream, rate, batch, windowSec, ctx.signal);
+        for (let waited = 0; waited < 60_000; waited += 100) {
+          if ((await sinkStats(served)).count >= published.acked) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return published;
+      });
+      const stats = await sinkStats(served);
+      if (stats.count === 0 || stats.firstAt === null || stats.lastAt === null)
+        throw new Error(`the sink received nothing at ${rate} events/s`);
+      const spanSec = Math.max(windowSec, (stats.lastAt - stats.firstAt) / 1000);
+      const run = {
+        eps: stats.count / spanSec,
+        p50: histogramPercentile(stats.buckets, 50),
+        p99: histogramPercentile(stats.buckets, 99),
+        upstashPerEvent: upstash / stats.count,
+        serverPerEvent: server.total / stats.count,
+      };
+      runs.push(run);
+      ctx.log(
+        `events end-to-end at ${fmt(rate)}/s ${i}/${ctx.settings.repeats} … ${fmt(sent.acked)} acknowledged (${fmt(sent.refused)} refused), ` +
+          `${fmt(stats.count)} delivered over ${fmt(spanSec, 1)} s = ${fmt(run.eps)} events/s, latency p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
+          `${fmt(run.upstashPerEvent, 4)} Upstash and ${fmt(run.serverPerEvent, 3)} redis commands per delivered event`,
+      );
+      if (stats.count < sent.acked)
+        ctx.log(`events end-to-end: ${fmt(sent.acked - stats.count)} events were not delivered within 60 s of the window's end`);
+    }
+    const name = `events.e2e.${rate / 1000}k`;
+    const what = `publish at ${fmt(rate)} events/s (${batch} per request through the gateway) → StreamConsumer (batchSize 1000) → a service on the kit, one group, ${windowSec}-s windows back to back`;
+    const eps = runs.map((r) => roundTo(r.eps, 1));
+    recordFigure({
+      name: `${name}.eps`,
+      unit: "events/s",
+      median: median(eps),
+      baseline: "events.reference.moleculer-channels",
+      description: `${what}: events delivered per second`,
+      samples: eps,
+    });
+    const p50 = runs.map((r) => r.p50);
+    recordFigure({
+      name: `${name}.latency`,
+      unit: "ms",
+      median: median(p50),
+      p99: median(runs.map((r) => r.p99)),
+      description: `${what}: delivery latency, from Redis accepting the event to the handler running (median, p99)`,
+      samples: p50,
+    });
+    recordFigure({
+      name: `${name}.upstash-commands`,
+      unit: "commands/event",
+      median: roundTo(median(runs.map((r) => r.upstashPerEvent)), 4),
+      description: `${what}: Upstash commands per delivered event, publishing included`,
+      samples: runs.map((r) => roundTo(r.upstashPerEvent, 4)),
+    });
+    recordFigure({
+      name: `${name}.redis-commands`,
+      unit: "commands/event",
+      median: roundTo(median(runs.map((r) => r.serverPerEvent)), 3),
+      description: `${what}: redis-server commands per delivered event (INFO commandstats), publishing included`,
+      samples: runs.map((r) => roundTo(r.serverPerEvent, 3)),
+    });
+    results.push({ rate, eps: median(eps), p50: median(p50), p99: median(runs.map((r) => r.p99)) });
+  }
+  // A minute at the default BENCH_DURATION of 10 s.
+  const idleSeconds = ctx.settings.durationSec * 6;
+  ctx.stack.resetStats();
+  ctx.log(`events: watching the idle subscriptions for ${idleSeconds} s …`);
+  await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+  const idle = upstashCommands(ctx) / E2E_RATES.length / (idleSeconds / 60);
+  recordFigure({
+    name: "events.idle.upstash-commands",
+    unit: "commands/min",
+    median: roundTo(idle, 1),
+    description: `Upstash commands per minute of one idle subscription, over the ${idleSeconds} s after its last delivery (the consumer backs off from 1 s to 1 min)`,
+  });
+  return results;
+}
+
+/** redis-benchmark XADD on the stack's redis-server, pipelined and not: the ceiling the figures are compared with. */
+async function measureCeiling(ctx: BenchContext, redis: Redis): Promise<{ pipelined: number; unpipelined: number }> {
+  const stream = "bench:events:ceiling";
+  // As large as a stored CloudEvent envelope (~250 bytes); redis-benchmark's CSV cannot carry quotes, so no JSON.
+  const command = ["XADD", stream, "*", "event", "e".repeat(250)];
+  const out = { pipelined: 0, unpipelined: 0 };
+  for (const [label, pipeline, requests] of [
+    ["pipelined", 100, 500_000],
+    ["unpipelined", 1, 100_000],
+  ] as const) {
+    const rps: number[] = [];
+    for (let i = 0; i < ctx.settings.repeats; i++) {
+      const row = await runRedisBenchmark({
+        port: ctx.stack.redis.port,
+        requests,
+        clients: ctx.settings.connections,
+        pipeline,
+        command,
+        signal: ctx.signal,
+      });
+      rps.push(roundTo(row.rps, 1));
+      await redis.del(stream);
+    }
+    out[label] = median(rps);
+    recordFigure({
+      name: `events.ceiling.xadd.${label}.ops`,
+      unit: "ops/s",
+      median: median(rps),
+      description: `redis-benchmark XADD of one 250-byte field (the size of a stored bench event), ${ctx.settings.connections} clients, ${pipeline > 1 ? `pipeline ${pipeline}` : "unpipelined"}, same redis-server`,
+      samples: rps,
+    });
+    ctx.log(`events ceiling: redis-benchmark XADD ${label} ${fmt(median(rps))} ops/s`);
+  }
+  return out;
+}
+
+/** The gateway as wrangler.toml declares it (vars and Durable Objects), pointed at the stack with bench secrets. */
+function gatewayWorker(ctx: BenchContext): BenchWorker {
+  const config = resolve(ctx.root, "wrangler.toml");
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+  const basics = readWranglerBasics(config);
+  return {
+    name: basics.name,
+    modules: true,
+    scriptPath: resolve(ctx.root, "dist/gateway/index.js"),
+    compatibilityDate: basics.compatibilityDate,
+    compatibilityFlags: basics.compatibilityFlags,
+    bindings: {
+      ...(workerOptions.bindings as Record<string, string>),
+      ...stackBindings(ctx.stack),
+      ENVIRONMENT: "local",
+      JWT_SECRET,
+      EVENT_SIGNING_SECRET: "bench-only-signing-secret",
+      RATE_LIMIT_POLICIES: "[]",
+      STREAM_RETENTION: JSON.stringify(RETENTION),
+    },
+    serviceBindings: { BENCH_SINK: "bench-sink" },
+    durableObjects: workerOptions.durableObjects as BenchWorker["durableObjects"],
+  };
+}
+
+export default defineBench({
+  name: "events",
+  description: "event bus: publish events/s (gateway and package), Redis commands per event, end-to-end delivery, vs redis-benchmark XADD",
+  async run(ctx) {
+    await ensureWrk(ctx.log, ctx.signal);
+    const basics = readWranglerBasics(resolve(ctx.root, "wrangler.toml"));
+    const token = await new SignJWT({ scope: "admin" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("bench")
+      .setIssuer("foundation-local")
+      .setAudience("foundation")
+      .setExpirationTime("2h")
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const sink: BenchWorker = {
+      name: "bench-sink",
+      modules: true,
+      script: await bundleWorker(resolve(ctx.root, "bench/workers/event-sink-entry.js")),
+      compatibilityDate: basics.compatibilityDate,
+      compatibilityFlags: basics.compatibilityFlags,
+      bindings: { EVENT_SIGNING_SECRET: "bench-only-signing-secret" },
+    };
+    const publisher: BenchWorker = {
+      name: "bench-events-publisher",
+      modules: true,
+      script: await bundleWorker(resolve(ctx.root, "bench/workers/events-publisher.ts")),
+      compatibilityDate: basics.compatibilityDate,
+      compatibilityFlags: basics.compatibilityFlags,
+      bindings: { UPSTASH_REDIS_REST_URL: ctx.stack.upstash.url, UPSTASH_REDIS_REST_TOKEN: ctx.stack.upstash.token },
+    };
+    recordFigure({
+      name: "events.reference.moleculer-channels",
+      unit: "msg/s",
+      median: MOLECULER_CHANNELS_MSG_PER_S,
+      description: "moleculer-channels' Redis Streams adapter as quoted in issue 5 (plain TCP): a stated constant, not measured here",
+    });
+    const redis = new Redis(ctx.stack.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    const served = await serveWorkers([gatewayWorker(ctx), sink, publisher]);
+    try {
+      await redis.connect();
+      ctx.log(`events: serving the gateway, bench-sink and bench-events-publisher at ${served.url.href}`);
+      const ceiling = await measureCeiling(ctx, redis);
+      const gateway = await measureGatewayPublish(ctx, redis, served.url, token);
+      const direct = await measureDirectPublish(ctx, redis, served);
+      const e2e = await measureEndToEnd(ctx, redis, served, token);
+      const best = Math.max(...gateway.values());
+      ctx.log(
+        `events: gateway publish ${BATCHES.map((b) => `${variantName(b)} ${fmt(gateway.get(b) ?? 0)}`).join(", ")} events/s; ` +
+          `package ${BATCHES.map((b) => `${variantName(b)} ${fmt(direct.get(b) ?? 0)}`).join(", ")} events/s; ` +
+          `best gateway figure = ${fmt(best / ceiling.pipelined, 3)}× the pipelined XADD ceiling (target 10,000+ events/s: ${best >= 10_000 ? "met" : "MISSED"})`,
+      );
+      for (const r of e2e) {
+        ctx.log(
+          `events: end-to-end at ${fmt(r.rate)}/s delivered ${fmt(r.eps)} events/s = ${fmt(r.eps / MOLECULER_CHANNELS_MSG_PER_S, 2)}× moleculer-channels, ` +
+            `${fmt(r.eps / ceiling.pipelined, 3)}× the pipelined XADD ceiling; latency p50 ${r.p50} ms, p99 ${r.p99} ms`,
+        );
+      }
+    } catch (err) {
+      const output = served.recentOutput();
+      if (output) ctx.log(`events: last worker output:\n${output}`);
+      throw err;
+    } finally {
+      redis.disconnect();
+      await served.dispose();
+    }
+  },
+});

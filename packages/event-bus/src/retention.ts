@@ -1,0 +1,85 @@
+import { z } from "zod";
+
+/**
+ * How long a stream keeps its entries in Redis, and whether an archiver group copies every event into the
+ * Postgres event store. `maxLen` keeps about the newest N entries (approximate MAXLEN), `maxAgeSeconds`
+ * keeps about the entries younger than that (approximate MINID); neither keeps everything. Trimming never
+ * removes an entry that a consumer group has not read or not acknowledged yet.
+ */
+export const StreamRetention = z
+  .object({
+    maxLen: z.number().int().min(1).max(1_000_000_000).optional(),
+    maxAgeSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(100 * 365 * 86_400)
+      .optional(),
+    archive: z.boolean().default(false),
+  })
+  .strict()
+  .refine((r) => r.maxLen === undefined || r.maxAgeSeconds === undefined, "set maxLen or maxAgeSeconds, not both");
+/** The retention of one stream. */
+export type StreamRetention = z.infer<typeof StreamRetention>;
+
+/** Keys are stream names or prefixes ending in `*` (`"ai.*"`, `"*"`); values are {@link StreamRetention}. */
+const RetentionPattern = z.string().regex(/^[a-z0-9._-]{0,128}\*?$/, "keys are stream names, or prefixes ending in '*'");
+
+/** The `STREAM_RETENTION` setting: retention per stream name or name prefix. */
+export const RetentionConfig = z.record(RetentionPattern, StreamRetention);
+/** The `STREAM_RETENTION` setting. */
+export type RetentionConfig = z.infer<typeof RetentionConfig>;
+
+/** Retention of a stream that no entry of the setting matches: the newest million entries, no archive. */
+export const DEFAULT_RETENTION: StreamRetention = { maxLen: 1_000_000, archive: false };
+
+/**
+ * Parses the `STREAM_RETENTION` JSON; an unset or empty value is an empty setting (every stream gets
+ * {@link DEFAULT_RETENTION}). Throws a readable error for invalid JSON or entries.
+ * @example parseRetentionConfig('{"*": {"maxLen": 100000, "archive": true}}')
+ */
+export function parseRetentionConfig(json: string | undefined): RetentionConfig {
+  if (json === undefined || json.trim() === "") return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`STREAM_RETENTION is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = RetentionConfig.safeParse(raw);
+  if (!parsed.success) throw new Error(`STREAM_RETENTION is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * The retention of `stream`: its exact entry, else the longest matching `prefix*` entry, else
+ * {@link DEFAULT_RETENTION}.
+ * @example retentionFor("ai.responses.raw", { "*": { maxLen: 10, archive: false }, "ai.*": { maxAgeSeconds: 60, archive: true } })
+ */
+export function retentionFor(stream: string, config: RetentionConfig): StreamRetention {
+  const exact = config[stream];
+  if (exact) return exact;
+  let best: { length: number; retention: StreamRetention } | undefined;
+  for (const [pattern, retention] of Object.entries(config)) {
+    if (!pattern.endsWith("*")) continue;
+    const prefix = pattern.slice(0, -1);
+    if (stream.startsWith(prefix) && (!best || prefix.length > best.length)) best = { length: prefix.length, retention };
+  }
+  return best?.retention ?? DEFAULT_RETENTION;
+}
+
+/** The trimming the publish script applies: by count, by oldest id kept, or none. */
+export type TrimRule = { kind: "maxlen"; maxLen: number } | { kind: "minid"; minId: string } | { kind: "none" };
+
+/**
+ * Turns a retention into the publish script's trim rule at time `nowMs`: `maxAgeSeconds` becomes the
+ * oldest stream id to keep (stream ids start with the millisecond Redis accepted the entry).
+ * @example trimRule({ maxAgeSeconds: 60, archive: false }, 120_000) // { kind: "minid", minId: "60000-0" }
+ */
+export function trimRule(retention: StreamRetention, nowMs: number): TrimRule {
+  if (retention.maxLen !== undefined) return { kind: "maxlen", maxLen: retention.maxLen };
+  if (retention.maxAgeSeconds !== undefined) {
+    return { kind: "minid", minId: `${Math.max(0, Math.floor(nowMs) - retention.maxAgeSeconds * 1000)}-0` };
+  }
+  return { kind: "none" };
+}
