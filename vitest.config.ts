@@ -6,6 +6,15 @@ import { defineConfig } from "vitest/config";
 const jwtSecret = randomBytes(32).toString("base64url");
 /** Consumers sign event deliveries with this per-run secret; services verify them with it. */
 const eventSigningSecret = randomBytes(32).toString("base64url");
+/**
+ * Retention in tests: archive only the streams of the event-store tests, so the other tests' streams do not
+ * each start an archiver in the background; a short retention for the gateway's retention test.
+ */
+const streamRetention = {
+  "*": { maxLen: 1_000_000 },
+  "test.archived.*": { maxLen: 1_000_000, archive: true },
+  "test.retained.*": { maxLen: 100 },
+};
 const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["nodejs_compat"] };
 
 /**
@@ -33,6 +42,7 @@ export default defineConfig({
             JWT_SECRET: jwtSecret,
             STACK_CONTROL_URL: stack.controlUrl,
             STACK_CONTROL_TOKEN: stack.controlToken,
+            STREAM_RETENTION: JSON.stringify(streamRetention),
           },
           // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
           r2Buckets: ["TEST_BLOBS"],
@@ -44,7 +54,7 @@ export default defineConfig({
     }),
   ],
   test: {
-    globalSetup: ["./packages/local-stack/src/vitest-setup.ts"],
+    globalSetup: ["./packages/local-stack/src/vitest-setup.ts", "./packages/local-stack/src/upstream-fixture.ts"],
     include: [
       "packages/*/src/**/*.test.ts",
       "packages/*/test/workerd/**/*.test.ts",

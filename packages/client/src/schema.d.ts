@@ -303,7 +303,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Replay a stream in order */
+    /** Replay a stream in order (from the Postgres event store where Redis has trimmed it already) */
     get: {
       parameters: {
         query?: {
@@ -519,7 +519,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Publish dead letters again (same event ids) and remove them from the dead-letter stream (admin) */
+    /** Publish dead letters again (same event ids, once per original entry) and remove them from the dead-letter stream (admin) */
     post: {
       parameters: {
         query?: {
@@ -663,6 +663,210 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/api-keys": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every API key, newest first, without the keys (admin) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The keys */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              apiKeys: components["schemas"]["ApiKey"][];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create an API key for service-to-service calls; the key is in this answer only (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": components["schemas"]["ApiKeyRequest"];
+        };
+      };
+      responses: {
+        /** @description Created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["CreatedApiKey"];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/api-keys/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke an API key; every gateway isolate refuses it within 30 s (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Revoked (also when it already was) */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such key */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/metrics": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a batch of metric deltas to the aggregator (service token)
+     * @description Workers built with the service kit call this on their own (off the request path) when they do not bind the aggregator. A service token sends only its own service's metrics: `service` must be its subject, and so must every series' `service` label.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            /** @description The worker's service name; added as the `service` label to series without one */
+            service: string;
+            /** @description Random ID of the sending isolate */
+            isolate: string;
+            /** @description Batch number within the isolate, from 1 */
+            seq: number;
+            families: (
+              | {
+                  /** @enum {string} */
+                  type: "counter";
+                  name: string;
+                  help: string;
+                  samples: {
+                    labels: {
+                      [key: string]: string;
+                    };
+                    value: number;
+                  }[];
+                }
+              | {
+                  /** @enum {string} */
+                  type: "gauge";
+                  name: string;
+                  help: string;
+                  samples: {
+                    labels: {
+                      [key: string]: string;
+                    };
+                    value: number;
+                    at: number;
+                  }[];
+                }
+              | {
+                  /** @enum {string} */
+                  type: "histogram";
+                  name: string;
+                  help: string;
+                  buckets: number[];
+                  samples: {
+                    labels: {
+                      [key: string]: string;
+                    };
+                    counts: number[];
+                    sum: number;
+                    count: number;
+                  }[];
+                }
+            )[];
+          };
+        };
+      };
+      responses: {
+        /** @description Applied, or recognised as a retry */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["MetricsIngestResponse"];
+          };
+        };
+        /** @description The batch speaks for another service */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -758,6 +962,38 @@ export interface components {
       id: string;
     } & {
       [key: string]: unknown;
+    };
+    CreatedApiKey: components["schemas"]["ApiKey"] & {
+      /** @description The key itself; shown this once, never stored */
+      key: string;
+    };
+    ApiKey: {
+      id: string;
+      name: string;
+      subject: string;
+      scopes: string[];
+      /** @description The key's public part (`fnd_<prefix>_…`), to recognise it in lists and logs */
+      prefix: string;
+      createdBy: string;
+      createdAt: string;
+      expiresAt: string | null;
+      revokedAt: string | null;
+    };
+    ApiKeyRequest: {
+      /** @description What the key is for, e.g. `ai-monitor → billing` */
+      name: string;
+      /** @description The identity the key acts as (like a token's `sub`), usually the calling service's name */
+      subject: string;
+      scopes: string[];
+      expiresInDays?: number;
+    };
+    MetricsIngestResponse: {
+      /** @description This (isolate, seq) was applied before; nothing changed */
+      duplicate: boolean;
+      /** @description Families refused: their type or buckets differ from the aggregated ones */
+      conflicts: string[];
+      /** @description New series dropped because the aggregator is full */
+      dropped: number;
     };
   };
   responses: never;

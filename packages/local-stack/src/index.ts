@@ -28,6 +28,7 @@ export * from "./migrate.ts";
 export * from "./neon-endpoint.ts";
 export * from "./ports.ts";
 export * from "./postgres.ts";
+export * from "./prometheus.ts";
 export * from "./redis-server.ts";
 export * from "./resp.ts";
 export * from "./upstash-endpoint.ts";
@@ -67,9 +68,9 @@ export interface LocalStack {
   control: { url: string; token: string };
   /** Data folder actually used: <root>/.local/<profile>, or <root>/.local/test-<pid> when a parallel test run holds the former. */
   dataDir: string;
-  /** Really stops redis-server (the Upstash endpoint then answers 503 at once). */
+  /** Really stops redis-server after saving its data (the Upstash endpoint then answers 503 at once). */
   stopRedis(): Promise<void>;
-  /** Starts redis-server again on the same port (empty) and waits until the endpoint is connected. */
+  /** Starts redis-server again on the same port with the data it saved, and waits until the endpoint is connected. */
   startRedis(): Promise<void>;
   /** Fast shutdown of PostgreSQL (data kept). */
   stopPostgres(): Promise<void>;
@@ -331,7 +332,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const ne = neon!;
 
     const stopRedis = async () => {
-      await r.stop();
+      await r.stop({ save: true });
       await up.waitUntilDisconnected();
     };
     const startRedis = async () => {

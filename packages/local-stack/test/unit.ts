@@ -15,6 +15,7 @@ import {
   NeonHttpError,
 } from "../src/neon-endpoint.ts";
 import { postgresArgs, postgresSettings } from "../src/postgres.ts";
+import { PROMETHEUS_INSTALL_COMMAND, prometheusPlan } from "../src/prometheus.ts";
 import { redisServerArgs } from "../src/redis-server.ts";
 import { encodeCommands, RespError, RespParser, type RespValue } from "../src/resp.ts";
 import { encodeReply, parsePathCommand, rejectCommand, requestToken, toRedisArgs } from "../src/upstash-endpoint.ts";
@@ -188,5 +189,20 @@ void describe("server arguments and CLI", () => {
     assert.deepEqual(parseArgs(["up", "--profile", "test"]), { command: "up", profile: "test" });
     assert.deepEqual(parseArgs(["up", "--profile=dev", "--root", "/r"]), { command: "up", profile: "dev", root: "/r" });
     assert.throws(() => parseArgs(["up", "--profile", "prod"]), /dev or test/);
+  });
+});
+
+void describe("Prometheus binaries", () => {
+  void it("uses the binaries found, installs them as root on Debian, and otherwise fails naming the apt-get command", () => {
+    const both = { prometheus: "/usr/bin/prometheus", promtool: "/usr/bin/promtool" };
+    assert.deepEqual(prometheusPlan(both, false), both);
+    assert.equal(prometheusPlan({ prometheus: "/usr/bin/prometheus" }, true), "install");
+    const failure = prometheusPlan({}, false);
+    assert.ok(failure instanceof Error);
+    assert.equal(
+      failure.message,
+      "prometheus and promtool are not installed; run: sudo apt-get install -y --no-install-recommends prometheus",
+    );
+    assert.ok(failure.message.endsWith(PROMETHEUS_INSTALL_COMMAND));
   });
 });

@@ -125,6 +125,16 @@ describe("createService", () => {
     expect(text).toContain('foundation_http_request_duration_seconds_count{method="POST",route="/items",service="kit-test"} 3');
   });
 
+  it("labels a request with the route that answered it, not with a catch-all registered after it", async () => {
+    const app = makeService();
+    app.all("/:anything/*", (c) => c.text("fallback"));
+    await app.request("/items", json({ n: 1 }), env);
+    await app.request("/other/x", {}, env);
+    const text = await (await app.request("/metrics", {}, env)).text();
+    expect(text).toContain('foundation_http_requests_total{method="POST",route="/items",service="kit-test",status="201"} 1');
+    expect(text).toContain('foundation_http_requests_total{method="GET",route="/:anything/*",service="kit-test",status="200"} 1');
+  });
+
   it("requires the bearer token for /metrics when METRICS_TOKEN is set", async () => {
     const app = makeService();
     const withToken = { ...env, METRICS_TOKEN: "t0ken" };

@@ -14,12 +14,17 @@ import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
 import { DELIVERY_PATH } from "@foundation/event-bus";
 import { createLogger, errorFields, type LogSink, type Logger } from "./logger.ts";
-import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "./metrics/registry.ts";
+import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "./metrics/exposition.ts";
+import type { MetricFamily } from "./metrics/families.ts";
+import { pusherOf, type FlushPolicy } from "./metrics/pusher.ts";
+import { MetricsRegistry } from "./metrics/registry.ts";
+import { aggregatedFamilies, aggregatorSink, flushPolicyFrom, shardCount, sinkFromEnv, type MetricsEnv } from "./metrics/transport.ts";
 import { redisFrom, type RedisEnv } from "./redis.ts";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
 export type ServiceEnv = Partial<RedisEnv & DbEnv> &
   SelfRegistrationEnv &
+  MetricsEnv &
   CorsEnv & {
     /** `local` in dev and tests, `staging` or `production` when deployed. */
     ENVIRONMENT?: string;
@@ -65,6 +70,18 @@ export interface ServiceOptions<E extends ServiceEnv> {
   /** The metrics registry; default: one per service per isolate. */
   metrics?: MetricsRegistry;
   /**
+   * Sending the isolate's metric deltas to the aggregator after requests, through `waitUntil` (see
+   * `MetricsEnv` for where they go); `false` turns it off. Default: every 10 s or 500 requests.
+   */
+  metricsFlush?: false | Partial<FlushPolicy>;
+  /**
+   * `GET /metrics` serves every worker's series summed by the `METRICS_AGGREGATOR` objects (after flushing
+   * this isolate) instead of this isolate's own: what the gateway does. Default false.
+   */
+  aggregatedMetrics?: boolean;
+  /** Families computed when `/metrics` is scraped (e.g. from a registry), served with the others. */
+  scrapeFamilies?: (env: E) => Promise<MetricFamily[]>;
+  /**
    * Self-registration in the service registry from the service's cron trigger (see {@link Service.scheduled});
    * `false` turns it off. Default TTL: 180 s.
    */
@@ -91,10 +108,13 @@ export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & {
 const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i;
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-/** The route pattern that handled the request, for low-cardinality metric labels. */
+/**
+ * The route pattern of the handler that answers the request, for low-cardinality metric labels: the first
+ * matched route that is not middleware (a catch-all registered later, such as the gateway's
+ * `/api/:service/*`, also matches but never runs).
+ */
 function handledRoute(c: Context): string {
-  const routes = matchedRoutes(c).filter((r) => !(r.method === "ALL" && r.handler.length >= 2));
-  return routes.at(-1)?.path ?? "unmatched";
+  return matchedRoutes(c).find((r) => !(r.method === "ALL" && r.handler.length >= 2))?.path ?? "unmatched";
 }
 
 function dependencyChecks<E extends ServiceEnv>(env: E, options: ServiceOptions<E>): Record<string, DependencyCheck> {
@@ -153,6 +173,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
   const requests = metrics.counter("foundation_http_requests_total", "HTTP requests served, by route and status");
   const duration = metrics.histogram("foundation_http_request_duration_seconds", "HTTP request duration in seconds, by route");
   const maxBody = options.bodyLimitBytes ?? 1024 * 1024;
+  const pusher = pusherOf(metrics, name);
 
   const app = new OpenAPIHono<ServiceHonoEnv<E>>({
     defaultHook: (result) => {
@@ -184,6 +205,9 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     const status = String(c.res.status);
     requests.inc({ service: name, method: c.req.method, route, status });
     duration.observe({ service: name, method: c.req.method, route }, seconds);
+    const sink = options.metricsFlush === false ? undefined : sinkFromEnv(c.env);
+    const flush = sink && pusher.afterRequest(sink, flushPolicyFrom(c.env, options.metricsFlush || {}));
+    if (flush) c.var.defer(flush);
     log.info("request", {
       method: c.req.method,
       path: c.req.path,
@@ -219,12 +243,20 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     return c.json(report, report.status === "ok" ? 200 : 503);
   });
 
-  app.get("/metrics", (c) => {
+  app.get("/metrics", async (c) => {
     const token = c.env.METRICS_TOKEN;
     if (token && c.req.header("authorization") !== `Bearer ${token}`) {
       throw new HttpProblem(401, { detail: "A bearer token is required for /metrics.", headers: { "WWW-Authenticate": "Bearer" } });
     }
-    return c.body(metrics.render(), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
+    const extra = (await options.scrapeFamilies?.(c.env)) ?? [];
+    const aggregator = options.aggregatedMetrics ? c.env.METRICS_AGGREGATOR : undefined;
+    if (!aggregator) return c.body(renderFamilies([...metrics.collect(), ...extra]), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
+    const shards = shardCount(c.env);
+    await pusher
+      .flush(aggregatorSink(aggregator, shards))
+      .catch((err: unknown) => c.var.log.warn("metrics flush before scrape failed", errorFields(err)));
+    const families = await aggregatedFamilies(aggregator, shards, extra);
+    return c.body(renderFamilies(families), 200, { "Content-Type": PROMETHEUS_CONTENT_TYPE });
   });
 
   const subscriptions = new Map<string, EventHandler<E>[]>();

@@ -1,15 +1,27 @@
-import { createService, HttpProblem } from "@foundation/service-kit";
-import { serviceBinding, upstreamRequest } from "./forward.ts";
+import { createService } from "@foundation/service-kit";
+import { gatewayMetrics } from "./metrics.ts";
 import { routeRateLimits } from "./rate-limits.ts";
+import { registryFamilies } from "./registry-metrics.ts";
+import { routeAuth } from "./route-auth.ts";
 import { foundationRoutes } from "./routes/index.ts";
+import { serviceProxy } from "./service-proxy.ts";
 
 /**
  * The gateway: the kit's health and metrics, Foundation's own API under `/api/foundation`, and every other
- * `/api/:service/*` forwarded to that service's binding.
+ * `/api/:service/*` routed to a healthy instance of that service (see `service-proxy.ts`).
  */
-export const app = createService<Env>({ name: "gateway", version: "0.1.0", jsonBodiesOnly: false, bodyLimitBytes: 10 * 1024 * 1024 });
+export const app = createService<Env>({
+  name: "gateway",
+  version: "0.1.0",
+  jsonBodiesOnly: false,
+  bodyLimitBytes: 10 * 1024 * 1024,
+  metrics: gatewayMetrics,
+  aggregatedMetrics: true,
+  scrapeFamilies: registryFamilies,
+});
 
 app.use("/api/*", routeRateLimits(app.metrics));
+app.use("/api/*", routeAuth());
 app.route("/api/foundation", foundationRoutes);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
@@ -22,24 +34,4 @@ app.doc31("/openapi.json", {
   },
 });
 
-app.all("/api/:service/*", async (c) => {
-  const service = c.req.param("service");
-  const binding = serviceBinding(c.env, service);
-  if (!binding) throw new HttpProblem(404, { slug: "unknown-service", detail: `No service named "${service}" is routed by this gateway.` });
-  const prefix = `/api/${service}`;
-  const url = new URL(c.req.url);
-  const upstreamPath = url.pathname.slice(prefix.length) || "/";
-  const req = upstreamRequest(
-    c.req.raw,
-    upstreamPath,
-    {
-      correlationId: c.var.correlationId,
-      clientIp: c.req.header("cf-connecting-ip"),
-      host: url.host,
-      proto: url.protocol.replace(":", ""),
-    },
-    `https://${service}.internal`,
-  );
-  const res = await binding.fetch(req);
-  return new Response(res.body, res);
-});
+app.all("/api/:service/*", serviceProxy({ metrics: app.metrics }));

@@ -52,4 +52,21 @@ describe("MetricsRegistry", () => {
   it("rejects histogram buckets that do not increase", () => {
     expect(() => new MetricsRegistry().histogram("h", "h", [1, 1])).toThrow(RangeError);
   });
+
+  it("collects a copy of every metric that later changes do not alter", () => {
+    const reg = new MetricsRegistry();
+    const c = reg.counter("c_total", "c");
+    const h = reg.histogram("h_seconds", "h", [1]);
+    c.inc({ a: "1" });
+    h.observe({}, 0.5);
+    reg.gauge("g", "g").set({}, 2);
+    const snapshot = reg.collect();
+    c.inc({ a: "1" });
+    h.observe({}, 0.5);
+    expect(snapshot).toEqual([
+      { type: "counter", name: "c_total", help: "c", samples: [{ labels: { a: "1" }, value: 1 }] },
+      { type: "histogram", name: "h_seconds", help: "h", buckets: [1], samples: [{ labels: {}, counts: [1], sum: 0.5, count: 1 }] },
+      { type: "gauge", name: "g", help: "g", samples: [{ labels: {}, value: 2, at: expect.any(Number) as number }] },
+    ]);
+  });
 });

@@ -1,42 +1,21 @@
-/** Label names and values of one series. */
-export type Labels = Record<string, string>;
+import { renderFamilies, renderFamily } from "./exposition.ts";
+import {
+  labelKey,
+  METRIC_NAME,
+  type CounterSample,
+  type GaugeSample,
+  type HistogramSample,
+  type Labels,
+  type MetricFamily,
+} from "./families.ts";
 
 /** Default latency buckets in seconds, from 1 ms to 10 s. */
 export const DEFAULT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-
-function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-}
-
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabelValue(labels[k] ?? "")}"`)
-    .join(",");
-}
-
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  return String(v);
-}
-
-function series(name: string, key: string, extra?: string): string {
-  const all = [key, extra].filter(Boolean).join(",");
-  return all ? `${name}{${all}}` : name;
-}
-
 /** A monotonically increasing counter with labels. */
 export class Counter {
   readonly type = "counter";
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  private readonly values = new Map<string, CounterSample>();
 
   constructor(
     readonly name: string,
@@ -57,18 +36,21 @@ export class Counter {
     return this.values.get(labelKey(labels))?.value ?? 0;
   }
 
+  /** A copy of this counter and its series. */
+  collect(): MetricFamily {
+    return { type: this.type, name: this.name, help: this.help, samples: [...this.values.values()].map((s) => ({ ...s })) };
+  }
+
   /** Prometheus text lines of this counter. */
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} counter`];
-    for (const [key, { value }] of this.values) lines.push(`${series(this.name, key)} ${formatValue(value)}`);
-    return lines;
+    return renderFamily(this.collect());
   }
 }
 
-/** A gauge: a value that goes up and down. */
+/** A gauge: a value that goes up and down. Each series remembers when it was set, so the latest setting wins across isolates. */
 export class Gauge {
   readonly type = "gauge";
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  private readonly values = new Map<string, GaugeSample>();
 
   constructor(
     readonly name: string,
@@ -77,7 +59,7 @@ export class Gauge {
 
   /** Sets the series with `labels` to `value`. */
   set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), { labels, value });
+    this.values.set(labelKey(labels), { labels, value, at: Date.now() });
   }
 
   /** Current value of one series (0 when never set). */
@@ -85,18 +67,21 @@ export class Gauge {
     return this.values.get(labelKey(labels))?.value ?? 0;
   }
 
+  /** A copy of this gauge and its series. */
+  collect(): MetricFamily {
+    return { type: this.type, name: this.name, help: this.help, samples: [...this.values.values()].map((s) => ({ ...s })) };
+  }
+
   /** Prometheus text lines of this gauge. */
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} gauge`];
-    for (const [key, { value }] of this.values) lines.push(`${series(this.name, key)} ${formatValue(value)}`);
-    return lines;
+    return renderFamily(this.collect());
   }
 }
 
 /** Cumulative-bucket histogram; bucket counts of two isolates add up, so it merges across isolates. */
 export class Histogram {
   readonly type = "histogram";
-  private readonly values = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly values = new Map<string, HistogramSample>();
 
   constructor(
     readonly name: string,
@@ -126,16 +111,15 @@ export class Histogram {
     return this.values.get(labelKey(labels))?.count ?? 0;
   }
 
+  /** A copy of this histogram and its series. */
+  collect(): MetricFamily {
+    const samples = [...this.values.values()].map((s) => ({ ...s, counts: [...s.counts] }));
+    return { type: this.type, name: this.name, help: this.help, buckets: [...this.buckets], samples };
+  }
+
   /** Prometheus text lines of this histogram. */
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} histogram`];
-    for (const [key, { counts, sum, count }] of this.values) {
-      this.buckets.forEach((b, i) => lines.push(`${series(`${this.name}_bucket`, key, `le="${formatValue(b)}"`)} ${counts[i] ?? 0}`));
-      lines.push(`${series(`${this.name}_bucket`, key, 'le="+Inf"')} ${count}`);
-      lines.push(`${series(`${this.name}_sum`, key)} ${formatValue(sum)}`);
-      lines.push(`${series(`${this.name}_count`, key)} ${count}`);
-    }
-    return lines;
+    return renderFamily(this.collect());
   }
 }
 
@@ -149,7 +133,7 @@ export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
 
   private register<M extends Metric>(name: string, make: () => M, type: M["type"]): M {
-    if (!NAME_RE.test(name)) throw new RangeError(`invalid metric name ${name}`);
+    if (!METRIC_NAME.test(name)) throw new RangeError(`invalid metric name ${name}`);
     const existing = this.metrics.get(name);
     if (existing) {
       if (existing.type !== type) throw new TypeError(`metric ${name} is already a ${existing.type}`);
@@ -175,13 +159,13 @@ export class MetricsRegistry {
     return this.register(name, () => new Histogram(name, help, buckets), "histogram");
   }
 
+  /** A copy of every metric and its series: what a delta is computed from. */
+  collect(): MetricFamily[] {
+    return [...this.metrics.values()].map((m) => m.collect());
+  }
+
   /** The whole registry as Prometheus text, ending with a newline. */
   render(): string {
-    const lines: string[] = [];
-    for (const m of this.metrics.values()) lines.push(...m.render());
-    return lines.length ? `${lines.join("\n")}\n` : "";
+    return renderFamilies(this.collect());
   }
 }
-
-/** Content type of the Prometheus text exposition format. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ServiceHonoEnv } from "@foundation/service-kit";
+import { apiKeysRoutes } from "./api-keys.ts";
 import { eventsRoutes } from "./events.ts";
+import { metricsRoutes } from "./metrics.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
 import { servicesRoutes } from "./services.ts";
 import { subscriptionsRoutes } from "./subscriptions.ts";
@@ -13,4 +15,6 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/ratelimit", ratelimitRoutes)
   .route("/services", servicesRoutes)
   .route("/events", eventsRoutes)
-  .route("/subscriptions", subscriptionsRoutes);
+  .route("/subscriptions", subscriptionsRoutes)
+  .route("/api-keys", apiKeysRoutes)
+  .route("/metrics", metricsRoutes);

@@ -1,0 +1,110 @@
+import { DurableObject } from "cloudflare:workers";
+import { createLogger } from "../logger.ts";
+import { MetricsAggregate, type FamilyMeta, type MergeResult, type SourceMark, type StoredSeries } from "./aggregate.ts";
+import type { MetricFamily, MetricsBatch, MetricType } from "./families.ts";
+import type { IngestResult } from "./transport.ts";
+
+const log = createLogger({ service: "gateway", component: "metrics-aggregator" });
+
+const SCHEMA = [
+  "CREATE TABLE IF NOT EXISTS families (name TEXT PRIMARY KEY, type TEXT NOT NULL, help TEXT NOT NULL, buckets TEXT)",
+  "CREATE TABLE IF NOT EXISTS series (name TEXT NOT NULL, key TEXT NOT NULL, sample TEXT NOT NULL, PRIMARY KEY (name, key))",
+  "CREATE TABLE IF NOT EXISTS sources (isolate TEXT PRIMARY KEY, seq INTEGER NOT NULL, seen_at INTEGER NOT NULL)",
+];
+
+type FamilyRow = { name: string; type: string; help: string; buckets: string | null };
+type SeriesRow = { name: string; key: string; sample: string };
+type SourceRow = { isolate: string; seq: number; seen_at: number };
+
+/**
+ * Sums the metric deltas that every worker's isolates send (see `MetricsPusher`), so `/metrics` shows
+ * counters that never go back when an isolate is recycled. Each batch is applied once per (isolate, seq) and
+ * written to SQLite storage, in one transaction with that mark, before the answer. State is loaded in the
+ * constructor; the in-memory aggregate is a cache of the tables.
+ */
+export class MetricsAggregator extends DurableObject<object> {
+  private readonly aggregate = new MetricsAggregate();
+
+  constructor(ctx: DurableObjectState, env: object) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    for (const statement of SCHEMA) sql.exec(statement);
+    const families = sql.exec<FamilyRow>("SELECT name, type, help, buckets FROM families").toArray();
+    const series = sql.exec<SeriesRow>("SELECT name, key, sample FROM series").toArray();
+    const sources = sql.exec<SourceRow>("SELECT isolate, seq, seen_at FROM sources").toArray();
+    this.aggregate.load(
+      families.map((f) => ({
+        name: f.name,
+        type: f.type as MetricType,
+        help: f.help,
+        ...(f.buckets ? { buckets: JSON.parse(f.buckets) as number[] } : {}),
+      })),
+      series.map((s) => ({ name: s.name, key: s.key, sample: JSON.parse(s.sample) as StoredSeries["sample"] })),
+      sources.map((s) => ({ isolate: s.isolate, seq: s.seq, seenAt: s.seen_at })),
+    );
+  }
+
+  /** Applies one isolate's batch of deltas, unless it was applied before (a retry). */
+  ingest(batch: MetricsBatch): IngestResult {
+    const result = this.aggregate.accept(batch, Date.now());
+    if (result.duplicate) return { duplicate: true, conflicts: [], dropped: 0 };
+    this.persist(result, result.source);
+    if (result.conflicts.length > 0 || result.dropped > 0) {
+      log.warn("metrics refused", { service: batch.service, conflicts: result.conflicts, dropped: result.dropped });
+    }
+    return { duplicate: false, conflicts: result.conflicts, dropped: result.dropped };
+  }
+
+  /** Every aggregated family, after dropping gauges nobody set within an hour and forgetting silent isolates. */
+  families(): MetricFamily[] {
+    const swept = this.aggregate.sweep(Date.now());
+    if (swept.series.length > 0 || swept.isolates.length > 0) {
+      this.write(() => {
+        for (const s of swept.series) this.ctx.storage.sql.exec("DELETE FROM series WHERE name = ? AND key = ?", s.name, s.key);
+        for (const isolate of swept.isolates) this.ctx.storage.sql.exec("DELETE FROM sources WHERE isolate = ?", isolate);
+      });
+    }
+    return this.aggregate.families();
+  }
+
+  private persist(changes: MergeResult, source: SourceMark): void {
+    const sql = this.ctx.storage.sql;
+    this.write(() => {
+      for (const f of changes.families) this.upsertFamily(f);
+      for (const s of changes.series) {
+        sql.exec(
+          "INSERT INTO series (name, key, sample) VALUES (?, ?, ?) ON CONFLICT(name, key) DO UPDATE SET sample = excluded.sample",
+          s.name,
+          s.key,
+          JSON.stringify(s.sample),
+        );
+      }
+      sql.exec(
+        "INSERT INTO sources (isolate, seq, seen_at) VALUES (?, ?, ?) ON CONFLICT(isolate) DO UPDATE SET seq = excluded.seq, seen_at = excluded.seen_at",
+        source.isolate,
+        source.seq,
+        source.seenAt,
+      );
+    });
+  }
+
+  private upsertFamily(f: FamilyMeta): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO families (name, type, help, buckets) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET help = excluded.help",
+      f.name,
+      f.type,
+      f.help,
+      f.buckets ? JSON.stringify(f.buckets) : null,
+    );
+  }
+
+  /** Runs the writes in one transaction; if they fail, the object restarts so memory is reloaded from storage. */
+  private write(writes: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(writes);
+    } catch (err) {
+      this.ctx.abort("metrics state could not be written");
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { createLogger, errorFields } from "../logger.ts";
+import { MetricsAggregate } from "./aggregate.ts";
+import type { MetricFamily, MetricsBatch } from "./families.ts";
+import { DEFAULT_FLUSH_POLICY, MetricsBatchRefused, pusherOf, type FlushPolicy, type MetricsSink } from "./pusher.ts";
+import type { MetricsRegistry } from "./registry.ts";
+
+/** What the aggregator answers to a batch. */
+export interface IngestResult {
+  /** The batch (isolate, seq) was applied before: nothing changed. */
+  duplicate: boolean;
+  /** Families refused because their type or buckets differ from the aggregated ones. */
+  conflicts: string[];
+  /** New series dropped because the aggregator is full. */
+  dropped: number;
+}
+
+/** The methods of a `MetricsAggregator` stub that workers call. */
+export interface AggregatorStub {
+  ingest(batch: MetricsBatch): Promise<IngestResult>;
+  families(): Promise<MetricFamily[]>;
+}
+
+/** The slice of the `METRICS_AGGREGATOR` Durable Object namespace binding that workers use. */
+export interface AggregatorNamespace {
+  idFromName(name: string): unknown;
+  get(id: unknown): AggregatorStub;
+}
+
+/** Bindings through which a worker sends its metrics: the aggregator itself, or the gateway's HTTP API. */
+export interface MetricsEnv {
+  /** The gateway's `MetricsAggregator` namespace (the gateway binds it; other workers use HTTP). */
+  METRICS_AGGREGATOR?: AggregatorNamespace;
+  /** Number of aggregator objects (default 1); each isolate sends to one, chosen by its ID, and a scrape reads all. */
+  METRICS_SHARDS?: string;
+  /** The gateway's URL: without the binding, batches are POSTed to `<REGISTRY_URL>/api/foundation/metrics`. */
+  REGISTRY_URL?: string;
+  /** A service token whose subject is the service's name. */
+  REGISTRY_TOKEN?: string;
+  /** Longest wait in ms before an isolate sends its deltas (default 10000). */
+  METRICS_FLUSH_INTERVAL_MS?: string;
+}
+
+/** The most aggregator objects a deployment may spread its isolates over. */
+const MAX_SHARDS = 64;
+
+/** Number of aggregator objects configured by `METRICS_SHARDS` (1 when unset or invalid). */
+export function shardCount(env: MetricsEnv): number {
+  const n = Number(env.METRICS_SHARDS ?? 1);
+  return Number.isInteger(n) && n >= 1 && n <= MAX_SHARDS ? n : 1;
+}
+
+/**
+ * Name of the aggregator object that receives an isolate's batches: a hash of the isolate ID, so retries of
+ * a batch reach the same object and isolates spread evenly.
+ * @example shardName("0b7c…", 4) // "metrics-2"
+ */
+export function shardName(isolate: string, shards: number): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < isolate.length; i++) hash = Math.imul(hash ^ isolate.charCodeAt(i), 0x01000193) >>> 0;
+  return `metrics-${hash % shards}`;
+}
+
+/** A sink that calls the aggregator object over RPC. */
+export function aggregatorSink(ns: AggregatorNamespace, shards: number): MetricsSink {
+  return async (batch) => {
+    await ns.get(ns.idFromName(shardName(batch.isolate, shards))).ingest(batch);
+  };
+}
+
+/**
+ * A sink that POSTs to the gateway's `/api/foundation/metrics` with a service token; a 400 or 413 answer
+ * means the batch can never be accepted, so the pusher drops it.
+ * @example httpSink("https://gateway.example.com", env.REGISTRY_TOKEN)
+ */
+export function httpSink(gatewayUrl: string, token: string, send: (req: Request) => Promise<Response> = (r) => fetch(r)): MetricsSink {
+  const url = `${gatewayUrl.replace(/\/+$/, "")}/api/foundation/metrics`;
+  return async (batch) => {
+    const res = await send(
+      new Request(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(batch),
+        redirect: "manual",
+      }),
+    );
+    await res.body?.cancel();
+    if (res.status === 400 || res.status === 413) throw new MetricsBatchRefused(`metrics push to ${url} refused the batch (${res.status})`);
+    if (!res.ok) throw new Error(`metrics push to ${url} answered ${res.status}`);
+  };
+}
+
+/** The flush policy: `METRICS_FLUSH_INTERVAL_MS` when set, else `defaults`, else {@link DEFAULT_FLUSH_POLICY}. */
+export function flushPolicyFrom(env: MetricsEnv, defaults: Partial<FlushPolicy> = {}): FlushPolicy {
+  const fromEnv = Number(env.METRICS_FLUSH_INTERVAL_MS);
+  const intervalMs = Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : (defaults.intervalMs ?? DEFAULT_FLUSH_POLICY.intervalMs);
+  return { intervalMs, maxRequests: defaults.maxRequests ?? DEFAULT_FLUSH_POLICY.maxRequests };
+}
+
+/** The sink a worker's bindings allow: RPC when it binds the aggregator, else HTTP to the gateway, else none. */
+export function sinkFromEnv(env: MetricsEnv): MetricsSink | undefined {
+  if (env.METRICS_AGGREGATOR) return aggregatorSink(env.METRICS_AGGREGATOR, shardCount(env));
+  if (env.REGISTRY_URL && env.REGISTRY_TOKEN) return httpSink(env.REGISTRY_URL, env.REGISTRY_TOKEN);
+  return undefined;
+}
+
+/**
+ * Every aggregator object's families merged into one set (a series split over objects adds up), plus
+ * `extra` families computed at scrape time.
+ * @example renderFamilies(await aggregatedFamilies(env.METRICS_AGGREGATOR, shardCount(env)));
+ */
+export async function aggregatedFamilies(
+  ns: AggregatorNamespace,
+  shards: number,
+  extra: readonly MetricFamily[] = [],
+): Promise<MetricFamily[]> {
+  const parts = await Promise.all(Array.from({ length: shards }, (_, i) => ns.get(ns.idFromName(`metrics-${i}`)).families()));
+  const merged = new MetricsAggregate({ maxSeries: Infinity });
+  for (const families of [...parts, extra]) merged.merge(families);
+  return merged.families();
+}
+
+/**
+ * Sends a registry's deltas when the flush interval has passed: for Durable Objects, whose alarms and RPC
+ * calls do not go through the service's request middleware. Failures are left for the next flush.
+ * @example await flushMetricsIfDue(gatewayMetrics, "gateway", this.env);
+ */
+export async function flushMetricsIfDue(registry: MetricsRegistry, service: string, env: MetricsEnv): Promise<void> {
+  const sink = sinkFromEnv(env);
+  if (!sink) return;
+  try {
+    await pusherOf(registry, service).flushIfDue(sink, flushPolicyFrom(env));
+  } catch (err) {
+    createLogger({ service, component: "metrics" }).warn("metrics flush failed", errorFields(err));
+  }
+}
