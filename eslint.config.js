@@ -22,7 +22,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        project: ["./workers/gateway/tsconfig.json", "./workers/example/tsconfig.json", "./tsconfig.node.json"],
+        project: ["./workers/*/tsconfig.json", "./tsconfig.node.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -1,6 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
+import { WORKERS } from "./scripts/workers.ts";
 
 /** Tests sign their own JWTs with this per-run secret. */
 const jwtSecret = randomBytes(32).toString("base64url");
@@ -46,9 +47,14 @@ export default defineConfig({
           },
           // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
           r2Buckets: ["TEST_BLOBS"],
-          workers: [
-            { name: "foundation-example", modules: true, scriptPath: "./dist/example/index.js", ...compatibility, bindings: backing },
-          ],
+          // Every service worker (npm run build → dist/<name>/), reachable through the gateway's service bindings.
+          workers: WORKERS.filter((w) => w.name !== "gateway").map((w) => ({
+            name: `foundation-${w.name}`,
+            modules: true,
+            scriptPath: `./dist/${w.name}/index.js`,
+            ...compatibility,
+            bindings: backing,
+          })),
         },
       };
     }),

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 
 /** Repository root (scripts/ is one level below it). */
@@ -10,10 +11,13 @@ export interface WorkerConfig {
 }
 
 /**
- * Every worker in deployment order: services first, the gateway (which binds them) last.
- * The gateway's config is the top-level wrangler.toml; the others live in workers/<name>/.
+ * Every worker in deployment order: the services in workers/<name>/ (each with its own wrangler.toml)
+ * first, the gateway (which binds them; its config is the top-level wrangler.toml) last.
  */
 export const WORKERS: WorkerConfig[] = [
-  { name: "example", config: resolve(ROOT, "workers/example/wrangler.toml") },
+  ...readdirSync(resolve(ROOT, "workers"), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== "gateway" && existsSync(resolve(ROOT, "workers", d.name, "wrangler.toml")))
+    .map((d) => ({ name: d.name, config: resolve(ROOT, "workers", d.name, "wrangler.toml") }))
+    .sort((a, b) => a.name.localeCompare(b.name)),
   { name: "gateway", config: resolve(ROOT, "wrangler.toml") },
 ];
