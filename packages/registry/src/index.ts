@@ -46,5 +46,12 @@ export {
   type SelfReport,
 } from "./self-registration.ts";
 export { ServiceDirectory } from "./service-directory.ts";
-export { MAX_INSTANCES_PER_SERVICE, ServiceRegistry, type FlushResult, type RegistryEnv, type RegistryState } from "./service-registry.ts";
+export {
+  MAX_INSTANCES_PER_SERVICE,
+  ServiceRegistry,
+  STATUS_LISTENER_NAME,
+  type FlushResult,
+  type RegistryEnv,
+  type RegistryState,
+} from "./service-registry.ts";
 export type * from "./types.ts";

@@ -18,13 +18,18 @@ import { writeThrough, type InstanceSnapshot } from "./persistence.ts";
 import { isServiceBindingIn, parseRegistration } from "./registration.ts";
 import { DIRECTORY_NAME, HeartbeatRequest } from "./schemas.ts";
 import type { ServiceDirectory } from "./service-directory.ts";
-import type { DeregisterResult, HeartbeatResult, RegisterResult, ServiceSnapshot } from "./types.ts";
+import type { DeregisterResult, HeartbeatResult, NamespaceOf, RegisterResult, ServiceSnapshot, StatusListenerStub } from "./types.ts";
 
 /** Bindings the registry objects use (the gateway's env). Without `DATABASE_URL` nothing is written through. */
 export interface RegistryEnv extends Partial<DbEnv> {
   ENVIRONMENT?: string;
   SERVICE_DIRECTORY: DurableObjectNamespace<ServiceDirectory>;
+  /** Told about every status change (the gateway's live status dashboard); optional. */
+  STATUS_DASHBOARD?: NamespaceOf<StatusListenerStub>;
 }
+
+/** The one status listener object every registry notifies. */
+export const STATUS_LISTENER_NAME = "status";
 
 /** Most instances one service may have; a registration beyond it is refused. */
 export const MAX_INSTANCES_PER_SERVICE = 1000;
@@ -58,6 +63,11 @@ function log(level: "info" | "warn" | "error", msg: string, fields: Record<strin
   console[level](JSON.stringify({ level, msg, component: "service-registry", ...fields }));
 }
 
+/** A change with its deterministic ID (`<instance>:<revision>:<n>`). */
+function numbered(c: PendingChange, revision: number, n: number): StatusChange {
+  return { changeId: `${c.instanceId}:${revision}:${n}`, ...c };
+}
+
 const SCHEMA = [
   "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
   "CREATE TABLE IF NOT EXISTS outbox_instances (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, urgent INTEGER NOT NULL, queued_at INTEGER NOT NULL, snapshot TEXT NOT NULL)",
@@ -81,6 +91,8 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
   private revision = 0;
   private hasSchema: boolean;
   private flushing: Promise<FlushResult> | undefined;
+  /** Status changes not yet announced to the status listener; announcing is best effort, so this is a cache only. */
+  private unannounced: StatusChange[] = [];
 
   constructor(ctx: DurableObjectState, env: RegistryEnv) {
     super(ctx, env);
@@ -179,6 +191,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
       if (this.outboxCounts().total > 0) await this.flush();
     }
     await this.scheduleAlarm(true);
+    await this.announce();
     return this.state();
   }
 
@@ -275,6 +288,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
 
   /** Queues a snapshot (replacing an older one of the same instance) and the status changes for Postgres. */
   private enqueue(snapshot: InstanceSnapshot, changes: PendingChange[], now: number, urgent: boolean): void {
+    if (this.env.STATUS_DASHBOARD) this.unannounced.push(...changes.map((c, n) => numbered(c, snapshot.revision, n)));
     if (!this.env.DATABASE_URL) return;
     this.sql.exec(
       "INSERT INTO outbox_instances (id, revision, urgent, queued_at, snapshot) VALUES (?, ?, ?, ?, ?) " +
@@ -286,8 +300,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
       JSON.stringify(snapshot),
     );
     changes.forEach((c, n) => {
-      const change: StatusChange = { changeId: `${c.instanceId}:${snapshot.revision}:${n}`, ...c };
-      this.sql.exec("INSERT INTO outbox_changes (queued_at, change) VALUES (?, ?)", now, JSON.stringify(change));
+      this.sql.exec("INSERT INTO outbox_changes (queued_at, change) VALUES (?, ?)", now, JSON.stringify(numbered(c, snapshot.revision, n)));
     });
   }
 
@@ -295,6 +308,23 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
     this.trackPresence();
     if (this.directoryReport()) await this.reportToDirectory();
     await this.scheduleAlarm(false);
+    await this.announce();
+  }
+
+  /**
+   * Tells the status listener (the live dashboard) about the changes since the last announcement. Best
+   * effort: the dashboard re-reads the registry on its own, so a lost announcement only delays a screen.
+   */
+  private async announce(): Promise<void> {
+    const ns = this.env.STATUS_DASHBOARD;
+    const changes = this.unannounced;
+    this.unannounced = [];
+    if (!ns || changes.length === 0) return;
+    try {
+      await ns.get(ns.idFromName(STATUS_LISTENER_NAME)).statusChanged(changes);
+    } catch (err) {
+      log("warn", "status listener not told of changes", { service: this.serviceName, changes: changes.length, error: String(err) });
+    }
   }
 
   /** Queues a directory report when the service gained its first instance or lost its last one. */

@@ -3,7 +3,7 @@
  * answer, and the slice of their bindings a client needs. Free of workerd's globals, so the clients type-check
  * (and run) anywhere; the gateway's real `DurableObjectNamespace` bindings satisfy these shapes.
  */
-import type { Heartbeat, Instance } from "./instance.ts";
+import type { Heartbeat, Instance, StatusChange } from "./instance.ts";
 import type { RegistrationIssue } from "./registration.ts";
 
 /** Answer of a registration. */
@@ -41,6 +41,11 @@ export interface RegistryStub {
 /** The methods of the `ServiceDirectory` stub that clients call. */
 export interface DirectoryStub {
   names(): Promise<string[]>;
+}
+
+/** What the registry calls on its status listener (the gateway's `StatusDashboard`) after status changes. */
+export interface StatusListenerStub {
+  statusChanged(changes: StatusChange[]): Promise<unknown>;
 }
 
 /** The slice of a Durable Object namespace binding a client uses. */

@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import type { MetricFamily } from "@foundation/service-kit";
+import { publicAddress, sumBy } from "./snapshot.ts";
+
+const requests: MetricFamily = {
+  type: "counter",
+  name: "foundation_http_requests_total",
+  help: "",
+  samples: [
+    { labels: { service: "gateway", route: "/a", status: "500" }, value: 2 },
+    { labels: { service: "gateway", route: "/a", status: "503" }, value: 3 },
+    { labels: { service: "gateway", route: "/a", status: "200" }, value: 90 },
+    { labels: { service: "example", route: "/b", status: "502" }, value: 7 },
+    { labels: { service: "example", route: "/c", status: "500" }, value: 0 },
+  ],
+};
+
+describe("dashboard snapshot", () => {
+  it("sums a counter by the labels kept, over the series matched, largest first, leaving zeros out", () => {
+    expect(sumBy([requests], "foundation_http_requests_total", ["service", "route"], (l) => l.status?.startsWith("5") ?? false)).toEqual([
+      { labels: { service: "example", route: "/b" }, value: 7 },
+      { labels: { service: "gateway", route: "/a" }, value: 5 },
+    ]);
+    expect(sumBy([requests], "other_total", ["service"], () => true)).toEqual([]);
+  });
+
+  it("shows only a URL's host, never its path, query or credentials", () => {
+    expect(publicAddress({ url: "https://user:pw@billing.example.com:8443/v1/?token=x" })).toBe("billing.example.com:8443");
+    expect(publicAddress({ binding: "EXAMPLE" })).toBe("binding EXAMPLE");
+  });
+});
