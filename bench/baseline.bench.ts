@@ -1,18 +1,302 @@
 /**
- * HTTP baseline: a hello-world Hono worker (the ceiling), the example service on its own, and the same
- * route through the gateway's service binding, each under wrk and each as a ratio of the hello world.
+ * HTTP baseline and gateway overhead (issue 6), in one run: a hello-world Hono worker (the ceiling), the
+ * example's `GET /hello` served directly, and the same endpoint through the gateway on its full path (a bearer
+ * token the route requires, a quota that never refuses, discovery with the example registered in the registry,
+ * breaker and proxy), plus gateway variants that each leave one part out, to show where the time goes.
+ *
+ * Latency is measured twice: unloaded (Node sends one request at a time, round-robin over every target, and
+ * times it to the last byte) and under wrk load (where it includes queueing). Every figure is the median over
+ * `BENCH_REPEATS` runs; the added latency is the gateway's figure minus the direct call's in the same run.
  */
 import { resolve } from "node:path";
-import { defineBench } from "./lib/context.ts";
+import { SignJWT } from "jose";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/auth";
+import { defineBench, type BenchContext } from "./lib/context.ts";
+import { percentile, SequentialHttpClient } from "./lib/latency.ts";
 import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
-import { checkEndpoint, ensureWrk, measureHttp } from "./lib/wrk.ts";
+import { recordFigure } from "./lib/results.ts";
+import { median, roundTo } from "./lib/stats.ts";
+import { checkEndpoint, ensureWrk, measureHttp, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
 
-const hasField = (body: unknown, key: string, value: string) =>
-  typeof body === "object" && body !== null && (body as Record<string, unknown>)[key] === value;
+const JWT_SECRET = "bench-only-secret";
+/** Unloaded requests per target and run, per second of `BENCH_DURATION` (2,000 at the default 10 s). */
+const ROUNDS_PER_SECOND = 200;
+/** Untimed unloaded rounds first: the first requests create the Durable Objects and fill the caches. */
+const WARMUP_ROUNDS = 100;
+const PATH = "/api/example/hello";
+/** Route rules: the endpoint needs a valid token (the full path), or is public (no token verified). */
+const ROUTE_AUTH = {
+  token: JSON.stringify([{ path: PATH, methods: ["GET", "HEAD"], auth: "token" }]),
+  public: JSON.stringify([{ path: PATH, methods: ["GET", "HEAD"], auth: "public" }]),
+};
+/** A quota on `/api/` that never refuses; closed, so a limiter that cannot answer fails the run instead of waving requests through. */
+const QUOTA = JSON.stringify([
+  { name: "bench", path: "/api/", policy: { algorithm: "sliding-window", limit: 100_000_000, windowMs: 60_000 }, failMode: "closed" },
+]);
+
+/** One gateway set-up: which parts of the path it runs. */
+interface GatewayVariant {
+  label: string;
+  figure: string;
+  /** Route needs a token, and the bench sends one; otherwise the route is public and no token is sent. */
+  auth: boolean;
+  quota: boolean;
+  /** The example is registered (routing by discovery); otherwise the registry knows nothing and the static binding is used. */
+  registered: boolean;
+  description: string;
+}
+
+/** The full path first; each other variant drops one part, the last all of them. */
+const VARIANTS: readonly GatewayVariant[] = [
+  {
+    label: "gateway full path",
+    figure: "example.gateway",
+    auth: true,
+    quota: true,
+    registered: true,
+    description: `\`GET ${PATH}\` through the gateway: bearer JWT required, quota, example registered (discovery), breaker, proxy`,
+  },
+  {
+    label: "gateway no auth",
+    figure: "gateway.no-auth",
+    auth: false,
+    quota: true,
+    registered: true,
+    description: "gateway as the full path but the route public and no token sent",
+  },
+  {
+    label: "gateway no quota",
+    figure: "gateway.no-quota",
+    auth: true,
+    quota: false,
+    registered: true,
+    description: "gateway as the full path but `RATE_LIMIT_POLICIES` = `[]`",
+  },
+  {
+    label: "gateway static binding",
+    figure: "gateway.static",
+    auth: true,
+    quota: true,
+    registered: false,
+    description: "gateway as the full path but the example not registered: the static `EXAMPLE` binding after an empty discovery",
+  },
+  {
+    label: "gateway bare",
+    figure: "gateway.bare",
+    auth: false,
+    quota: false,
+    registered: false,
+    description: "gateway with a public route, no quota, the static binding: breaker and proxy only",
+  },
+];
+
+/** A target as both measurements see it. */
+interface Target extends HttpTarget {
+  accept: (body: unknown) => boolean;
+}
+
+const fmt = (ms: number) => ms.toFixed(3);
+const field = (body: unknown, key: string) =>
+  typeof body === "object" && body !== null ? (body as Record<string, unknown>)[key] : undefined;
+const isExample = (body: unknown) => field(body, "service") === "example";
+
+/** An HS256 token the bench gateways accept; admin, so it can also register the example. */
+function benchToken(): Promise<string> {
+  return new SignJWT({ scope: "admin" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject("bench")
+    .setIssuer(DEFAULT_ISSUER)
+    .setAudience(DEFAULT_AUDIENCE)
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(JWT_SECRET));
+}
+
+/** The gateway worker of a variant, with its Durable Objects and the `EXAMPLE` binding. */
+function gatewayWorker(root: string, bindings: Record<string, string>, v: GatewayVariant, exampleName: string): BenchWorker {
+  const vars = {
+    ...bindings,
+    JWT_SECRET,
+    ROUTE_AUTH: v.auth ? ROUTE_AUTH.token : ROUTE_AUTH.public,
+    RATE_LIMIT_POLICIES: v.quota ? QUOTA : "[]",
+  };
+  const sqlite = (className: string) => ({ className, useSQLite: true });
+  return {
+    ...bundledWorker(resolve(root, "dist/gateway/index.js"), resolve(root, "wrangler.toml"), vars, { EXAMPLE: exampleName }),
+    durableObjects: {
+      RATE_LIMITER: sqlite("RateLimiter"),
+      SERVICE_REGISTRY: sqlite("ServiceRegistry"),
+      SERVICE_DIRECTORY: sqlite("ServiceDirectory"),
+      METRICS_AGGREGATOR: sqlite("MetricsAggregator"),
+    },
+  };
+}
+
+/** Registers the example's `EXAMPLE` binding as an instance in the gateway's registry. */
+async function registerExample(base: URL, token: string, signal: AbortSignal): Promise<void> {
+  const res = await fetch(new URL("/api/foundation/services", base), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "example", binding: "EXAMPLE", version: "0.1.0", ttlSeconds: 3600 }),
+    signal,
+  });
+  if (res.status !== 201) throw new Error(`registering the example answered ${res.status}: ${await res.text()}`);
+}
+
+/** Throws unless the registry lists the example as `passing` exactly when the variant registered it. */
+async function checkDiscovery(base: URL, token: string, v: GatewayVariant, signal: AbortSignal): Promise<void> {
+  const res = await fetch(new URL("/api/foundation/services/example", base), { headers: { authorization: `Bearer ${token}` }, signal });
+  const text = await res.text();
+  const instances = res.status === 200 ? ((JSON.parse(text) as { instances?: { status?: string }[] }).instances ?? []) : [];
+  const passing = instances.filter((i) => i.status === "passing").length;
+  if (passing !== (v.registered ? 1 : 0)) {
+    throw new Error(
+      `${v.label}: expected ${v.registered ? "one" : "no"} passing example instance, registry answered ${res.status} ${text}`,
+    );
+  }
+}
+
+/** Throws unless the gateway refuses the route without a token exactly when it needs one, and applies the quota exactly when set. */
+async function checkGatewayPath(t: Target, v: GatewayVariant, signal: AbortSignal): Promise<void> {
+  const anonymous = await fetch(t.url, { signal });
+  await anonymous.body?.cancel();
+  if ((anonymous.status === 401) !== v.auth) throw new Error(`${v.label}: without a token it answered ${anonymous.status}`);
+  const res = await fetch(t.url, { headers: t.headers, signal });
+  await res.body?.cancel();
+  const policy = res.headers.get("ratelimit-policy");
+  if ((policy?.includes('"bench"') ?? false) !== v.quota)
+    throw new Error(`${v.label}: unexpected RateLimit-Policy ${JSON.stringify(policy)}`);
+}
+
+/**
+ * Times every target `rounds` times, one request at a time, starting one target later each round so drift and
+ * pauses spread evenly; returns each figure's latencies (ms). Throws on the first unexpected answer.
+ */
+async function timeRoundRobin(client: SequentialHttpClient, targets: readonly Target[], rounds: number, signal: AbortSignal) {
+  const samples = new Map<string, number[]>(targets.map((t) => [t.figure, []]));
+  for (let i = 0; i < rounds; i++) {
+    signal.throwIfAborted();
+    for (let k = 0; k < targets.length; k++) {
+      const t = targets[(i + k) % targets.length] as Target;
+      const r = await client.get(t.url, signal, t.headers);
+      if (r.status !== 200 || !t.accept(r.body)) throw new Error(`${t.label}: GET ${t.url} answered ${r.status} ${JSON.stringify(r.body)}`);
+      samples.get(t.figure)?.push(r.ms);
+    }
+  }
+  return samples;
+}
+
+/** Unloaded p50 and p99 of every target, per run (ms). */
+async function measureUnloaded(ctx: BenchContext, targets: readonly Target[]): Promise<Map<string, { p50: number[]; p99: number[] }>> {
+  const rounds = ROUNDS_PER_SECOND * ctx.settings.durationSec;
+  const runs = new Map(targets.map((t) => [t.figure, { p50: [] as number[], p99: [] as number[] }]));
+  const client = new SequentialHttpClient();
+  try {
+    await timeRoundRobin(client, targets, WARMUP_ROUNDS, ctx.signal);
+    for (let run = 1; run <= ctx.settings.repeats; run++) {
+      const samples = await timeRoundRobin(client, targets, rounds, ctx.signal);
+      const line: string[] = [];
+      for (const t of targets) {
+        const s = samples.get(t.figure) ?? [];
+        const r = runs.get(t.figure);
+        r?.p50.push(percentile(s, 50));
+        r?.p99.push(percentile(s, 99));
+        line.push(`${t.label} ${fmt(percentile(s, 50))}/${fmt(percentile(s, 99))}`);
+      }
+      ctx.log(`unloaded ${run}/${ctx.settings.repeats}, ${rounds} requests each, p50/p99 ms: ${line.join(", ")}`);
+    }
+  } finally {
+    client.close();
+  }
+  return runs;
+}
+
+/** Records the unloaded figures and the gateways' added unloaded latency; returns the added p50 and p99 per gateway figure. */
+function recordUnloaded(ctx: BenchContext, targets: readonly Target[], runs: Map<string, { p50: number[]; p99: number[] }>) {
+  const rounds = ROUNDS_PER_SECOND * ctx.settings.durationSec;
+  const direct = runs.get("example.direct");
+  const added = new Map<string, { p50: number; p99: number }>();
+  for (const t of targets) {
+    const r = runs.get(t.figure);
+    if (!r || !direct) continue;
+    recordFigure({
+      name: `${t.figure}.unloaded.p50`,
+      unit: "ms",
+      median: roundTo(median(r.p50), 3),
+      p99: roundTo(median(r.p99), 3),
+      ...(t.baseline ? { baseline: `${t.baseline}.unloaded.p50` } : {}),
+      description: `${t.description}: latency unloaded (${rounds} requests one at a time, Node-timed)`,
+      samples: r.p50.map((x) => roundTo(x, 3)),
+    });
+    if (t.baseline !== "example.direct") continue;
+    const p50 = r.p50.map((x, i) => x - (direct.p50[i] ?? Number.NaN));
+    const p99 = r.p99.map((x, i) => x - (direct.p99[i] ?? Number.NaN));
+    added.set(t.figure, { p50: median(p50), p99: median(p99) });
+    recordFigure({
+      name: `${t.figure}.added.unloaded.p50`,
+      unit: "ms",
+      median: roundTo(median(p50), 3),
+      p99: roundTo(median(p99), 3),
+      description: `${t.description}: added latency unloaded, p50 (and p99) minus the direct call's in the same run`,
+      samples: p50.map((x) => roundTo(x, 3)),
+    });
+  }
+  return added;
+}
+
+/** Records the gateways' added latency under wrk (includes queueing); returns it per gateway figure. */
+function recordLoaded(ctx: BenchContext, targets: readonly Target[], m: Map<string, HttpMeasurement>) {
+  const direct = m.get("example.direct");
+  const added = new Map<string, { p50: number; p99: number }>();
+  for (const t of targets) {
+    const g = m.get(t.figure);
+    if (!g || !direct || t.baseline !== "example.direct") continue;
+    const a = { p50: g.p50 - direct.p50, p99: g.p99 - direct.p99 };
+    added.set(t.figure, a);
+    recordFigure({
+      name: `${t.figure}.added.p50`,
+      unit: "ms",
+      median: roundTo(a.p50, 3),
+      p99: roundTo(a.p99, 3),
+      description: `${t.description}: added latency under wrk (${ctx.settings.connections} connections, queueing included), p50 (and p99) minus the direct call's`,
+    });
+  }
+  return added;
+}
+
+/** Logs the targets of issue 6 and where the full path's time goes (the full path minus each variant). */
+function logVerdict(
+  ctx: BenchContext,
+  m: Map<string, HttpMeasurement>,
+  unloaded: Map<string, { p50: number; p99: number }>,
+  loaded: Map<string, { p50: number; p99: number }>,
+): void {
+  const direct = m.get("example.direct");
+  const full = m.get("example.gateway");
+  const u = unloaded.get("example.gateway");
+  const l = loaded.get("example.gateway");
+  if (!direct || !full || !u || !l) return;
+  const share = full.rps / direct.rps;
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+  ctx.log(`gateway/direct throughput ${share.toFixed(2)}× (target ≥ 0.5: ${verdict(share >= 0.5)})`);
+  ctx.log(
+    `added latency unloaded p50 ${fmt(u.p50)} ms (target < 1: ${verdict(u.p50 < 1)}), p99 ${fmt(u.p99)} ms (target < 5: ${verdict(u.p99 < 5)})`,
+  );
+  ctx.log(`added latency under wrk p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms (queueing included)`);
+  for (const v of VARIANTS.slice(1)) {
+    const vu = unloaded.get(v.figure);
+    const vm = m.get(v.figure);
+    if (!vu || !vm) continue;
+    ctx.log(
+      `${v.label}: ${Math.round(vm.rps)} req/s (${(vm.rps / direct.rps).toFixed(2)}× direct); full path minus this: ` +
+        `unloaded p50 ${fmt(u.p50 - vu.p50)} ms, under wrk p50 ${fmt(full.p50 - vm.p50)} ms`,
+    );
+  }
+}
 
 export default defineBench({
   name: "baseline",
-  description: "wrk: hello-world Hono worker, example service direct, example through the gateway",
+  description:
+    "hello-world worker, example direct, example through the gateway's full path and variants: throughput, latency unloaded and under wrk",
   async run(ctx) {
     await ensureWrk(ctx.log, ctx.signal);
     const at = (...p: string[]) => resolve(ctx.root, ...p);
@@ -20,12 +304,6 @@ export default defineBench({
     const exampleConfig = at("workers/example/wrangler.toml");
     const exampleBasics = readWranglerBasics(exampleConfig);
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, bindings);
-    const gateway = bundledWorker(
-      at("dist/gateway/index.js"),
-      at("wrangler.toml"),
-      { ...bindings, JWT_SECRET: "bench-only-secret" },
-      { EXAMPLE: exampleBasics.name },
-    );
     const hello: BenchWorker = {
       name: "bench-hello",
       modules: true,
@@ -33,33 +311,49 @@ export default defineBench({
       compatibilityDate: exampleBasics.compatibilityDate,
       compatibilityFlags: exampleBasics.compatibilityFlags,
     };
+    const token = await benchToken();
+    const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };
+    for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];
 
-    await withWorkers({ "hello-world": [hello], example: [example], gateway: [gateway, example] }, ctx.log, async (urls) => {
-      const helloTarget = {
-        label: "hello-world",
-        figure: "hello",
-        url: new URL("/", urls["hello-world"]).href,
-        description: "Hono hello-world worker (ceiling)",
-      };
-      const exampleTargets = [
+    await withWorkers(groups, ctx.log, async (urls) => {
+      const url = (label: string, path: string) => new URL(path, urls[label]).href;
+      const targets: Target[] = [
+        {
+          label: "hello-world",
+          figure: "hello",
+          url: url("hello-world", "/"),
+          description: "Hono hello-world worker (ceiling)",
+          accept: (b) => field(b, "hello") === "world",
+        },
         {
           label: "example direct",
           figure: "example.direct",
-          url: new URL("/hello", urls.example).href,
+          url: url("example", "/hello"),
           description: "`GET /hello` on the example service, served directly",
           baseline: "hello",
+          accept: isExample,
         },
-        {
-          label: "example via gateway",
-          figure: "example.gateway",
-          url: new URL("/api/example/hello", urls.gateway).href,
-          description: "`GET /api/example/hello` through the gateway's `EXAMPLE` service binding",
-          baseline: "hello",
-        },
+        ...VARIANTS.map((v) => ({
+          label: v.label,
+          figure: v.figure,
+          url: url(v.label, PATH),
+          ...(v.auth ? { headers: { authorization: `Bearer ${token}` } } : {}),
+          description: v.description,
+          baseline: "example.direct",
+          accept: isExample,
+        })),
       ];
-      await checkEndpoint(helloTarget.url, (b) => hasField(b, "hello", "world"), ctx.signal);
-      for (const t of exampleTargets) await checkEndpoint(t.url, (b) => hasField(b, "service", "example"), ctx.signal);
-      await measureHttp(ctx, [helloTarget, ...exampleTargets]);
+      for (const v of VARIANTS) {
+        const base = urls[v.label] as URL;
+        if (v.registered) await registerExample(base, token, ctx.signal);
+        await checkDiscovery(base, token, v, ctx.signal);
+      }
+      for (const t of targets) await checkEndpoint(t.url, t.accept, ctx.signal, t.headers);
+      for (const [i, v] of VARIANTS.entries()) await checkGatewayPath(targets[i + 2] as Target, v, ctx.signal);
+
+      const unloaded = recordUnloaded(ctx, targets, await measureUnloaded(ctx, targets));
+      const m = await measureHttp(ctx, targets);
+      logVerdict(ctx, m, unloaded, recordLoaded(ctx, targets, m));
     });
   },
 });

@@ -30,11 +30,11 @@ export interface TimedResponse {
 export class SequentialHttpClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-  /** GETs `url` and times it with `performance.now()` up to the last byte of the body. */
-  get(url: string, signal?: AbortSignal): Promise<TimedResponse> {
+  /** GETs `url` (with `headers`, if any) and times it with `performance.now()` up to the last byte of the body. */
+  get(url: string, signal?: AbortSignal, headers?: Record<string, string>): Promise<TimedResponse> {
     return new Promise((resolvePromise, reject) => {
       const started = performance.now();
-      const req = get(url, { agent: this.agent, signal }, (res) => {
+      const req = get(url, { agent: this.agent, signal, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("error", reject);

@@ -43,6 +43,8 @@ export interface WrkOptions {
   connections: number;
   /** Whole seconds (wrk takes no fractions). */
   durationSec: number;
+  /** Request headers, e.g. `{ authorization: "Bearer …" }`. */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 
@@ -61,6 +63,7 @@ export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
     "--timeout",
     "10s",
     "--latency",
+    ...Object.entries(opts.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
     opts.url,
   ];
   const { stdout } = await runTool("wrk", args, { signal: opts.signal, timeoutMs: (opts.durationSec + 30) * 1000 });
@@ -79,6 +82,8 @@ export interface HttpTarget {
   /** Figure name prefix, e.g. `example.direct`. */
   figure: string;
   url: string;
+  /** Request headers sent with every request (a bearer token). */
+  headers?: Record<string, string>;
   /** What is measured, for the results table. */
   description: string;
   /** Figure prefix of the baseline, e.g. `hello`: ratios against `hello.rps` and `hello.p50`. */
@@ -130,7 +135,7 @@ function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[]): Http
 export async function measureHttp(ctx: BenchContext, targets: readonly HttpTarget[]): Promise<Map<string, HttpMeasurement>> {
   const { threads, connections, durationSec, warmupSec, repeats } = ctx.settings;
   const load = (target: HttpTarget, seconds: number) =>
-    runWrk({ url: target.url, threads, connections, durationSec: seconds, signal: ctx.signal });
+    runWrk({ url: target.url, headers: target.headers, threads, connections, durationSec: seconds, signal: ctx.signal });
   if (warmupSec > 0) {
     for (const target of targets) {
       ctx.log(`${target.label} warm-up ${warmupSec} s …`);
@@ -167,8 +172,14 @@ export async function measureHttp(ctx: BenchContext, targets: readonly HttpTarge
  * route fails with its own response instead of a wall of non-2xx counts.
  * @example await checkEndpoint(url, (body) => (body as { hello?: string }).hello === "world");
  */
-export async function checkEndpoint(url: string, accept: (body: unknown) => boolean, signal?: AbortSignal): Promise<void> {
-  const res = await fetch(url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(15_000)]) : AbortSignal.timeout(15_000) });
+export async function checkEndpoint(
+  url: string,
+  accept: (body: unknown) => boolean,
+  signal?: AbortSignal,
+  headers?: Record<string, string>,
+): Promise<void> {
+  const timeout = AbortSignal.timeout(15_000);
+  const res = await fetch(url, { headers, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
   const text = await res.text();
   let body: unknown;
   try {
