@@ -26,18 +26,29 @@ function templateFiles(dir = TEMPLATES): string[] {
 }
 
 /** The text of a template with the service's name filled in. */
-export function render(template: string, name: string): string {
+function render(template: string, name: string): string {
   return template.replaceAll("__name__", name).replaceAll("__BINDING__", name.toUpperCase().replace(/-/g, "_"));
 }
 
-/** The gateway's wrangler.toml with a service binding for `name` added after the last one. */
-export function withServiceBinding(config: string, name: string): string {
-  const block = `\n[[services]]\nbinding = "${name.toUpperCase().replace(/-/g, "_")}"\nservice = "foundation-${name}"\n`;
-  const blocks = [...config.matchAll(/\n\[\[services\]\]\nbinding = "[A-Z0-9_]+"\nservice = "[a-z0-9-]+"\n/g)];
-  const last = blocks.at(-1);
-  if (!last) throw new Error("no [[services]] binding found in wrangler.toml to add the new one after");
-  const at = last.index + last[0].length;
-  return config.slice(0, at) + block + config.slice(at);
+/**
+ * The gateway's wrangler.toml with a service binding for `name` added after the last one of each block
+ * kind: the local one (`foundation-<name>`) and each deployed environment's (`foundation-<name>-<env>`).
+ */
+function withServiceBinding(config: string, name: string): string {
+  const binding = name.toUpperCase().replace(/-/g, "_");
+  let out = config;
+  for (const env of ["", ...new Set([...config.matchAll(/^\[\[env\.([a-z0-9-]+)\.services\]\]$/gm)].map((m) => m[1] ?? ""))]) {
+    const header = env ? `[[env.${env}.services]]` : "[[services]]";
+    const service = env ? `foundation-${name}-${env}` : `foundation-${name}`;
+    const blocks = [
+      ...out.matchAll(new RegExp(`^${header.replace(/[[\].]/g, "\\$&")}\nbinding = "[A-Z0-9_]+"\nservice = "[a-z0-9-]+"\n`, "gm")),
+    ];
+    const last = blocks.at(-1);
+    if (!last) throw new Error(`no ${header} binding found in wrangler.toml to add the new one after`);
+    const at = last.index + last[0].length;
+    out = `${out.slice(0, at)}\n${header}\nbinding = "${binding}"\nservice = "${service}"\n${out.slice(at)}`;
+  }
+  return out;
 }
 
 function run(command: string, args: string[]): void {

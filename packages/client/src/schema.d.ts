@@ -867,6 +867,47 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/uptime": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Uptime of every registered instance over 24 h, 7 d and 30 d (any token)
+     * @description From the gateway's uptime checks: a cron trigger probes every registered instance's `/health` each minute and keeps the results in Postgres.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Uptime per instance */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              instances: components["schemas"]["InstanceUptime"][];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -994,6 +1035,20 @@ export interface components {
       conflicts: string[];
       /** @description New series dropped because the aggregator is full */
       dropped: number;
+    };
+    InstanceUptime: {
+      service: string;
+      instanceId: string;
+      /** @description Share of passing probes in the last 24 hours; null without probes */
+      uptime24h: number | null;
+      /** @description Same over 7 days */
+      uptime7d: number | null;
+      /** @description Same over 30 days */
+      uptime30d: number | null;
+      /** @description When the gateway last probed the instance's /health */
+      lastCheckAt: string | null;
+      /** @description Whether that probe passed */
+      lastOk: boolean | null;
     };
   };
   responses: never;

@@ -23,6 +23,7 @@ import { createRedisServer, type RedisServer } from "./redis-server.ts";
 import { startUpstashEndpoint, type UpstashEndpoint, type UpstashStats } from "./upstash-endpoint.ts";
 
 export * from "./binaries.ts";
+export * from "./chromium.ts";
 export * from "./control-endpoint.ts";
 export * from "./migrate.ts";
 export * from "./neon-endpoint.ts";

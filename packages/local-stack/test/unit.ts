@@ -15,6 +15,7 @@ import {
   NeonHttpError,
 } from "../src/neon-endpoint.ts";
 import { postgresArgs, postgresSettings } from "../src/postgres.ts";
+import { CHROMIUM_INSTALL_COMMAND, chromiumPlan } from "../src/chromium.ts";
 import { PROMETHEUS_INSTALL_COMMAND, prometheusPlan } from "../src/prometheus.ts";
 import { redisServerArgs } from "../src/redis-server.ts";
 import { encodeCommands, RespError, RespParser, type RespValue } from "../src/resp.ts";
@@ -204,5 +205,16 @@ void describe("Prometheus binaries", () => {
       "prometheus and promtool are not installed; run: sudo apt-get install -y --no-install-recommends prometheus",
     );
     assert.ok(failure.message.endsWith(PROMETHEUS_INSTALL_COMMAND));
+  });
+});
+
+void describe("Chromium for the browser tests", () => {
+  void it("uses the browser found, installs it as root on Debian, and otherwise fails naming the apt-get command", () => {
+    assert.deepEqual(chromiumPlan("/usr/bin/chromium", false), { path: "/usr/bin/chromium" });
+    assert.equal(chromiumPlan(undefined, true), "install");
+    const failure = chromiumPlan(undefined, false);
+    assert.ok(failure instanceof Error);
+    assert.equal(failure.message, "chromium is not installed; run: sudo apt-get install -y --no-install-recommends chromium");
+    assert.ok(failure.message.endsWith(CHROMIUM_INSTALL_COMMAND));
   });
 });

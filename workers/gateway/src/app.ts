@@ -1,4 +1,5 @@
 import { createService } from "@foundation/service-kit";
+import { dashboardRoutes } from "./dashboard/routes.ts";
 import { gatewayMetrics } from "./metrics.ts";
 import { routeRateLimits } from "./rate-limits.ts";
 import { registryFamilies } from "./registry-metrics.ts";
@@ -34,4 +35,5 @@ app.doc31("/openapi.json", {
   },
 });
 
+app.route("/dashboard", dashboardRoutes);
 app.all("/api/:service/*", serviceProxy({ metrics: app.metrics }));

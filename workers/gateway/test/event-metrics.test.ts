@@ -51,13 +51,16 @@ describe("event bus metrics", () => {
       202,
     );
     const stub = env.STREAM_CONSUMER.get(env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, group)));
-    // Rounds until the failed event, past its backoff, has been dead-lettered (the publish's poke may have run the first).
+    // Rounds until the failed event, past its backoff, has been dead-lettered and the pending gauge shows it
+    // (the publish's poke may have run the first round).
     let text = "";
     await vi.waitFor(
       async () => {
         await stub.runRound();
         text = await (await SELF.fetch("http://gw.test/metrics")).text();
         expect(sample(text, "foundation_event_deliveries_total", { group, stream, outcome: "dead_lettered" })).toBeGreaterThanOrEqual(1);
+        // Gauges follow within a round or two (other test files may publish to the same stream meanwhile).
+        expect(sample(text, "foundation_event_consumer_pending", { group, stream })).toBe(0);
       },
       { timeout: 10_000, interval: 50 },
     );

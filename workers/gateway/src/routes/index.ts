@@ -6,6 +6,7 @@ import { metricsRoutes } from "./metrics.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
 import { servicesRoutes } from "./services.ts";
 import { subscriptionsRoutes } from "./subscriptions.ts";
+import { uptimeRoutes } from "./uptime.ts";
 
 /** The Hono environment of the gateway's own routes. */
 export type GatewayEnv = ServiceHonoEnv<Env>;
@@ -17,4 +18,5 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/events", eventsRoutes)
   .route("/subscriptions", subscriptionsRoutes)
   .route("/api-keys", apiKeysRoutes)
-  .route("/metrics", metricsRoutes);
+  .route("/metrics", metricsRoutes)
+  .route("/uptime", uptimeRoutes);
