@@ -7,21 +7,17 @@
  * commands an idle subscription costs per minute. Baselines of the same run: redis-benchmark XADD pipelined and
  * not on the same redis-server, and moleculer-channels' published 4,081 msg/s as a stated constant.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { Redis } from "ioredis";
 import { SignJWT } from "jose";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { defineBench, type BenchContext } from "./lib/context.ts";
-import { runTool } from "./lib/exec.ts";
 import { percentile } from "./lib/latency.ts";
 import { bundleWorker, readWranglerBasics, serveWorkers, stackBindings, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
 import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
-import { ensureWrk } from "./lib/wrk.ts";
-import { parseWrkOutput } from "./lib/wrk-output.ts";
+import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
 import { histogramPercentile, SINK_STREAMS, type SinkStats } from "./workers/event-sink.ts";
 import type { PublishAnswer } from "./workers/events-publisher.ts";
 
@@ -90,37 +86,6 @@ function postScript(path: string, body: string, token: string): string {
   ].join("\n");
 }
 
-/** One wrk run of a POST script; throws on any non-2xx answer. */
-async function runWrkPost(ctx: BenchContext, base: URL, script: string, seconds: number) {
-  const dir = mkdtempSync(join(tmpdir(), "bench-events-"));
-  const file = join(dir, "post.lua");
-  writeFileSync(file, script);
-  try {
-    const { threads, connections } = ctx.settings;
-    const args = [
-      "-t",
-      String(threads),
-      "-c",
-      String(connections),
-      "-d",
-      `${seconds}s`,
-      "--timeout",
-      "10s",
-      "--latency",
-      "-s",
-      file,
-      base.href,
-    ];
-    const { stdout } = await runTool("wrk", args, { signal: ctx.signal, timeoutMs: (seconds + 30) * 1000 });
-    const r = parseWrkOutput(stdout);
-    if (r.requests === 0 || r.non2xx3xx > 0)
-      throw new Error(`wrk against ${base.href}: ${r.non2xx3xx} of ${r.requests} answers were not 2xx:\n${stdout}`);
-    return r;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** The figures of one publish variant over `settings.repeats` runs. */
 interface PublishRun {
   eps: number;
@@ -184,10 +149,10 @@ async function measureGatewayPublish(ctx: BenchContext, redis: Redis, base: URL,
     const path = `/api/foundation/events/${stream}${batch === 1 ? "" : "/batch"}`;
     const body = JSON.stringify(batch === 1 ? EVENT : Array.from({ length: batch }, () => EVENT));
     const script = postScript(path, body, token);
-    if (warmupSec > 0) await runWrkPost(ctx, base, script, warmupSec);
+    if (warmupSec > 0) await runWrkScript(ctx, base, script, warmupSec);
     const runs: PublishRun[] = [];
     for (let i = 1; i <= repeats; i++) {
-      const { result: r, server, upstash } = await countingCommands(ctx, redis, () => runWrkPost(ctx, base, script, durationSec));
+      const { result: r, server, upstash } = await countingCommands(ctx, redis, () => runWrkScript(ctx, base, script, durationSec));
       const events = r.requests * batch;
       const run: PublishRun = {
         eps: r.requestsPerSec * batch,

@@ -8,18 +8,15 @@
  * requests against a no-lookup floor, round-robin, and the lookup's latency is the difference; a loop inside
  * workerd gives the mean as a cross-check. Writes go through the gateway under wrk, with Lua request generators.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { SignJWT } from "jose";
 import { defineBench, type BenchContext } from "./lib/context.ts";
-import { runTool } from "./lib/exec.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
 import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
-import { ensureWrk } from "./lib/wrk.ts";
-import { parseWrkOutput, type WrkResult } from "./lib/wrk-output.ts";
+import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
+import type { WrkResult } from "./lib/wrk-output.ts";
 import type { LookupAnswer, LoopAnswer, Mode } from "./workers/registry.ts";
 
 /** Instances of the service looked up: a small service, as most are. */
@@ -161,37 +158,6 @@ function request()
   return wrk.format("PUT", path, { ["authorization"] = "Bearer " .. token, ["content-type"] = "application/json" }, '{"status":"passing"}')
 end
 `;
-
-/** One wrk run of `script` against `base`; throws on any non-2xx answer. */
-async function runWrkScript(ctx: BenchContext, base: URL, script: string, seconds: number): Promise<WrkResult> {
-  const dir = mkdtempSync(join(tmpdir(), "bench-registry-"));
-  const file = join(dir, "script.lua");
-  writeFileSync(file, script);
-  try {
-    const { threads, connections } = ctx.settings;
-    const args = [
-      "-t",
-      String(threads),
-      "-c",
-      String(connections),
-      "-d",
-      `${seconds}s`,
-      "--timeout",
-      "10s",
-      "--latency",
-      "-s",
-      file,
-      base.href,
-    ];
-    const { stdout } = await runTool("wrk", args, { signal: ctx.signal, timeoutMs: (seconds + 30) * 1000 });
-    const r = parseWrkOutput(stdout);
-    if (r.requests === 0 || r.non2xx3xx > 0)
-      throw new Error(`wrk against ${base.href}: ${r.non2xx3xx} of ${r.requests} answers were not 2xx:\n${stdout}`);
-    return r;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Registers the instances the heartbeat figure beats, and returns their heartbeat paths. */
 async function heartbeatPaths(base: URL, token: string): Promise<string[]> {

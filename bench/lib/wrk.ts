@@ -1,5 +1,7 @@
 /** wrk: making sure it is installed, running it, and turning repeated runs into figures. */
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { BenchContext } from "./context.ts";
 import { findOnPath, runTool } from "./exec.ts";
 import { recordFigure } from "./results.ts";
@@ -189,5 +191,40 @@ export async function checkEndpoint(
   }
   if (res.status !== 200 || !accept(body)) {
     throw new Error(`GET ${url} answered ${res.status} with an unexpected body: ${text.slice(0, 500)}`);
+  }
+}
+
+/**
+ * One wrk run of a Lua `script` (requests with their own method, headers and body) against `base`, with
+ * the run's threads and connections; throws on any answer that is not 2xx/3xx.
+ */
+export async function runWrkScript(ctx: BenchContext, base: URL, script: string, seconds: number): Promise<WrkResult> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
+  const file = join(dir, "script.lua");
+  writeFileSync(file, script);
+  try {
+    const { threads, connections } = ctx.settings;
+    const args = [
+      "-t",
+      String(threads),
+      "-c",
+      String(connections),
+      "-d",
+      `${seconds}s`,
+      "--timeout",
+      "10s",
+      "--latency",
+      "-s",
+      file,
+      base.href,
+    ];
+    const { stdout } = await runTool("wrk", args, { signal: ctx.signal, timeoutMs: (seconds + 30) * 1000 });
+    const r = parseWrkOutput(stdout);
+    if (r.requests === 0 || r.non2xx3xx > 0) {
+      throw new Error(`wrk against ${base.href}: ${r.non2xx3xx} of ${r.requests} answers were not 2xx:\n${stdout}`);
+    }
+    return r;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
