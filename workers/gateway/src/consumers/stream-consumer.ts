@@ -51,6 +51,23 @@ export function consumerName(objectId: string): string {
   return `do-${objectId.slice(0, 16)}`;
 }
 
+/** Where a subscription delivers, for logs: the service name, the URL's origin, or the event store. */
+function targetName(target: ConsumerConfig["target"]): string {
+  if ("service" in target) return `service:${target.service}`;
+  if ("url" in target) return `url:${new URL(target.url).origin}`;
+  return "archive";
+}
+
+/** The distinct correlation IDs of a batch (at most 20), so a delivery's log line joins the publishers' traces. */
+function correlationIdsOf(batch: readonly Delivery[]): string[] {
+  const ids = new Set<string>();
+  for (const d of batch) {
+    if (d.event.correlationid) ids.add(d.event.correlationid);
+    if (ids.size === 20) break;
+  }
+  return [...ids];
+}
+
 /**
  * Drives one (stream, group): each alarm round redelivers due pending entries (dead-lettering those
  * past maxDeliveries: dead letter written first, then acknowledged), reads new entries with XREADGROUP
@@ -172,6 +189,7 @@ export class StreamConsumer extends DurableObject<Env> {
     }
 
     if (batch.length > 0) {
+      const started = Date.now();
       const results = await this.deliver(config, batch);
       const acked = batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId);
       if (acked.length > 0) await redis.xack(config.stream, config.group, acked);
@@ -188,6 +206,16 @@ export class StreamConsumer extends DurableObject<Env> {
       if (report.delivered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "ok" }, report.delivered);
       if (report.failed > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "failed" }, report.failed);
       this.ctx.storage.kv.put("lastDeliveryAt", now);
+      log.info("delivery", {
+        ...labels,
+        target: targetName(config.target),
+        events: batch.length,
+        delivered: report.delivered,
+        failed: report.failed,
+        redelivered: report.redelivered,
+        durationMs: now - started,
+        correlationIds: correlationIdsOf(batch),
+      });
     }
 
     const backlog = fresh.length === room && room > 0;
