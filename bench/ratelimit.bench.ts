@@ -366,9 +366,22 @@ export default defineBench({
     const gatewayBasics = readWranglerBasics(gatewayConfig);
     const bindings = { ...stackBindings(ctx.stack), JWT_SECRET: "bench-only-secret" };
     const limiterClass = { className: "RateLimiter", useSQLite: true };
+    // `GET /api/example/hello` public, as in wrangler.toml, so the quota is the only difference between the two.
+    const routeAuth = JSON.stringify([{ path: "/api/example/hello", methods: ["GET", "HEAD"], auth: "public" }]);
+    const sqlite = (className: string) => ({ className, useSQLite: true });
     const gateway = (policies: string, serviceBindings?: Record<string, string>): BenchWorker => ({
-      ...bundledWorker(at("dist/gateway/index.js"), gatewayConfig, { ...bindings, RATE_LIMIT_POLICIES: policies }, serviceBindings),
-      durableObjects: { RATE_LIMITER: limiterClass },
+      ...bundledWorker(
+        at("dist/gateway/index.js"),
+        gatewayConfig,
+        { ...bindings, RATE_LIMIT_POLICIES: policies, ROUTE_AUTH: routeAuth },
+        serviceBindings,
+      ),
+      durableObjects: {
+        RATE_LIMITER: limiterClass,
+        SERVICE_REGISTRY: sqlite("ServiceRegistry"),
+        SERVICE_DIRECTORY: sqlite("ServiceDirectory"),
+        METRICS_AGGREGATOR: sqlite("MetricsAggregator"),
+      },
     });
     const toExample = { EXAMPLE: readWranglerBasics(exampleConfig).name };
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, stackBindings(ctx.stack));
