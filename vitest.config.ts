@@ -16,6 +16,8 @@ const streamRetention = {
   "test.archived.*": { maxLen: 1_000_000, archive: true },
   "test.retained.*": { maxLen: 100 },
 };
+/** Partitions in tests: the example's orders topic and the partition tests' streams have four each. */
+const streamPartitions = { "example.orders": 4, "test.partitioned.*": 4 };
 const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["nodejs_compat"] };
 
 /**
@@ -44,6 +46,7 @@ export default defineConfig({
             STACK_CONTROL_URL: stack.controlUrl,
             STACK_CONTROL_TOKEN: stack.controlToken,
             STREAM_RETENTION: JSON.stringify(streamRetention),
+            STREAM_PARTITIONS: JSON.stringify(streamPartitions),
           },
           // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
           r2Buckets: ["TEST_BLOBS"],

@@ -9,21 +9,20 @@
  */
 import { resolve } from "node:path";
 import { Redis } from "ioredis";
-import { SignJWT } from "jose";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile } from "./lib/latency.ts";
-import { bundleWorker, readWranglerBasics, serveWorkers, stackBindings, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
+import { benchToken } from "./lib/auth.ts";
+import { gatewayWorker, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
+import { bundleWorker, readWranglerBasics, serveWorkers, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
 import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
-import { histogramPercentile, SINK_STREAMS, type SinkStats } from "./workers/event-sink.ts";
+import { histogramPercentile, SINK_STREAMS } from "./workers/event-sink.ts";
 import type { PublishAnswer } from "./workers/events-publisher.ts";
 
 /** moleculer-channels' Redis Streams adapter, as quoted in issue 5: the closest measured peer (plain TCP). */
 const MOLECULER_CHANNELS_MSG_PER_S = 4081;
-const JWT_SECRET = "bench-only-secret";
 /** Publish variants: events per request or per `publishEvents` call. */
 const BATCHES = [1, 100, 1000] as const;
 /** End-to-end publish rates (events/s) and events per publish request at that rate (10 ms apart). */
@@ -249,33 +248,12 @@ async function pacedPublish(base: URL, token: string, stream: string, rate: numb
   return { acked, refused };
 }
 
-async function sinkStats(served: ServedWorkers, reset = false): Promise<SinkStats> {
-  const res = await served.fetchWorker(
-    "bench-sink",
-    reset ? "http://sink/reset" : "http://sink/stats",
-    reset ? { method: "POST" } : undefined,
-  );
-  return reset ? { count: 0, firstAt: null, lastAt: null, buckets: [] } : ((await res.json()) as SinkStats);
-}
-
 /** End-to-end delivery to one group at each rate: `settings.repeats` back-to-back windows of twice `BENCH_DURATION`. */
 async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWorkers, token: string) {
   const windowSec = ctx.settings.durationSec * 2;
   const results: Array<{ rate: number; eps: number; p50: number; p99: number }> = [];
   for (const { rate, batch, stream } of E2E_RATES) {
-    const res = await fetch(new URL("/api/foundation/subscriptions", served.url), {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      body: JSON.stringify({
-        stream,
-        group: "bench",
-        target: { service: "bench-sink" },
-        batchSize: 1000,
-        maxDeliveries: 5,
-        retryBackoffMs: 5000,
-      }),
-    });
-    if (res.status !== 201) throw new Error(`subscribing bench-sink to ${stream} answered ${res.status}: ${await res.text()}`);
+    await subscribeSink(served.url, token, stream, "bench");
     const runs: Array<{ eps: number; p50: number; p99: number; upstashPerEvent: number; serverPerEvent: number }> = [];
     for (let i = 1; i <= ctx.settings.repeats; i++) {
       await sinkStats(served, true);
@@ -398,52 +376,14 @@ async function measureCeiling(ctx: BenchContext, redis: Redis): Promise<{ pipeli
   return out;
 }
 
-/** The gateway as wrangler.toml declares it (vars and Durable Objects), pointed at the stack with bench secrets. */
-function gatewayWorker(ctx: BenchContext): BenchWorker {
-  const config = resolve(ctx.root, "wrangler.toml");
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
-  const basics = readWranglerBasics(config);
-  return {
-    name: basics.name,
-    modules: true,
-    scriptPath: resolve(ctx.root, "dist/gateway/index.js"),
-    compatibilityDate: basics.compatibilityDate,
-    compatibilityFlags: basics.compatibilityFlags,
-    bindings: {
-      ...(workerOptions.bindings as Record<string, string>),
-      ...stackBindings(ctx.stack),
-      ENVIRONMENT: "local",
-      JWT_SECRET,
-      EVENT_SIGNING_SECRET: "bench-only-signing-secret",
-      RATE_LIMIT_POLICIES: "[]",
-      STREAM_RETENTION: JSON.stringify(RETENTION),
-    },
-    serviceBindings: { BENCH_SINK: "bench-sink" },
-    durableObjects: workerOptions.durableObjects as BenchWorker["durableObjects"],
-  };
-}
-
 export default defineBench({
   name: "events",
   description: "event bus: publish events/s (gateway and package), Redis commands per event, end-to-end delivery, vs redis-benchmark XADD",
   async run(ctx) {
     await ensureWrk(ctx.log, ctx.signal);
     const basics = readWranglerBasics(resolve(ctx.root, "wrangler.toml"));
-    const token = await new SignJWT({ scope: "admin" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("bench")
-      .setIssuer("foundation-local")
-      .setAudience("foundation")
-      .setExpirationTime("2h")
-      .sign(new TextEncoder().encode(JWT_SECRET));
-    const sink: BenchWorker = {
-      name: "bench-sink",
-      modules: true,
-      script: await bundleWorker(resolve(ctx.root, "bench/workers/event-sink-entry.js")),
-      compatibilityDate: basics.compatibilityDate,
-      compatibilityFlags: basics.compatibilityFlags,
-      bindings: { EVENT_SIGNING_SECRET: "bench-only-signing-secret" },
-    };
+    const token = await benchToken();
+    const sink = await sinkWorker(ctx);
     const publisher: BenchWorker = {
       name: "bench-events-publisher",
       modules: true,
@@ -459,7 +399,7 @@ export default defineBench({
       description: "moleculer-channels' Redis Streams adapter as quoted in issue 5 (plain TCP): a stated constant, not measured here",
     });
     const redis = new Redis(ctx.stack.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
-    const served = await serveWorkers([gatewayWorker(ctx), sink, publisher]);
+    const served = await serveWorkers([gatewayWorker(ctx, { STREAM_RETENTION: JSON.stringify(RETENTION) }), sink, publisher]);
     try {
       await redis.connect();
       ctx.log(`events: serving the gateway, bench-sink and bench-events-publisher at ${served.url.href}`);

@@ -9,7 +9,7 @@
  * workerd gives the mean as a cross-check. Writes go through the gateway under wrk, with Lua request generators.
  */
 import { resolve } from "node:path";
-import { SignJWT } from "jose";
+import { BENCH_JWT_SECRET, benchToken } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
 import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
@@ -32,7 +32,6 @@ const WARMUP_ROUNDS = 50;
 /** Instances heartbeated in the heartbeat figure: 20 services of 50. */
 const HEARTBEAT_SERVICES = 20;
 const HEARTBEAT_INSTANCES = 50;
-const JWT_SECRET = "bench-only-secret";
 
 const fmt = (ms: number) => ms.toFixed(3);
 
@@ -179,13 +178,7 @@ async function heartbeatPaths(base: URL, token: string): Promise<string[]> {
 /** Registrations and heartbeats per second through the gateway's HTTP API, under wrk. */
 async function measureWrites(ctx: BenchContext, base: URL): Promise<void> {
   await ensureWrk(ctx.log, ctx.signal);
-  const token = await new SignJWT({ scope: "admin" })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("bench")
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(JWT_SECRET));
+  const token = await benchToken();
   const { durationSec, repeats, connections, warmupSec } = ctx.settings;
   const paths = await heartbeatPaths(base, token);
   let round = 0;
@@ -238,7 +231,11 @@ export default defineBench({
       SERVICE_DIRECTORY: { className: "ServiceDirectory", useSQLite: true },
     };
     const gateway: BenchWorker = {
-      ...bundledWorker(at("dist/gateway/index.js"), gatewayConfig, { ...stackBindings(ctx.stack), JWT_SECRET, RATE_LIMIT_POLICIES: "[]" }),
+      ...bundledWorker(at("dist/gateway/index.js"), gatewayConfig, {
+        ...stackBindings(ctx.stack),
+        JWT_SECRET: BENCH_JWT_SECRET,
+        RATE_LIMIT_POLICIES: "[]",
+      }),
       durableObjects: { ...classes, RATE_LIMITER: { className: "RateLimiter", useSQLite: true } },
     };
     const bench: BenchWorker = {

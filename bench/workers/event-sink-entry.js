@@ -5,12 +5,12 @@
  * its `BENCH_SINK` service binding as to any subscribed service.
  */
 import { createService } from "@foundation/service-kit";
-import { LatencyRecorder, SINK_STREAMS } from "./event-sink.ts";
+import { LatencyRecorder, SCALE_TOPICS, SINK_STREAMS } from "./event-sink.ts";
 
 const recorder = new LatencyRecorder();
 const app = createService({ name: "bench-sink", version: "0.0.0", registry: false, dependencies: { redis: false, postgres: false } });
 
-for (const stream of SINK_STREAMS) {
+for (const stream of [...SINK_STREAMS, ...SCALE_TOPICS]) {
   app.subscribe(stream, (_event, { streamId }) => recorder.record(streamId, Date.now()));
 }
 app.get("/stats", (c) => c.json(recorder.snapshot()));

@@ -7,6 +7,17 @@
 /** Streams the sink subscribes to; the bench publishes to these. */
 export const SINK_STREAMS = ["bench.e2e.a", "bench.e2e.b", "bench.e2e.c"] as const;
 
+/** Partition counts bench/events-scaling.bench.ts compares. */
+export const SCALE_PARTITIONS = [1, 4, 16] as const;
+/** Most measured runs per partition count: each run drains a topic of its own. */
+export const SCALE_MAX_RUNS = 5;
+/** The topic of run `run` (1-based) at `partitions` partitions; `STREAM_PARTITIONS` maps `bench.scale.p<n>.*` to n. */
+export function scaleTopic(partitions: number, run: number): string {
+  return `bench.scale.p${partitions}.r${run}`;
+}
+/** Every topic the scaling bench may publish to, which the sink subscribes to as well. */
+export const SCALE_TOPICS = SCALE_PARTITIONS.flatMap((p) => Array.from({ length: SCALE_MAX_RUNS }, (_, r) => scaleTopic(p, r + 1)));
+
 /** Latencies above this many milliseconds share the last bucket. */
 const MAX_MS = 120_000;
 

@@ -18,10 +18,25 @@ export {
   type PublishResult,
   type RetentionOutcome,
 } from "./publish.ts";
+export {
+  assignPartitions,
+  fnv1a,
+  groupByPartition,
+  MAX_PARTITIONS,
+  parsePartitionConfig,
+  PARTITION_SEPARATOR,
+  PartitionConfig,
+  partitionCount,
+  partitionOfSubject,
+  partitionStream,
+  spreadOffset,
+} from "./partitions.ts";
 export { parseEntries, replayEvents, STREAM_ID, type ReplayOptions, type StoredEvent } from "./replay.ts";
 export {
   DEFAULT_RETENTION,
+  lookupByStream,
   parseRetentionConfig,
+  parseStreamSetting,
   RetentionConfig,
   retentionFor,
   StreamRetention,
@@ -38,6 +53,8 @@ export {
   consumerObjectName,
   deadLetterStream,
   GroupName,
+  partitionConsumer,
+  partitionConsumers,
   SubscriptionInput,
   Target,
   type ConsumerConfig,

@@ -23,10 +23,10 @@ export const StreamRetention = z
 export type StreamRetention = z.infer<typeof StreamRetention>;
 
 /** Keys are stream names or prefixes ending in `*` (`"ai.*"`, `"*"`); values are {@link StreamRetention}. */
-const RetentionPattern = z.string().regex(/^[a-z0-9._-]{0,128}\*?$/, "keys are stream names, or prefixes ending in '*'");
+export const StreamPattern = z.string().regex(/^[a-z0-9._-]{0,128}\*?$/, "keys are stream names, or prefixes ending in '*'");
 
 /** The `STREAM_RETENTION` setting: retention per stream name or name prefix. */
-export const RetentionConfig = z.record(RetentionPattern, StreamRetention);
+export const RetentionConfig = z.record(StreamPattern, StreamRetention);
 /** The `STREAM_RETENTION` setting. */
 export type RetentionConfig = z.infer<typeof RetentionConfig>;
 
@@ -39,15 +39,23 @@ export const DEFAULT_RETENTION: StreamRetention = { maxLen: 1_000_000, archive: 
  * @example parseRetentionConfig('{"*": {"maxLen": 100000, "archive": true}}')
  */
 export function parseRetentionConfig(json: string | undefined): RetentionConfig {
-  if (json === undefined || json.trim() === "") return {};
+  return parseStreamSetting("STREAM_RETENTION", RetentionConfig, json);
+}
+
+/**
+ * Parses a per-stream JSON setting (`STREAM_RETENTION`, `STREAM_PARTITIONS`) with its schema; unset or
+ * empty is `{}`. Throws an error naming the setting for invalid JSON or entries.
+ */
+export function parseStreamSetting<T extends object>(name: string, schema: z.ZodType<T>, json: string | undefined): T {
+  if (json === undefined || json.trim() === "") return schema.parse({});
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new Error(`STREAM_RETENTION is not JSON: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${name} is not JSON: ${(err as Error).message}`, { cause: err });
   }
-  const parsed = RetentionConfig.safeParse(raw);
-  if (!parsed.success) throw new Error(`STREAM_RETENTION is invalid: ${z.prettifyError(parsed.error)}`);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new Error(`${name} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
@@ -57,15 +65,24 @@ export function parseRetentionConfig(json: string | undefined): RetentionConfig 
  * @example retentionFor("ai.responses.raw", { "*": { maxLen: 10, archive: false }, "ai.*": { maxAgeSeconds: 60, archive: true } })
  */
 export function retentionFor(stream: string, config: RetentionConfig): StreamRetention {
+  return lookupByStream(stream, config) ?? DEFAULT_RETENTION;
+}
+
+/**
+ * The entry of a per-stream setting that applies to `stream`: its exact entry, else the longest matching
+ * `prefix*` entry, else undefined. Shared by `STREAM_RETENTION` and `STREAM_PARTITIONS`.
+ * @example lookupByStream("ai.raw", { "*": 1, "ai.*": 4 }) // 4
+ */
+export function lookupByStream<T>(stream: string, config: Readonly<Record<string, T>>): T | undefined {
   const exact = config[stream];
-  if (exact) return exact;
-  let best: { length: number; retention: StreamRetention } | undefined;
-  for (const [pattern, retention] of Object.entries(config)) {
+  if (exact !== undefined) return exact;
+  let best: { length: number; value: T } | undefined;
+  for (const [pattern, value] of Object.entries(config)) {
     if (!pattern.endsWith("*")) continue;
     const prefix = pattern.slice(0, -1);
-    if (stream.startsWith(prefix) && (!best || prefix.length > best.length)) best = { length: prefix.length, retention };
+    if (stream.startsWith(prefix) && (!best || prefix.length > best.length)) best = { length: prefix.length, value };
   }
-  return best?.retention ?? DEFAULT_RETENTION;
+  return best?.value;
 }
 
 /** The trimming the publish script applies: by count, by oldest id kept, or none. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { StreamName } from "./envelope.ts";
+import { partitionStream } from "./partitions.ts";
 
 /** Consumer group names. */
 export const GroupName = z.string().regex(/^[a-z0-9._-]{1,64}$/, "group names are 1-64 characters of a-z, 0-9, '.', '_' or '-'");
@@ -45,8 +46,33 @@ export const ARCHIVER_GROUP = "archiver";
 /** Where a consumer delivers: a subscription's target, or the Postgres event store for the archiver. */
 export type ConsumerTarget = Target | { archive: true };
 
-/** What a consumer Durable Object runs: a subscription, or the archiver of a stream. */
-export type ConsumerConfig = Omit<SubscriptionConfig, "target"> & { target: ConsumerTarget };
+/**
+ * What a consumer Durable Object runs: a subscription, or the archiver of a stream. `stream` is the Redis
+ * stream it reads (a partition's own stream for a partitioned topic); `topic`, when set, is the name the
+ * events were published to, which is what deliveries carry.
+ */
+export type ConsumerConfig = Omit<SubscriptionConfig, "target"> & { target: ConsumerTarget; topic?: string };
+
+/**
+ * The consumer config of partition `index` of a subscription on a topic with `count` partitions: it reads
+ * the partition's stream and delivers under the topic's name. `startAt` overrides the subscription's (a
+ * partition that a consumer meets only after the partition count grew is read from its beginning, so none
+ * of its events are skipped).
+ * @example partitionConsumer(sub, 2, 4).stream // "orders~2"
+ */
+export function partitionConsumer(config: SubscriptionConfig, index: number, count: number, startAt = config.startAt): ConsumerConfig {
+  return {
+    ...config,
+    startAt,
+    stream: partitionStream(config.stream, index, count),
+    ...(count > 1 ? { topic: config.stream } : {}),
+  };
+}
+
+/** The consumer configs of every partition of a subscription's topic, in partition order. */
+export function partitionConsumers(config: SubscriptionConfig, count: number): ConsumerConfig[] {
+  return Array.from({ length: count }, (_, i) => partitionConsumer(config, i, count));
+}
 
 /**
  * The archiver of a stream: reads from the beginning (so nothing published before it existed is missed),

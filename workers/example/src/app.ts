@@ -42,12 +42,15 @@ app.openapi(echoRoute, (c) => {
  * An event subscription: greetings published to `example.greetings` are recorded in Redis per consumer
  * group, once per event id however often they are delivered. A greeting whose data says `{"fail": true}` makes the handler
  * throw, and `{"delayMs": n}` (up to 5 s) makes it slow, to show (and test) retries, dead letters and slow handlers.
+ * `example.orders` gets the same handler: it is the partitioned topic of the examples and tests.
  */
-app.subscribe("example.greetings", async (event, { deliveryCount, streamId, group, c }) => {
+const greet: Parameters<typeof app.subscribe>[1] = async (event, { deliveryCount, streamId, group, c }) => {
   const data = event.data as { fail?: boolean; delayMs?: number } | undefined;
   const redis = redisFrom(c.env);
   await redis.hset(`example:deliveries:${group}:${event.id}`, { [String(deliveryCount)]: streamId });
   if (typeof data?.delayMs === "number") await scheduler.wait(Math.min(Math.max(0, data.delayMs), 5000));
   if (data?.fail) throw new Error(`greeting ${event.id} asked to fail`);
   await redis.set(`example:greeted:${group}:${event.id}`, streamId, { nx: true });
-});
+};
+app.subscribe("example.greetings", greet);
+app.subscribe("example.orders", greet);

@@ -291,7 +291,8 @@ export class StreamConsumer extends DurableObject<Env> {
   /** POSTs one signed batch to a service or URL; any failure of the request fails the whole batch. */
   private async post(config: ConsumerConfig, target: { service: string } | { url: string }, deliveries: Delivery[]): Promise<Outcomes> {
     const ids = deliveries.map((d) => d.streamId);
-    const body = JSON.stringify({ stream: config.stream, group: config.group, deliveries });
+    // A partition's deliveries carry the topic's name: the service subscribed to the topic, not to a partition.
+    const body = JSON.stringify({ stream: config.topic ?? config.stream, group: config.group, deliveries });
     const headers = new Headers({
       "content-type": "application/json",
       [SIGNATURE_HEADER]: await signDelivery(this.env.EVENT_SIGNING_SECRET, body, Date.now()),

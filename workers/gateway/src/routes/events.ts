@@ -1,22 +1,27 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import {
   archiverConfig,
-  ARCHIVER_GROUP,
+  assignPartitions,
   consumerObjectName,
   deadLetterStream,
   EventInput,
+  groupByPartition,
   parseEntries,
-  parseRetentionConfig,
+  partitionConsumer,
+  partitionOfSubject,
+  partitionStream,
   publishEvents,
   replayEvents,
-  retentionFor,
+  spreadOffset,
   STREAM_ID,
   StreamName,
   toEnvelope,
   type CloudEvent,
-  type RetentionConfig,
+  type ConsumerConfig,
+  type PublishResult,
   type StoredEvent,
   type StreamRetention,
+  type SubscriptionConfig,
 } from "@foundation/event-bus";
 import { createDb, subscriptions } from "@foundation/db";
 import { eq } from "drizzle-orm";
@@ -25,6 +30,7 @@ import type { Context } from "hono";
 import { readArchive } from "../event-store.ts";
 import { eventMetrics } from "../metrics.ts";
 import { PokeCoalescer } from "../consumers/poke-coalescer.ts";
+import { streamRetention, topicPartitions } from "../stream-settings.ts";
 import type { GatewayEnv } from "./index.ts";
 
 const StreamParams = z.object({ stream: StreamName });
@@ -34,10 +40,31 @@ const IdempotencyHeaders = z.object({
     .regex(/^[\x21-\x7e]{1,255}$/)
     .optional(),
 });
-const Accepted = z.object({ id: z.string(), streamId: z.string(), duplicate: z.boolean() }).openapi("EventAccepted");
+const Accepted = z
+  .object({
+    id: z.string(),
+    streamId: z.string(),
+    duplicate: z.boolean(),
+    partition: z.number().int().optional().openapi({ description: "The partition the event went to (partitioned topics only)" }),
+  })
+  .openapi("EventAccepted");
 const BatchAccepted = z
-  .object({ ids: z.array(z.string()), streamIds: z.array(z.string()), duplicate: z.boolean() })
+  .object({
+    ids: z.array(z.string()),
+    streamIds: z.array(z.string()),
+    duplicate: z.boolean(),
+    partitions: z
+      .array(z.number().int())
+      .optional()
+      .openapi({ description: "The partition of each event, in input order (partitioned topics only); stream ids are per partition" }),
+  })
   .openapi("EventBatchAccepted");
+const PartitionQuery = z.coerce
+  .number()
+  .int()
+  .min(0)
+  .optional()
+  .openapi({ description: "The partition to read, for a partitioned topic read without `subject`" });
 const unavailable = { description: "Redis did not accept the write; retry with the same Idempotency-Key" };
 
 const publishRoute = createRoute({
@@ -72,7 +99,8 @@ const batchRoute = createRoute({
 const replayRoute = createRoute({
   method: "get",
   path: "/{stream}",
-  summary: "Replay a stream in order (from the Postgres event store where Redis has trimmed it already)",
+  summary:
+    "Replay a stream in order (from the Postgres event store where Redis has trimmed it already); a partitioned topic by `subject` or `partition`",
   security: [{ bearer: [] }],
   request: {
     params: StreamParams,
@@ -80,6 +108,7 @@ const replayRoute = createRoute({
       after: z.string().regex(STREAM_ID).optional(),
       limit: z.coerce.number().int().min(1).max(1000).default(100),
       subject: z.string().min(1).max(512).optional(),
+      partition: PartitionQuery,
     }),
   },
   responses: {
@@ -113,6 +142,8 @@ const redriveRoute = createRoute({
 /** A dead letter as stored by the consumer. */
 interface DeadLetter {
   dlqId: string;
+  /** The partition whose dead-letter stream holds it (0 for an unpartitioned topic). */
+  partition: number;
   originalId: string;
   group: string;
   deliveries: number;
@@ -120,79 +151,115 @@ interface DeadLetter {
   event: CloudEvent | null;
 }
 
-async function readDeadLetters(c: Context<GatewayEnv>, stream: string, limit: number): Promise<DeadLetter[]> {
-  const raw = (await redisFrom(c.env).xrange(deadLetterStream(stream), "-", "+", limit)) as unknown as Array<[string, string[]]>;
-  return raw.map(([dlqId, flat]) => {
-    const f: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] ?? ""] = flat[i + 1] ?? "";
-    return {
-      dlqId,
-      originalId: f.originalId ?? "",
-      group: f.group ?? "",
-      deliveries: Number(f.deliveries ?? 0),
-      lastError: f.lastError ?? "",
-      event: f.event ? (JSON.parse(f.event) as CloudEvent) : null,
-    };
-  });
-}
-
-const groupsByStream = new Map<string, { groups: string[]; at: number }>();
-
-/** The subscribed groups of a stream, cached for 5 s per isolate; empty when Postgres cannot say. */
-async function subscribedGroups(c: Context<GatewayEnv>, stream: string): Promise<string[]> {
-  const cached = groupsByStream.get(stream);
-  if (cached && Date.now() - cached.at < 5000) return cached.groups;
-  const rows = await createDb(c.env).select({ group: subscriptions.groupName }).from(subscriptions).where(eq(subscriptions.stream, stream));
-  const groups = rows.map((r) => r.group);
-  groupsByStream.set(stream, { groups, at: Date.now() });
-  return groups;
-}
-
-/** The consumer Durable Object of a (stream, group). */
-function consumer(c: Context<GatewayEnv>, stream: string, group: string) {
-  return c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, group)));
-}
-
-const pokes = new PokeCoalescer();
-/** Archivers this isolate has already configured; later publishes only poke them. */
-const ensuredArchivers = new Set<string>();
-
-/**
- * After a publish, wakes the stream's consumers so delivery starts now rather than at their next poll
- * (coalesced per consumer, see {@link PokeCoalescer}), and starts the stream's archiver on its first
- * publish when its retention archives it.
- */
-function pokeConsumers(c: Context<GatewayEnv>, stream: string, retention: StreamRetention): void {
-  const wake = (group: string) => {
-    const stub = consumer(c, stream, group);
-    const name = consumerObjectName(stream, group);
-    if (group === ARCHIVER_GROUP && !ensuredArchivers.has(name)) {
-      return stub.ensure(archiverConfig(stream)).then(() => void ensuredArchivers.add(name));
-    }
-    return pokes.poke(name, () => stub.poke()) ?? Promise.resolve();
-  };
-  c.var.defer(
-    Promise.all([
-      retention.archive ? wake(ARCHIVER_GROUP) : Promise.resolve(),
-      subscribedGroups(c, stream).then((groups) => Promise.all(groups.map(wake))),
-    ]),
-  );
-}
-
-let parsedRetention: { json: string | undefined; config: RetentionConfig } | undefined;
-
-/** The retention of a stream under this env's `STREAM_RETENTION`, parsed once per isolate. */
-function streamRetention(c: Context<GatewayEnv>, stream: string): StreamRetention {
-  const json = c.env.STREAM_RETENTION;
-  if (parsedRetention?.json !== json) parsedRetention = { json, config: parseRetentionConfig(json) };
-  return retentionFor(stream, parsedRetention.config);
-}
-
 /** Whether stream id `a` comes before `b`. */
 function before(a: string, b: string): boolean {
   const [am = 0, as = 0] = a.split("-").map(Number);
   const [bm = 0, bs = 0] = b.split("-").map(Number);
   return am < bm || (am === bm && as < bs);
+}
+
+/** The oldest `limit` dead letters of a topic, across its partitions (by the time they were dead-lettered). */
+async function readDeadLetters(c: Context<GatewayEnv>, topic: string, limit: number): Promise<DeadLetter[]> {
+  const count = topicPartitions(c.env, topic);
+  const redis = redisFrom(c.env);
+  const perPartition = await Promise.all(
+    Array.from({ length: count }, async (_, partition) => {
+      const dlq = deadLetterStream(partitionStream(topic, partition, count));
+      const raw = (await redis.xrange(dlq, "-", "+", limit)) as unknown as Array<[string, string[]]>;
+      return raw.map(([dlqId, flat]): DeadLetter => {
+        const f: Record<string, string> = {};
+        for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] ?? ""] = flat[i + 1] ?? "";
+        return {
+          dlqId,
+          partition,
+          originalId: f.originalId ?? "",
+          group: f.group ?? "",
+          deliveries: Number(f.deliveries ?? 0),
+          lastError: f.lastError ?? "",
+          event: f.event ? (JSON.parse(f.event) as CloudEvent) : null,
+        };
+      });
+    }),
+  );
+  return perPartition
+    .flat()
+    .sort((a, b) => (before(a.dlqId, b.dlqId) ? -1 : before(b.dlqId, a.dlqId) ? 1 : a.partition - b.partition))
+    .slice(0, limit);
+}
+
+const subscriptionsByTopic = new Map<string, { configs: SubscriptionConfig[]; at: number }>();
+
+/** The subscriptions of a topic, cached for 5 s per isolate; empty when Postgres cannot say. */
+async function topicSubscriptions(c: Context<GatewayEnv>, topic: string): Promise<SubscriptionConfig[]> {
+  const cached = subscriptionsByTopic.get(topic);
+  if (cached && Date.now() - cached.at < 5000) return cached.configs;
+  const rows = await createDb(c.env).select({ config: subscriptions.config }).from(subscriptions).where(eq(subscriptions.stream, topic));
+  const configs = rows.map((r) => r.config as SubscriptionConfig);
+  subscriptionsByTopic.set(topic, { configs, at: Date.now() });
+  return configs;
+}
+
+const pokes = new PokeCoalescer();
+/** Consumers this isolate has already made sure of; later publishes only poke them. */
+const ensuredConsumers = new Set<string>();
+
+/**
+ * Wakes one consumer object. The first time an isolate meets it, it is configured if it is not yet (the
+ * archiver of a stream on its first publish; a partition that appeared when a topic's partition count
+ * grew), which pokes it as well; afterwards pokes are coalesced (see {@link PokeCoalescer}).
+ */
+function wakeConsumer(c: Context<GatewayEnv>, config: ConsumerConfig): Promise<void> {
+  const name = consumerObjectName(config.stream, config.group);
+  const stub = c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(name));
+  if (!ensuredConsumers.has(name)) return stub.ensure(config).then(() => void ensuredConsumers.add(name));
+  return pokes.poke(name, () => stub.poke()) ?? Promise.resolve();
+}
+
+/**
+ * After a publish, wakes the consumers of the partitions it wrote to, so delivery starts now rather than
+ * at their next poll, and the partitions' archivers when the topic's retention archives it.
+ */
+function pokeConsumers(c: Context<GatewayEnv>, topic: string, count: number, written: readonly number[], retention: StreamRetention): void {
+  c.var.defer(
+    Promise.all([
+      ...(retention.archive ? written.map((p) => wakeConsumer(c, archiverConfig(partitionStream(topic, p, count)))) : []),
+      topicSubscriptions(c, topic).then((subs) =>
+        Promise.all(subs.flatMap((sub) => written.map((p) => wakeConsumer(c, partitionConsumer(sub, p, count, "beginning"))))),
+      ),
+    ]),
+  );
+}
+
+/**
+ * The Redis stream a replay reads: the topic's own for an unpartitioned topic; for a partitioned one, the
+ * partition of `subject` (where all its events are, in order) or the partition asked for.
+ */
+function replayStream(c: Context<GatewayEnv>, topic: string, subject: string | undefined, partition: number | undefined): string {
+  const count = topicPartitions(c.env, topic);
+  if (partition !== undefined && partition >= count) {
+    throw new HttpProblem(400, {
+      slug: "unknown-partition",
+      detail: `Stream "${topic}" has ${count} partition(s); ${partition} does not exist.`,
+    });
+  }
+  if (count === 1) return topic;
+  if (subject !== undefined) {
+    const own = partitionOfSubject(subject, count);
+    if (partition !== undefined && partition !== own) {
+      throw new HttpProblem(400, {
+        slug: "unknown-partition",
+        detail: `Events of subject "${subject}" are in partition ${own} of "${topic}", not ${partition}.`,
+      });
+    }
+    return partitionStream(topic, own, count);
+  }
+  if (partition === undefined) {
+    throw new HttpProblem(400, {
+      slug: "partition-required",
+      detail: `Stream "${topic}" has ${count} partitions; replay one \`subject\` (kept in order in its partition) or one \`partition\` (0-${count - 1}).`,
+    });
+  }
+  return partitionStream(topic, partition, count);
 }
 
 /**
@@ -237,26 +304,61 @@ function envelopes(c: Context<GatewayEnv>, inputs: EventInput[]): CloudEvent[] {
   return inputs.map((input) => toEnvelope(input, ctx));
 }
 
+/** Counts one partition's publish and reports what its retention check did. */
+function recordPublish(c: Context<GatewayEnv>, topic: string, stream: string, count: number, result: PublishResult): void {
+  (result.duplicate ? eventMetrics.duplicates : eventMetrics.published).inc({ stream: topic }, count);
+  if (!result.retention) return;
+  const { heldBack, trimmed } = result.retention;
+  eventMetrics.heldBack.set({ stream }, heldBack);
+  if (trimmed > 0) eventMetrics.trimmed.inc({ stream }, trimmed);
+  if (heldBack > 0) c.var.log.warn("retention held back entries a consumer group still needs", { stream, heldBack, trimmed });
+}
+
+/** What a publish answers: stream ids in input order, and the partition of each event for a partitioned topic. */
+interface TopicPublishResult {
+  streamIds: string[];
+  partitions?: number[];
+  duplicate: boolean;
+}
+
 /**
- * Publishes with the stream's retention, counts it, logs entries that retention held back, and pokes the
- * stream's consumers; any Redis failure becomes a 503 the caller can retry with the same Idempotency-Key.
+ * Publishes to a topic with its retention, counts it, and pokes its consumers; any Redis failure becomes
+ * a 503 the caller can retry with the same Idempotency-Key. A partitioned topic's events are placed by
+ * subject (round-robin from the key's hash without one) and each partition is written atomically, in
+ * parallel; a retry with the same key places every event as before and writes only what is missing.
  */
-async function publish(c: Context<GatewayEnv>, stream: string, events: CloudEvent[], idempotencyKey: string | undefined) {
-  const retention = streamRetention(c, stream);
+async function publish(
+  c: Context<GatewayEnv>,
+  topic: string,
+  events: CloudEvent[],
+  idempotencyKey: string | undefined,
+): Promise<TopicPublishResult> {
+  const retention = streamRetention(c.env, topic);
+  const count = topicPartitions(c.env, topic);
+  const redis = redisFrom(c.env);
+  const placement = assignPartitions(events, count, spreadOffset(idempotencyKey));
+  const groups = groupByPartition(events, placement);
+  const streamIds = new Array<string>(events.length).fill("");
   try {
-    const result = await publishEvents(redisFrom(c.env), stream, events, { idempotencyKey, publisher: c.var.auth.subject, retention });
-    (result.duplicate ? eventMetrics.duplicates : eventMetrics.published).inc({ stream }, events.length);
-    if (result.retention) {
-      const { heldBack, trimmed } = result.retention;
-      eventMetrics.heldBack.set({ stream }, heldBack);
-      if (trimmed > 0) eventMetrics.trimmed.inc({ stream }, trimmed);
-      if (heldBack > 0) c.var.log.warn("retention held back entries a consumer group still needs", { stream, heldBack, trimmed });
-    }
-    pokeConsumers(c, stream, retention);
-    return result;
+    const duplicates = await Promise.all(
+      [...groups].map(async ([partition, group]) => {
+        const stream = partitionStream(topic, partition, count);
+        const result = await publishEvents(
+          redis,
+          stream,
+          group.map((g) => g.item),
+          { idempotencyKey, publisher: c.var.auth.subject, retention },
+        );
+        group.forEach((g, i) => (streamIds[g.position] = result.streamIds[i] ?? ""));
+        recordPublish(c, topic, stream, group.length, result);
+        return result.duplicate;
+      }),
+    );
+    pokeConsumers(c, topic, count, [...groups.keys()], retention);
+    return { streamIds, duplicate: duplicates.every(Boolean), ...(count > 1 ? { partitions: placement } : {}) };
   } catch (err) {
     if (err instanceof RangeError) throw new HttpProblem(413, { slug: "event-too-large", detail: err.message });
-    c.var.log.error("publish failed", { stream, ...errorFields(err) });
+    c.var.log.error("publish failed", { stream: topic, ...errorFields(err) });
     throw new HttpProblem(503, {
       slug: "event-bus-unavailable",
       detail: "The event was not stored; retry with the same Idempotency-Key.",
@@ -279,20 +381,24 @@ eventsRoutes.openapi(publishRoute, async (c) => {
   const [event] = envelopes(c, [c.req.valid("json")]);
   if (!event) throw new HttpProblem(400, { detail: "No event in the body." });
   const result = await publish(c, stream, [event], c.req.valid("header")["idempotency-key"]);
-  return c.json({ id: event.id, streamId: result.streamIds[0] ?? "", duplicate: result.duplicate }, 202);
+  const partition = result.partitions?.[0];
+  return c.json(
+    { id: event.id, streamId: result.streamIds[0] ?? "", duplicate: result.duplicate, ...(partition === undefined ? {} : { partition }) },
+    202,
+  );
 });
 
 eventsRoutes.openapi(batchRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const events = envelopes(c, c.req.valid("json"));
   const result = await publish(c, stream, events, c.req.valid("header")["idempotency-key"]);
-  return c.json({ ids: events.map((e) => e.id), streamIds: result.streamIds, duplicate: result.duplicate }, 202);
+  return c.json({ ids: events.map((e) => e.id), ...result }, 202);
 });
 
 eventsRoutes.openapi(replayRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  const { after, limit, subject } = c.req.valid("query");
-  const page = await replay(c, stream, { after, limit, subject });
+  const { after, limit, subject, partition } = c.req.valid("query");
+  const page = await replay(c, replayStream(c, stream, subject, partition), { after, limit, subject });
   return c.json({ events: page.events.map((e) => ({ streamId: e.streamId, ...e.event })), next: page.next }, 200);
 });
 
@@ -304,12 +410,24 @@ eventsRoutes.openapi(dlqRoute, async (c) => {
 eventsRoutes.openapi(redriveRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const letters = (await readDeadLetters(c, stream, c.req.valid("query").limit)).filter((l) => l.event !== null);
-  const once = [...new Map(letters.map((l) => [l.originalId, l.event as CloudEvent])).values()];
+  // Once per original entry (ids are per partition), however many groups dead-lettered it.
+  const once = [...new Map(letters.map((l) => [`${l.partition}:${l.originalId}`, l.event as CloudEvent])).values()];
   if (letters.length > 0) {
     await publish(c, stream, once, undefined);
-    await redisFrom(c.env).xdel(
-      deadLetterStream(stream),
-      letters.map((l) => l.dlqId),
+    const count = topicPartitions(c.env, stream);
+    const redis = redisFrom(c.env);
+    await Promise.all(
+      [
+        ...groupByPartition(
+          letters,
+          letters.map((l) => l.partition),
+        ),
+      ].map(([partition, group]) =>
+        redis.xdel(
+          deadLetterStream(partitionStream(stream, partition, count)),
+          group.map((g) => g.item.dlqId),
+        ),
+      ),
     );
   }
   return c.json({ count: once.length }, 202);

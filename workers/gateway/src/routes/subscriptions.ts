@@ -1,11 +1,20 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { createDb, subscriptions } from "@foundation/db";
-import { ARCHIVER_GROUP, consumerObjectName, SubscriptionInput, type SubscriptionConfig } from "@foundation/event-bus";
+import {
+  ARCHIVER_GROUP,
+  consumerObjectName,
+  partitionConsumers,
+  SubscriptionInput,
+  type ConsumerConfig,
+  type SubscriptionConfig,
+} from "@foundation/event-bus";
 import { checkInstanceUrl } from "@foundation/registry";
 import { errorFields, HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
+import type { ConsumerStatus } from "../consumers/stream-consumer.ts";
 import { serviceBinding } from "../forward.ts";
+import { topicPartitions } from "../stream-settings.ts";
 import type { GatewayEnv } from "./index.ts";
 
 const Subscription = z.object({ id: z.string() }).passthrough().openapi("Subscription");
@@ -25,7 +34,8 @@ const createSubscriptionRoute = createRoute({
 const getSubscriptionRoute = createRoute({
   method: "get",
   path: "/{id}",
-  summary: "A subscription with its lag, pending count, dead-letter size and last delivery (admin)",
+  summary:
+    "A subscription with its lag, pending count, dead-letter size and last delivery (admin); summed over a partitioned topic's partitions, which are listed too",
   security: [{ bearer: [] }],
   request: { params: z.object({ id: z.uuid() }) },
   responses: { 200: { description: "Config and live status", content: { "application/json": { schema: Subscription } } } },
@@ -44,6 +54,24 @@ function checkTarget(c: Context<GatewayEnv>, target: SubscriptionConfig["target"
   }
   const check = checkInstanceUrl(target.url, { local: c.env.ENVIRONMENT === "local" });
   if (!check.ok) throw new HttpProblem(400, { slug: "unsafe-subscription-target", detail: `Target URL refused: ${check.reason}.` });
+}
+
+/** The consumer object of one partition of a subscription. */
+function consumerOf(c: Context<GatewayEnv>, config: ConsumerConfig) {
+  const ns = c.env.STREAM_CONSUMER;
+  return ns.get(ns.idFromName(consumerObjectName(config.stream, config.group)));
+}
+
+/** A topic's status from its partitions': lag and pending summed (lag unknown if any is), the latest delivery. */
+function sumStatuses(statuses: readonly ConsumerStatus[]): ConsumerStatus {
+  const lags = statuses.map((s) => s.lag);
+  const latest = statuses.map((s) => s.lastDeliveryAt).filter((t): t is string => t !== null);
+  return {
+    lag: lags.some((l) => l === null) ? null : lags.reduce<number>((a, l) => a + (l ?? 0), 0),
+    pending: statuses.reduce((a, s) => a + s.pending, 0),
+    dlqSize: statuses.reduce((a, s) => a + s.dlqSize, 0),
+    lastDeliveryAt: latest.length === 0 ? null : latest.reduce((a, b) => (a > b ? a : b)),
+  };
 }
 
 /** `/api/foundation/subscriptions`: consumer groups driven by StreamConsumer objects (admin only). */
@@ -83,8 +111,8 @@ subscriptionsRoutes.openapi(createSubscriptionRoute, async (c) => {
       headers: { "Retry-After": "1" },
     });
   }
-  const ns = c.env.STREAM_CONSUMER;
-  await ns.get(ns.idFromName(consumerObjectName(config.stream, config.group))).configure(config);
+  // One consumer object per partition of the topic (one for an unpartitioned topic).
+  await Promise.all(partitionConsumers(config, topicPartitions(c.env, config.stream)).map((p) => consumerOf(c, p).configure(p)));
   return c.json(config, 201);
 });
 
@@ -93,7 +121,16 @@ subscriptionsRoutes.openapi(getSubscriptionRoute, async (c) => {
   const [row] = await createDb(c.env).select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1);
   if (!row) throw new HttpProblem(404, { slug: "unknown-subscription", detail: `No subscription ${id}.` });
   const config = row.config as SubscriptionConfig;
-  const ns = c.env.STREAM_CONSUMER;
-  const status = await ns.get(ns.idFromName(consumerObjectName(config.stream, config.group))).status();
-  return c.json({ ...config, ...status }, 200);
+  const partitions = partitionConsumers(config, topicPartitions(c.env, config.stream));
+  const statuses = await Promise.all(partitions.map((p) => consumerOf(c, p).status()));
+  const [only] = statuses;
+  if (statuses.length === 1 && only) return c.json({ ...config, ...only }, 200);
+  return c.json(
+    {
+      ...config,
+      ...sumStatuses(statuses),
+      partitions: statuses.map((s, partition) => ({ partition, stream: partitions[partition]?.stream, ...s })),
+    },
+    200,
+  );
 });

@@ -1,0 +1,157 @@
+import { env, SELF } from "cloudflare:test";
+import { idempotencyRecordKey, partitionOfSubject, partitionStream } from "@foundation/event-bus";
+import { redisFrom } from "@foundation/service-kit";
+import { describe, expect, it, vi } from "vitest";
+import { token } from "./auth.ts";
+
+// vitest.config.ts gives `example.orders` and `test.partitioned.*` four partitions each.
+const PARTITIONS = 4;
+const api = "http://gw.test/api/foundation";
+const redis = () => redisFrom(env);
+
+async function call(method: string, path: string, scope: string, body?: unknown, headers: Record<string, string> = {}) {
+  return SELF.fetch(`${api}${path}`, {
+    method,
+    headers: { "content-type": "application/json", authorization: `Bearer ${await token(scope)}`, ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+interface BatchAnswer {
+  ids: string[];
+  streamIds: string[];
+  partitions: number[];
+  duplicate: boolean;
+}
+
+async function publishBatch(topic: string, events: unknown[], headers: Record<string, string> = {}): Promise<BatchAnswer> {
+  const res = await call("POST", `/events/${topic}/batch`, "publish", events, headers);
+  expect(res.status).toBe(202);
+  return res.json<BatchAnswer>();
+}
+
+/** Five events for each of eight subjects, interleaved: {subject: s<k>, data: {n}} with n counting per subject. */
+function orders(): Array<{ type: string; subject: string; data: { n: number } }> {
+  return Array.from({ length: 40 }, (_, i) => ({ type: "order.updated", subject: `s${i % 8}`, data: { n: Math.floor(i / 8) } }));
+}
+
+async function lengths(topic: string): Promise<number[]> {
+  return Promise.all(Array.from({ length: PARTITIONS }, (_, p) => redis().xlen(partitionStream(topic, p, PARTITIONS))));
+}
+
+describe("partitioned topics", () => {
+  it("places every event of a subject in its subject's partition, spreads subjects, and writes nothing to the topic's own stream", async () => {
+    const topic = `test.partitioned.${crypto.randomUUID().slice(0, 8)}`;
+    const events = orders();
+    const answer = await publishBatch(topic, events);
+    expect(answer.partitions).toEqual(events.map((e) => partitionOfSubject(e.subject, PARTITIONS)));
+    expect(new Set(answer.partitions).size).toBeGreaterThan(1);
+    expect(answer.streamIds.every((id) => /^\d+-\d+$/.test(id))).toBe(true);
+    const perPartition = await lengths(topic);
+    expect(perPartition.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(perPartition).toEqual(Array.from({ length: PARTITIONS }, (_, p) => answer.partitions.filter((x) => x === p).length));
+    expect(await redis().exists(topic)).toBe(0);
+  });
+
+  it("replays a subject in publish order from its partition, one partition on request, and refuses to guess otherwise", async () => {
+    const topic = `test.partitioned.${crypto.randomUUID().slice(0, 8)}`;
+    const answer = await publishBatch(topic, orders());
+    const res = await call("GET", `/events/${topic}?subject=s3`, "read");
+    expect(res.status).toBe(200);
+    const { events } = await res.json<{ events: Array<{ subject: string; data: { n: number } }> }>();
+    expect(events.map((e) => [e.subject, e.data.n])).toEqual([0, 1, 2, 3, 4].map((n) => ["s3", n]));
+
+    const partition = answer.partitions[0] ?? 0;
+    const one = await (await call("GET", `/events/${topic}?partition=${partition}&limit=1000`, "read")).json<{ events: unknown[] }>();
+    expect(one.events).toHaveLength(answer.partitions.filter((p) => p === partition).length);
+
+    const unsure = await call("GET", `/events/${topic}`, "read");
+    expect(unsure.status).toBe(400);
+    expect(unsure.headers.get("content-type")).toContain("application/problem+json");
+    expect((await unsure.json<{ type: string }>()).type).toContain("partition-required");
+    expect((await call("GET", `/events/${topic}?partition=${PARTITIONS}`, "read")).status).toBe(400);
+    const wrong = (partitionOfSubject("s3", PARTITIONS) + 1) % PARTITIONS;
+    expect((await call("GET", `/events/${topic}?subject=s3&partition=${wrong}`, "read")).status).toBe(400);
+  });
+
+  it("makes a retried batch with the same Idempotency-Key a duplicate, subject-less events placed as the first time", async () => {
+    const topic = `test.partitioned.${crypto.randomUUID().slice(0, 8)}`;
+    const events = Array.from({ length: 10 }, (_, n) => ({ type: "tick", data: { n } }));
+    const headers = { "idempotency-key": `retry-${crypto.randomUUID()}` };
+    const first = await publishBatch(topic, events, headers);
+    expect(new Set(first.partitions).size).toBe(PARTITIONS);
+    // Lose one partition's write, as if the first attempt had failed there, then retry.
+    const lost = first.partitions[0] ?? 0;
+    await redis().del(partitionStream(topic, lost, PARTITIONS));
+    await redis().del(idempotencyRecordKey(partitionStream(topic, lost, PARTITIONS), "tester", headers["idempotency-key"]));
+    const retry = await publishBatch(topic, events, headers);
+    expect(retry.partitions).toEqual(first.partitions);
+    expect(retry.duplicate).toBe(false);
+    for (let i = 0; i < events.length; i++) if (first.partitions[i] !== lost) expect(retry.streamIds[i]).toBe(first.streamIds[i]);
+    expect((await lengths(topic)).reduce((a, b) => a + b, 0)).toBe(10);
+    const again = await publishBatch(topic, events, headers);
+    expect(again).toMatchObject({ duplicate: true, streamIds: retry.streamIds, partitions: first.partitions });
+    expect((await lengths(topic)).reduce((a, b) => a + b, 0)).toBe(10);
+  });
+
+  it("delivers every event of every partition once to a subscribed service, and sums the partitions' status", async () => {
+    const group = `g-${crypto.randomUUID().slice(0, 8)}`;
+    const sub = await call("POST", "/subscriptions", "admin", {
+      stream: "example.orders",
+      group,
+      target: { service: "example" },
+      retryBackoffMs: 20,
+    });
+    expect(sub.status).toBe(201);
+    const { id } = await sub.json<{ id: string }>();
+    const answer = await publishBatch("example.orders", orders());
+    await vi.waitFor(
+      async () => {
+        for (const [i, eventId] of answer.ids.entries()) {
+          expect(await redis().get(`example:greeted:${group}:${eventId}`)).toBe(answer.streamIds[i]);
+        }
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    const deliveries = await Promise.all(answer.ids.map((e) => redis().hkeys(`example:deliveries:${group}:${e}`)));
+    expect(deliveries.every((d) => d.length === 1 && d[0] === "1")).toBe(true);
+    const status = await (
+      await call("GET", `/subscriptions/${id}`, "admin")
+    ).json<{
+      pending: number;
+      lag: number;
+      partitions: Array<{ partition: number; stream: string; pending: number }>;
+    }>();
+    expect(status).toMatchObject({ pending: 0, lag: 0 });
+    expect(status.partitions.map((p) => p.stream)).toEqual([0, 1, 2, 3].map((p) => `example.orders~${p}`));
+  });
+
+  it("lists dead letters across partitions and redrives them", async () => {
+    const group = `g-${crypto.randomUUID().slice(0, 8)}`;
+    const sub = await call("POST", "/subscriptions", "admin", {
+      stream: "example.orders",
+      group,
+      target: { service: "example" },
+      retryBackoffMs: 20,
+      maxDeliveries: 1,
+    });
+    expect(sub.status).toBe(201);
+    const failing = Array.from({ length: 8 }, (_, i) => ({ type: "order.updated", subject: `dead-${group}-${i}`, data: { fail: true } }));
+    const answer = await publishBatch("example.orders", failing);
+    expect(new Set(answer.partitions).size).toBeGreaterThan(1);
+    type Letters = { deadLetters: Array<{ partition: number; originalId: string; group: string; event: { id: string } }> };
+    let mine: Letters["deadLetters"] = [];
+    await vi.waitFor(
+      async () => {
+        const res = await call("GET", "/events/example.orders/dlq?limit=1000", "admin");
+        mine = (await res.json<Letters>()).deadLetters.filter((l) => l.group === group);
+        expect(mine).toHaveLength(8);
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    const byId = new Map(mine.map((l) => [l.event.id, l]));
+    for (const [i, eventId] of answer.ids.entries()) {
+      expect(byId.get(eventId)).toMatchObject({ partition: answer.partitions[i], originalId: answer.streamIds[i] });
+    }
+  });
+});
