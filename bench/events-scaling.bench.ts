@@ -7,7 +7,7 @@
  */
 import { defineBench } from "./lib/context.ts";
 import { benchToken } from "./lib/auth.ts";
-import { gatewayWorker, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
+import { gatewayWorker, sinkCount, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
 import { serveWorkers } from "./lib/miniflare.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
@@ -78,7 +78,7 @@ export default defineBench({
               throw new Error(`${topic}: only ${fmt(delivered)} of ${fmt(BACKLOG)} events delivered in ${DRAIN_TIMEOUT_MS / 1000} s`);
             }
             await new Promise((r) => setTimeout(r, 50));
-            delivered = (await sinkStats(served)).count;
+            delivered = (await sinkCount(served)).count;
           }
           const seconds = (performance.now() - started) / 1000;
           eps.push(roundTo(delivered / seconds, 1));

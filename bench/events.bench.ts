@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile } from "./lib/latency.ts";
 import { benchToken } from "./lib/auth.ts";
-import { gatewayWorker, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
+import { gatewayWorker, sinkCount, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
 import { bundleWorker, readWranglerBasics, serveWorkers, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
 import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
@@ -25,10 +25,13 @@ import type { PublishAnswer } from "./workers/events-publisher.ts";
 const MOLECULER_CHANNELS_MSG_PER_S = 4081;
 /** Publish variants: events per request or per `publishEvents` call. */
 const BATCHES = [1, 100, 1000] as const;
-/** End-to-end publish rates (events/s) and events per publish request at that rate (10 ms apart). */
+/**
+ * End-to-end publish rates (events/s), events per publish request at that rate (10 ms apart), and the partitions
+ * of the topic: 10,000/s on one partition (one consumer object), 20,000/s on a topic of 16.
+ */
 const E2E_RATES = [
-  { rate: 10_000, batch: 100, stream: SINK_STREAMS[0] },
-  { rate: 20_000, batch: 200, stream: SINK_STREAMS[1] },
+  { rate: 10_000, batch: 100, stream: SINK_STREAMS[0], partitions: 1 },
+  { rate: 20_000, batch: 200, stream: SINK_STREAMS[1], partitions: 16 },
 ] as const;
 /** Retention of the bench's streams: long enough that trimming runs (without groups) during the publish figures. */
 const RETENTION = { "*": { maxLen: 100_000 } };
@@ -252,7 +255,7 @@ async function pacedPublish(base: URL, token: string, stream: string, rate: numb
 async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWorkers, token: string) {
   const windowSec = ctx.settings.durationSec * 2;
   const results: Array<{ rate: number; eps: number; p50: number; p99: number }> = [];
-  for (const { rate, batch, stream } of E2E_RATES) {
+  for (const { rate, batch, stream, partitions } of E2E_RATES) {
     await subscribeSink(served.url, token, stream, "bench");
     const runs: Array<{ eps: number; p50: number; p99: number; upstashPerEvent: number; serverPerEvent: number }> = [];
     for (let i = 1; i <= ctx.settings.repeats; i++) {
@@ -264,7 +267,7 @@ async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWo
       } = await countingCommands(ctx, redis, async () => {
         const published = await pacedPublish(served.url, token, stream, rate, batch, windowSec, ctx.signal);
         for (let waited = 0; waited < 60_000; waited += 100) {
-          if ((await sinkStats(served)).count >= published.acked) break;
+          if ((await sinkCount(served)).count >= published.acked) break;
           await new Promise((r) => setTimeout(r, 100));
         }
         return published;
@@ -290,7 +293,7 @@ async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWo
         ctx.log(`events end-to-end: ${fmt(sent.acked - stats.count)} events were not delivered within 60 s of the window's end`);
     }
     const name = `events.e2e.${rate / 1000}k`;
-    const what = `publish at ${fmt(rate)} events/s (${batch} per request through the gateway) → StreamConsumer (batchSize 1000) → a service on the kit, one group, ${windowSec}-s windows back to back`;
+    const what = `publish at ${fmt(rate)} events/s (${batch} per request through the gateway) → ${partitions === 1 ? "one StreamConsumer" : `${partitions} partitions, a StreamConsumer each`} (batchSize 1000) → a service on the kit, one group, ${windowSec}-s windows back to back`;
     const eps = runs.map((r) => roundTo(r.eps, 1));
     recordFigure({
       name: `${name}.eps`,
@@ -399,7 +402,14 @@ export default defineBench({
       description: "moleculer-channels' Redis Streams adapter as quoted in issue 5 (plain TCP): a stated constant, not measured here",
     });
     const redis = new Redis(ctx.stack.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
-    const served = await serveWorkers([gatewayWorker(ctx, { STREAM_RETENTION: JSON.stringify(RETENTION) }), sink, publisher]);
+    const served = await serveWorkers([
+      gatewayWorker(ctx, {
+        STREAM_RETENTION: JSON.stringify(RETENTION),
+        STREAM_PARTITIONS: JSON.stringify(Object.fromEntries(E2E_RATES.map((r) => [r.stream, r.partitions]))),
+      }),
+      sink,
+      publisher,
+    ]);
     try {
       await redis.connect();
       ctx.log(`events: serving the gateway, bench-sink and bench-events-publisher at ${served.url.href}`);

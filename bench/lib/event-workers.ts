@@ -62,6 +62,11 @@ export async function sinkStats(served: ServedWorkers, reset = false): Promise<S
   return reset ? { count: 0, firstAt: null, lastAt: null, buckets: [] } : ((await res.json()) as SinkStats);
 }
 
+/** How many events the sink has received (cheap: no histogram), with the first and last receive times. */
+export async function sinkCount(served: ServedWorkers): Promise<Omit<SinkStats, "buckets">> {
+  return (await (await served.fetchWorker("bench-sink", "http://sink/count")).json()) as Omit<SinkStats, "buckets">;
+}
+
 /** Subscribes bench-sink to `stream` as `group` through the gateway's API; throws unless it answers 201. */
 export async function subscribeSink(base: URL, token: string, stream: string, group: string, options: Record<string, unknown> = {}) {
   const res = await fetch(new URL("/api/foundation/subscriptions", base), {

@@ -14,6 +14,8 @@ for (const stream of [...SINK_STREAMS, ...SCALE_TOPICS]) {
   app.subscribe(stream, (_event, { streamId }) => recorder.record(streamId, Date.now()));
 }
 app.get("/stats", (c) => c.json(recorder.snapshot()));
+// Cheap enough to poll while a backlog drains: no histogram walk.
+app.get("/count", (c) => c.json(recorder.progress()));
 app.post("/reset", (c) => {
   recorder.reset();
   return c.json({ ok: true });

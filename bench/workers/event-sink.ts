@@ -1,7 +1,8 @@
 /**
  * The subscriber of bench/events.bench.ts: a service on the kit (wired in event-sink-entry.js) whose handler
  * records, per delivered event, the milliseconds from Redis accepting it (the time in its stream id) to the
- * handler running. `GET /stats` answers the count and the latency histogram, `POST /reset` clears them.
+ * handler running. `GET /stats` answers the count and the latency histogram, `GET /count` the count alone (cheap to
+ * poll), `POST /reset` clears them.
  */
 
 /** Streams the sink subscribes to; the bench publishes to these. */
@@ -44,6 +45,11 @@ export class LatencyRecorder {
     this.count++;
     this.firstAt ??= nowMs;
     this.lastAt = nowMs;
+  }
+
+  /** The count and receive times only. */
+  progress(): Omit<SinkStats, "buckets"> {
+    return { count: this.count, firstAt: this.firstAt, lastAt: this.lastAt };
   }
 
   /** The count, receive times and non-empty buckets. */
