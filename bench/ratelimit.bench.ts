@@ -11,9 +11,11 @@
  * Redis commands each @upstash/ratelimit decision costs.
  */
 import { resolve } from "node:path";
+import { BENCH_JWT_SECRET } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
-import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
+import { bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
+import { LIMITER_CLASS, rateLimitBenchWorker } from "./lib/ratelimit-worker.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { checkEndpoint, ensureWrk, measureHttp, type HttpTarget } from "./lib/wrk.ts";
@@ -364,9 +366,7 @@ export default defineBench({
     const at = (...p: string[]) => resolve(ctx.root, ...p);
     const exampleConfig = at("workers/example/wrangler.toml");
     const gatewayConfig = at("wrangler.toml");
-    const gatewayBasics = readWranglerBasics(gatewayConfig);
-    const bindings = { ...stackBindings(ctx.stack), JWT_SECRET: "bench-only-secret" };
-    const limiterClass = { className: "RateLimiter", useSQLite: true };
+    const bindings = { ...stackBindings(ctx.stack), JWT_SECRET: BENCH_JWT_SECRET };
     // `GET /api/example/hello` public, as in wrangler.toml, so the quota is the only difference between the two.
     const routeAuth = JSON.stringify([{ path: "/api/example/hello", methods: ["GET", "HEAD"], auth: "public" }]);
     const sqlite = (className: string) => ({ className, useSQLite: true });
@@ -378,7 +378,7 @@ export default defineBench({
         serviceBindings,
       ),
       durableObjects: {
-        RATE_LIMITER: limiterClass,
+        RATE_LIMITER: LIMITER_CLASS,
         SERVICE_REGISTRY: sqlite("ServiceRegistry"),
         SERVICE_DIRECTORY: sqlite("ServiceDirectory"),
         METRICS_AGGREGATOR: sqlite("MetricsAggregator"),
@@ -386,16 +386,7 @@ export default defineBench({
     });
     const toExample = { EXAMPLE: readWranglerBasics(exampleConfig).name };
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, stackBindings(ctx.stack));
-    const bench: BenchWorker = {
-      name: "bench-ratelimit",
-      modules: true,
-      script: await bundleWorker(at("bench/workers/ratelimit-entry.js")),
-      compatibilityDate: gatewayBasics.compatibilityDate,
-      compatibilityFlags: gatewayBasics.compatibilityFlags,
-      bindings: { UPSTASH_REDIS_REST_URL: ctx.stack.upstash.url, UPSTASH_REDIS_REST_TOKEN: ctx.stack.upstash.token },
-      // The class as deployed, from the gateway's bundle, not a copy built for the bench.
-      durableObjects: { RATE_LIMITER: { ...limiterClass, scriptName: gatewayBasics.name } },
-    };
+    const bench = await rateLimitBenchWorker(ctx);
 
     // The gateway here only hosts the Durable Object class; its routes are not used.
     const decisions = await withWorkers({ decisions: [bench, gateway("[]")] }, ctx.log, (urls) => measureDecisions(ctx, urls.decisions));

@@ -6,7 +6,9 @@
  * `GET /decide?variant=…&key=…` takes one decision (`variant=none` takes none: the HTTP floor);
  * `GET /loop?variant=…&key=…&n=…` takes `n` in a row and answers how long they took together. workerd's clock
  * only moves in whole milliseconds, and only across I/O, so a single decision cannot be timed in here: the bench
- * times `/decide` from Node and uses `/loop` for the mean over many.
+ * times `/decide` from Node and uses `/loop` for the mean over many. `GET /burst?variant=…&key=…&concurrency=…&ms=…`
+ * runs `concurrency` loops of decisions for `ms` milliseconds, for bench/ratelimit-scaling.bench.ts: decisions per
+ * second without HTTP in the way. The `ours.shards-<n>` variants split one hot key over `n` shards.
  *
  * The package's `checkRateLimit` is handed in by ratelimit-entry.js: bench/ is type-checked with Node's types,
  * the package with workerd's, so this module types the slice it uses structurally. @upstash/ratelimit's scripts
@@ -26,6 +28,9 @@ export const VARIANTS = [
   "ours.deny-cache",
   "upstash.sliding-window",
   "upstash.token-bucket",
+  "ours.shards-1",
+  "ours.shards-4",
+  "ours.shards-16",
 ] as const;
 /** One decision path. */
 export type Variant = (typeof VARIANTS)[number];
@@ -35,6 +40,17 @@ export interface DecideAnswer {
   allowed: boolean;
   /** `limiter`/`deny-cache` (ours), `redis` (@upstash/ratelimit), `none`. */
   source: string;
+}
+
+/** The shard counts of the `ours.shards-<n>` variants. */
+export const SHARD_COUNTS = [1, 4, 16] as const;
+
+/** What `/burst` answers. */
+export interface BurstAnswer {
+  decisions: number;
+  allowed: number;
+  /** Wall time of the burst, on workerd's whole-millisecond clock. */
+  elapsedMs: number;
 }
 
 /** What `/loop` answers. */
@@ -69,6 +85,8 @@ const OUR_POLICIES = {
   "sliding-window": { algorithm: "sliding-window", limit: 1_000_000_000, windowMs: 60_000 },
   "token-bucket": { algorithm: "token-bucket", limit: 1_000_000_000, refillPerSecond: 1_000_000 },
 } satisfies Record<string, Policy>;
+/** The sliding window above split over `shards` objects: still never refused, whatever the shard. */
+const shardedPolicy = (shards: number): Policy => ({ ...OUR_POLICIES["sliding-window"], shards });
 /** One request an hour: after the first, the key is refused and then answered from the deny cache. */
 const REFUSING_POLICY: Policy = { algorithm: "sliding-window", limit: 1, windowMs: 3_600_000 };
 
@@ -154,6 +172,9 @@ export function createRatelimitBench(ours: OurLimiter): { fetch(request: Request
     "ours.deny-cache": ourDecision(ours, REFUSING_POLICY, denyCache),
     "upstash.sliding-window": upstashDecision((env) => upstashOf(env)["sliding-window"]),
     "upstash.token-bucket": upstashDecision((env) => upstashOf(env)["token-bucket"]),
+    "ours.shards-1": ourDecision(ours, shardedPolicy(1), denyCache),
+    "ours.shards-4": ourDecision(ours, shardedPolicy(4), denyCache),
+    "ours.shards-16": ourDecision(ours, shardedPolicy(16), denyCache),
   };
 
   return {
@@ -180,7 +201,25 @@ export function createRatelimitBench(ours: OurLimiter): { fetch(request: Request
           }
           return Response.json({ n, elapsedMs: Date.now() - started, allowed, sources } satisfies LoopAnswer);
         }
-        return Response.json({ error: "routes: /decide, /loop" }, { status: 404 });
+        if (url.pathname === "/burst") {
+          const concurrency = Number(url.searchParams.get("concurrency"));
+          const ms = Number(url.searchParams.get("ms"));
+          if (!Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(ms) || ms < 1) {
+            return Response.json({ error: "need ?concurrency=<positive integer>&ms=<positive integer>" }, { status: 400 });
+          }
+          let decisions = 0;
+          let allowed = 0;
+          const started = Date.now();
+          const loop = async () => {
+            while (Date.now() - started < ms) {
+              if ((await decide(env, key)).allowed) allowed++;
+              decisions++;
+            }
+          };
+          await Promise.all(Array.from({ length: concurrency }, loop));
+          return Response.json({ decisions, allowed, elapsedMs: Date.now() - started } satisfies BurstAnswer);
+        }
+        return Response.json({ error: "routes: /decide, /loop, /burst" }, { status: 404 });
       } catch (err) {
         return Response.json({ error: (err as Error).message }, { status: 500 });
       }

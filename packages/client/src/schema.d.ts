@@ -11,7 +11,7 @@ export interface paths {
     put?: never;
     /**
      * Take `cost` units from a key's quota (service token)
-     * @description Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed.
+     * @description Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed. A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate.
      */
     post: {
       parameters: {
@@ -303,13 +303,15 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Replay a stream in order (from the Postgres event store where Redis has trimmed it already) */
+    /** Replay a stream in order (from the Postgres event store where Redis has trimmed it already); a partitioned topic by `subject` or `partition` */
     get: {
       parameters: {
         query?: {
           after?: string;
           limit?: number;
           subject?: string;
+          /** @description The partition to read, for a partitioned topic read without `subject` */
+          partition?: number | null;
         };
         header?: never;
         path: {
@@ -632,7 +634,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** A subscription with its lag, pending count, dead-letter size and last delivery (admin) */
+    /** A subscription with its lag, pending count, dead-letter size and last delivery (admin); summed over a partitioned topic's partitions, which are listed too */
     get: {
       parameters: {
         query?: never;
@@ -927,24 +929,32 @@ export interface components {
             algorithm: "token-bucket";
             limit: number;
             refillPerSecond: number;
+            /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
+            shards?: number;
           }
         | {
             /** @enum {string} */
             algorithm: "sliding-window";
             limit: number;
             windowMs: number;
+            /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
+            shards?: number;
           }
         | {
             /** @enum {string} */
             algorithm: "fixed-window";
             limit: number;
             windowMs: number;
+            /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
+            shards?: number;
           }
         | {
             /** @enum {string} */
             algorithm: "sliding-log";
             limit: number;
             windowMs: number;
+            /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
+            shards?: number;
           };
       /** @default 1 */
       cost: number;
@@ -993,11 +1003,15 @@ export interface components {
       id: string;
       streamId: string;
       duplicate: boolean;
+      /** @description The partition the event went to (partitioned topics only) */
+      partition?: number;
     };
     EventBatchAccepted: {
       ids: string[];
       streamIds: string[];
       duplicate: boolean;
+      /** @description The partition of each event, in input order (partitioned topics only); stream ids are per partition */
+      partitions?: number[];
     };
     Subscription: {
       id: string;

@@ -2,6 +2,7 @@ import type { Decision } from "./algorithms/index.ts";
 import type { DenyCache } from "./deny-cache.ts";
 import type { RateLimiter } from "./durable-object.ts";
 import type { Policy } from "./policy.ts";
+import { combineDecisions, probeOrder, shardCount, shardKey, shardPolicy } from "./sharding.ts";
 
 /** Why a decision did not come from the limiter object. */
 export type DegradedReason = "timeout" | "error";
@@ -14,8 +15,10 @@ export type CheckResult =
 export interface CheckOptions {
   cost?: number;
   denyCache?: DenyCache;
-  /** Give up on the limiter object after this long (default 1,000 ms). */
+  /** Give up on the limiter object after this long (default 1,000 ms); one budget for every shard asked. */
   timeoutMs?: number;
+  /** Picks the shard a sharded key asks first, a number in [0, 1) (default `Math.random`; injectable for tests). */
+  random?: () => number;
 }
 
 /** The deny-cache entry of a (key, policy) pair: a refusal under one policy says nothing about another. */
@@ -23,10 +26,49 @@ function cacheKey(key: string, policy: Policy): string {
   return `${key}\u0000${JSON.stringify(policy)}`;
 }
 
+/** One shard a request asks: its object's name, its share of the policy, and its deny-cache entry. */
+interface Probe {
+  name: string;
+  policy: Policy;
+  cacheEntry: string;
+  /** How long the deny cache still knows the shard to be refused (0: ask it). */
+  refusedFor: number;
+}
+
+/** The refusal the deny cache stands in for. */
+function cachedRefusal(probe: Probe): Decision {
+  return { allowed: false, limit: probe.policy.limit, remaining: 0, resetMs: probe.refusedFor, retryAfterMs: probe.refusedFor };
+}
+
+/**
+ * Asks the shards in order until one admits the request; a shard the deny cache knows to be refused counts as
+ * a refusal without a round trip, and a shard that refuses is remembered until its retry time.
+ */
+async function askShards(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  probes: readonly Probe[],
+  cost: number,
+  denyCache: DenyCache | undefined,
+): Promise<Decision[]> {
+  const decisions: Decision[] = [];
+  for (const probe of probes) {
+    const asked = probe.refusedFor === 0;
+    const decision = asked ? await namespace.get(namespace.idFromName(probe.name)).check(probe.policy, cost) : cachedRefusal(probe);
+    if (asked && !decision.allowed && decision.retryAfterMs > 0) denyCache?.deny(probe.cacheEntry, Date.now() + decision.retryAfterMs);
+    decisions.push(decision);
+    if (decision.allowed) break;
+  }
+  return decisions;
+}
+
 /**
  * Asks the key's `RateLimiter` object for a decision, answering from the isolate's deny cache when the
  * key is known to be refused, and reporting a typed degraded result instead of throwing when the object
- * cannot answer in time.
+ * cannot answer in time. A sharded policy asks one shard at random and, when it refuses, the next one
+ * before refusing; the combined decision's `remaining` is then an estimate (see `sharding.ts`). The deny
+ * cache remembers refusals per shard, so a sharded key is answered from it only when both shards the
+ * request would ask are known to be refused, until the earlier of their retry times; the key's other
+ * shards stay reachable.
  * @example const r = await checkRateLimit(env.RATE_LIMITER, "user:42", { algorithm: "fixed-window", limit: 10, windowMs: 1000 });
  */
 export async function checkRateLimit(
@@ -35,23 +77,22 @@ export async function checkRateLimit(
   policy: Policy,
   options: CheckOptions = {},
 ): Promise<CheckResult> {
-  const cost = options.cost ?? 1;
-  const cached = options.denyCache?.retryAfterMs(cacheKey(key, policy)) ?? 0;
-  if (cached > 0) {
-    return { source: "deny-cache", allowed: false, limit: policy.limit, remaining: 0, resetMs: cached, retryAfterMs: cached };
-  }
   const timeoutMs = options.timeoutMs ?? 1000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const stub = namespace.get(namespace.idFromName(key));
+    const probes = probeOrder(shardCount(policy), options.random).map((index): Probe => {
+      const name = shardKey(key, index);
+      const cacheEntry = cacheKey(name, policy);
+      return { name, policy: shardPolicy(policy, index), cacheEntry, refusedFor: options.denyCache?.retryAfterMs(cacheEntry) ?? 0 };
+    });
+    if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
-    const decision = await Promise.race([stub.check(policy, cost), timeout]);
-    if (decision === "timeout")
+    const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options.denyCache), timeout]);
+    if (decisions === "timeout")
       return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
-    if (!decision.allowed && decision.retryAfterMs > 0) options.denyCache?.deny(cacheKey(key, policy), Date.now() + decision.retryAfterMs);
-    return { ...decision, source: "limiter" };
+    return { ...combineDecisions(policy, decisions), source: "limiter" };
   } catch (error) {
     return { source: "degraded", reason: "error", error };
   } finally {

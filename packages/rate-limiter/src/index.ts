@@ -5,4 +5,5 @@ export { RateLimiter } from "./durable-object.ts";
 export { rateLimitHeaders } from "./headers.ts";
 export { enforceLimit, prepareLimit, rateLimit, type FailMode, type PreparedLimit, type RateLimitOptions } from "./middleware.ts";
 export * from "./policy.ts";
+export { combineDecisions, maxCost, probeOrder, shardCount, shardKey, shardLimit, shardPolicy } from "./sharding.ts";
 export { clientIdentity, matchingPolicies, parseRoutePolicies, RoutePolicies, RoutePolicy } from "./route-policies.ts";

@@ -5,6 +5,7 @@ import { DenyCache } from "./deny-cache.ts";
 import type { RateLimiter } from "./durable-object.ts";
 import { rateLimitHeaders } from "./headers.ts";
 import { Policy } from "./policy.ts";
+import { maxCost } from "./sharding.ts";
 
 /** What happens when the limiter cannot answer: `open` lets the request through, `closed` refuses it with 503. */
 export type FailMode = "open" | "closed";
@@ -35,11 +36,18 @@ export interface PreparedLimit<E extends object> {
   degraded?: Counter;
 }
 
-/** Validates options and creates the per-isolate state of one quota. */
+/**
+ * Validates options and creates the per-isolate state of one quota; throws when the cost could never be
+ * admitted (above the limit, or above one shard's share of it), which would otherwise degrade every request.
+ */
 export function prepareLimit<E extends object>(options: RateLimitOptions<E>): PreparedLimit<E> {
+  const policy = Policy.parse(options.policy);
+  const cost = options.cost ?? 1;
+  if (cost > maxCost(policy))
+    throw new RangeError(`quota "${options.name}": cost ${cost} exceeds ${maxCost(policy)}, the most one shard admits`);
   return {
     options,
-    policy: Policy.parse(options.policy),
+    policy,
     denyCache: options.denyCache ?? new DenyCache(),
     decisions: options.metrics?.counter("foundation_ratelimit_decisions_total", "Rate-limit decisions by quota and outcome"),
     degraded: options.metrics?.counter(

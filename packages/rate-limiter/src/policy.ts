@@ -1,32 +1,61 @@
 import { z } from "zod";
 
+/** The most shards one key's quota can be split over. */
+export const MAX_SHARDS = 64;
+
 const limit = z.number().int().positive().max(1_000_000_000);
 const windowMs = z
   .number()
   .int()
   .min(1)
   .max(30 * 24 * 3600 * 1000);
+const shards = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_SHARDS)
+  .optional()
+  .describe(
+    "Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. " +
+      "Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate.",
+  );
+
+/** Every shard needs at least one unit of the limit, or it could never admit anything. */
+const everyShardGetsAUnit = (p: { limit: number; shards?: number | undefined }) => p.limit >= (p.shards ?? 1);
+/** Aborts, so a request's own check of its cost against the shards does not pile a second error on this one. */
+const tooManyShards = { message: "limit must be at least shards: every shard needs at least one unit", path: ["shards"], abort: true };
 
 /** Token bucket: up to `limit` tokens, refilled continuously at `refillPerSecond`. Allows bursts up to `limit`. */
 export const TokenBucketPolicy = z
-  .object({ algorithm: z.literal("token-bucket"), limit, refillPerSecond: z.number().positive().max(1_000_000_000) })
-  .strict();
+  .object({ algorithm: z.literal("token-bucket"), limit, refillPerSecond: z.number().positive().max(1_000_000_000), shards })
+  .strict()
+  .refine(everyShardGetsAUnit, tooManyShards);
 
 /**
  * Sliding window (two-window weighted approximation, as Cloudflare and @upstash/ratelimit use): the previous
  * window's count weighted by how much of it still overlaps the sliding window.
  */
-export const SlidingWindowPolicy = z.object({ algorithm: z.literal("sliding-window"), limit, windowMs }).strict();
+export const SlidingWindowPolicy = z
+  .object({ algorithm: z.literal("sliding-window"), limit, windowMs, shards })
+  .strict()
+  .refine(everyShardGetsAUnit, tooManyShards);
 
 /** Fixed window: at most `limit` per aligned window of `windowMs`; allows up to 2× `limit` across a boundary. */
-export const FixedWindowPolicy = z.object({ algorithm: z.literal("fixed-window"), limit, windowMs }).strict();
+export const FixedWindowPolicy = z
+  .object({ algorithm: z.literal("fixed-window"), limit, windowMs, shards })
+  .strict()
+  .refine(everyShardGetsAUnit, tooManyShards);
 
 /** Sliding log: exact sliding window that keeps one timestamp per admitted unit; for small limits (≤ 1,000). */
 export const SlidingLogPolicy = z
-  .object({ algorithm: z.literal("sliding-log"), limit: z.number().int().positive().max(1000), windowMs })
-  .strict();
+  .object({ algorithm: z.literal("sliding-log"), limit: z.number().int().positive().max(1000), windowMs, shards })
+  .strict()
+  .refine(everyShardGetsAUnit, tooManyShards);
 
-/** A rate-limit policy, validated at the edge. */
+/**
+ * A rate-limit policy, validated at the edge. `shards` (default 1) splits a hot key's quota over several
+ * limiter objects; see `sharding.ts` for what that costs in accuracy.
+ */
 export const Policy = z.discriminatedUnion("algorithm", [TokenBucketPolicy, SlidingWindowPolicy, FixedWindowPolicy, SlidingLogPolicy]);
 /** A rate-limit policy. */
 export type Policy = z.infer<typeof Policy>;

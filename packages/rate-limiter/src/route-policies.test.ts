@@ -37,4 +37,13 @@ describe("route policies", () => {
       parseRoutePolicies(JSON.stringify([{ name: "x", path: "/", policy: { algorithm: "fixed-window", limit: 1, windowMs: 1 } }])),
     ).toThrow(/failMode/);
   });
+
+  it("refuses a cost above one shard's share of a sharded limit", () => {
+    const route = (cost: number) =>
+      JSON.stringify([
+        { name: "x", path: "/", policy: { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 4 }, failMode: "open", cost },
+      ]);
+    expect(parseRoutePolicies(route(2))[0]?.cost).toBe(2);
+    expect(() => parseRoutePolicies(route(3))).toThrow(/cost/);
+  });
 });

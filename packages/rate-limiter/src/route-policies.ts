@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Policy } from "./policy.ts";
+import { maxCost } from "./sharding.ts";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
@@ -19,7 +20,11 @@ export const RoutePolicy = z
     /** How long to wait for the limiter before the fail mode applies (default 1,000 ms). */
     timeoutMs: z.number().int().min(0).max(10_000).default(1000),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.cost <= maxCost(r.policy), {
+    message: "cost must not exceed the policy's limit, nor one shard's share of it",
+    path: ["cost"],
+  });
 /** A route policy. */
 export type RoutePolicy = z.infer<typeof RoutePolicy>;
 

@@ -1,5 +1,5 @@
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
-import { checkRateLimit, DenyCache, rateLimit, type Policy, type RateLimiter } from "@foundation/rate-limiter";
+import { checkRateLimit, DenyCache, rateLimit, shardKey, shardPolicy, type Policy, type RateLimiter } from "@foundation/rate-limiter";
 import { createService, MetricsRegistry } from "@foundation/service-kit";
 import { describe, expect, it } from "vitest";
 import { token } from "./auth.ts";
@@ -113,6 +113,77 @@ describe("checkRateLimit", () => {
   });
 });
 
+describe("checkRateLimit on a sharded key", () => {
+  const sharded: Policy = { algorithm: "fixed-window", limit: 100, windowMs: 60_000, shards: 4 };
+  /** Generous, so a busy test machine never turns a decision into a degraded one. */
+  const timeoutMs = 10_000;
+  const admitted = (results: Awaited<ReturnType<typeof checkRateLimit>>[]) => results.filter((r) => r.source === "limiter" && r.allowed);
+
+  it("admits exactly the limit of 200 concurrent checks over 4 shards when the picks go round the shards", async () => {
+    // Each shard is picked first by 50 requests, twice its 25 units, so every shard is spent whatever the order.
+    const key = uniqueKey("sharded-even");
+    let next = 0;
+    const random = () => (next++ % 4) / 4;
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => checkRateLimit(env.RATE_LIMITER, key, sharded, { random, timeoutMs })),
+    );
+    expect(results.every((r) => r.source === "limiter")).toBe(true);
+    expect(admitted(results)).toHaveLength(100);
+    for (let s = 0; s < 4; s++)
+      expect((await stubFor(shardKey(key, s)).check(shardPolicy(sharded, s), 1)).allowed, `shard ${s}`).toBe(false);
+  });
+
+  it("never admits more than the limit of 200 concurrent checks with random picks, and at least 90", async () => {
+    // Shard j admits at least min(25, checks that pick it first), and those counts are multinomial(200, ¼ each):
+    // summed over the shards this falls below 90 with a probability of 1.3 × 10⁻¹⁰ (computed exactly), so never in practice.
+    const key = uniqueKey("sharded-random");
+    const results = await Promise.all(Array.from({ length: 200 }, () => checkRateLimit(env.RATE_LIMITER, key, sharded, { timeoutMs })));
+    expect(results.every((r) => r.source === "limiter")).toBe(true);
+    expect(admitted(results).length).toBeLessThanOrEqual(100);
+    expect(admitted(results).length).toBeGreaterThanOrEqual(90);
+  });
+
+  it("reports the whole limit and estimates remaining from the shard that answered", async () => {
+    const r = await checkRateLimit(env.RATE_LIMITER, uniqueKey("sharded-estimate"), sharded, { random: () => 0, timeoutMs });
+    expect(r).toMatchObject({ source: "limiter", allowed: true, limit: 100, remaining: 96, retryAfterMs: 0 });
+  });
+
+  it("asks the next shard before refusing, and answers from the deny cache only when both shards are known refused", async () => {
+    const onePerShard: Policy = { algorithm: "fixed-window", limit: 4, windowMs: 60_000, shards: 4 };
+    const key = uniqueKey("sharded-probe");
+    const denyCache = new DenyCache();
+    const pick = (shard: number) => checkRateLimit(env.RATE_LIMITER, key, onePerShard, { random: () => shard / 4, denyCache, timeoutMs });
+    expect(await pick(0)).toMatchObject({ source: "limiter", allowed: true, limit: 4 });
+    expect(await pick(0)).toMatchObject({ source: "limiter", allowed: true });
+    const refused = await pick(0);
+    expect(refused).toMatchObject({ source: "limiter", allowed: false, limit: 4, remaining: 0 });
+    expect(refused.source !== "degraded" && refused.retryAfterMs).toBeGreaterThan(0);
+    expect(await pick(0)).toMatchObject({ source: "deny-cache", allowed: false });
+    expect(await pick(2)).toMatchObject({ source: "limiter", allowed: true });
+    expect(await pick(3)).toMatchObject({ source: "limiter", allowed: true });
+    expect(await pick(1)).toMatchObject({ source: "limiter", allowed: false });
+    expect(await pick(1)).toMatchObject({ source: "deny-cache", allowed: false });
+  });
+
+  it("treats shards: 1 as no sharding: the key's own object, the same decisions", async () => {
+    const key = uniqueKey("one-shard");
+    const plain: Policy = { algorithm: "fixed-window", limit: 5, windowMs: 60_000 };
+    expect(await checkRateLimit(env.RATE_LIMITER, key, plain)).toMatchObject({ source: "limiter", allowed: true, limit: 5, remaining: 4 });
+    expect(await checkRateLimit(env.RATE_LIMITER, key, { ...plain, shards: 1 })).toMatchObject({
+      source: "limiter",
+      allowed: true,
+      limit: 5,
+      remaining: 3,
+    });
+    expect(await stubFor(key).check(plain, 1)).toMatchObject({ allowed: true, remaining: 2 });
+  });
+
+  it("reports a typed timeout for a sharded key too", async () => {
+    const r = await checkRateLimit(env.RATE_LIMITER, uniqueKey("sharded-slow"), sharded, { timeoutMs: 0 });
+    expect(r).toMatchObject({ source: "degraded", reason: "timeout" });
+  });
+});
+
 describe("rateLimit middleware", () => {
   function appWith(failMode: "open" | "closed", timeoutMs?: number) {
     const metrics = new MetricsRegistry();
@@ -157,6 +228,18 @@ describe("rateLimit middleware", () => {
     expect(metrics.render()).toContain(`foundation_ratelimit_degraded_total{mode="closed",quota="${quota}",reason="timeout"} 1`);
   });
 
+  it("refuses when built a cost that one shard of the quota could never admit", () => {
+    const options = {
+      name: "sharded",
+      policy: { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 4 } satisfies Policy,
+      key: () => "anon",
+      limiter: (e: Env) => e.RATE_LIMITER,
+      failMode: "closed" as const,
+    };
+    expect(() => rateLimit<Env>({ ...options, cost: 3 })).toThrow(RangeError);
+    expect(() => rateLimit<Env>({ ...options, cost: 2 })).not.toThrow();
+  });
+
   it("fails open when declared, letting the request through and counting it", async () => {
     const { app, metrics, quota } = appWith("open", 0);
     const res = await app.request("/limited", {}, env);
@@ -197,6 +280,10 @@ describe("POST /api/foundation/ratelimit/check", () => {
     ["a window of 0", { algorithm: "sliding-window", limit: 10, windowMs: 0 }],
     ["a token bucket without a refill rate", { algorithm: "token-bucket", limit: 10 }],
     ["an unknown policy field", { algorithm: "fixed-window", limit: 10, windowMs: 1000, burst: 5 }],
+    ["0 shards", { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 0 }],
+    ["more than 64 shards", { algorithm: "sliding-window", limit: 1000, windowMs: 1000, shards: 65 }],
+    ["a fractional shard count", { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 2.5 }],
+    ["fewer units than shards", { algorithm: "token-bucket", limit: 3, refillPerSecond: 1, shards: 4 }],
   ])("answers %s with 400 problem+json", async (_, policy) => {
     const res = await post({ key: "k", policy }, await token("service", "billing"));
     expect(res.status).toBe(400);
@@ -210,6 +297,29 @@ describe("POST /api/foundation/ratelimit/check", () => {
       await token("service", "billing"),
     );
     expect(res.status).toBe(400);
+  });
+
+  it("points a limit below the shard count at the shards field", async () => {
+    const res = await post(
+      { key: "k", policy: { algorithm: "sliding-log", limit: 3, windowMs: 1000, shards: 4 } },
+      await token("service", "billing"),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ errors: [{ pointer: "/json/policy/shards" }] });
+  });
+
+  it("answers a cost above one shard's share of the limit with 400", async () => {
+    const policy = { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 4 };
+    const t = await token("service", "billing");
+    expect((await post({ key: uniqueKey("cost"), policy, cost: 2 }, t)).status).toBe(200);
+    expect((await post({ key: uniqueKey("cost"), policy, cost: 3 }, t)).status).toBe(400);
+  });
+
+  it("answers a sharded policy with the whole limit and an estimated remaining", async () => {
+    const body = { key: uniqueKey("sharded-api"), policy: { algorithm: "fixed-window", limit: 100, windowMs: 60_000, shards: 4 } };
+    const res = await post(body, await token("service", "billing"));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ allowed: true, limit: 100, remaining: 96 });
   });
 
   it("requires a service token", async () => {

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { DenyCache, checkRateLimit, Policy } from "@foundation/rate-limiter";
+import { DenyCache, checkRateLimit, maxCost, Policy } from "@foundation/rate-limiter";
 import { HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "./index.ts";
 
@@ -11,7 +11,10 @@ export const CheckRequest = z
     cost: z.number().int().min(1).max(1_000_000).default(1),
   })
   .strict()
-  .refine((b) => b.cost <= b.policy.limit, { message: "cost must not exceed the policy's limit", path: ["cost"] })
+  .refine((b) => b.cost <= maxCost(b.policy), {
+    message: "cost must not exceed the policy's limit, nor one shard's share of it",
+    path: ["cost"],
+  })
   .openapi("RateLimitCheckRequest");
 
 /** Answer of a rate-limit check. */
@@ -24,7 +27,9 @@ const checkRoute = createRoute({
   path: "/check",
   summary: "Take `cost` units from a key's quota (service token)",
   description:
-    "Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed.",
+    "Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed. " +
+    "A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, " +
+    "but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate.",
   security: [{ bearer: [] }],
   request: { body: { content: { "application/json": { schema: CheckRequest } }, required: true } },
   responses: {
