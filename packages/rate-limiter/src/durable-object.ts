@@ -18,10 +18,12 @@ export class RateLimiter extends DurableObject {
     const stored = kv.get<LimiterState>(policy.algorithm);
     const { decision, state } = decide(stored, now, policy, cost);
     kv.put(policy.algorithm, state);
-    // Expiry runs on the real clock (the alarm does), even when `now` is injected.
+    // Expiry runs on the real clock (the alarm does), even when `now` is injected. It is moved only once it
+    // falls half the grace behind, so a busy key writes one row per decision, not two: its state is still kept
+    // at least half the grace past its full reset.
     const expiresAt = Date.now() + decision.resetMs + IDLE_GRACE_MS;
     const current = kv.get<number>("expiresAt") ?? 0;
-    if (expiresAt > current) {
+    if (expiresAt > current + IDLE_GRACE_MS / 2) {
       kv.put("expiresAt", expiresAt);
       if (current === 0) void this.ctx.storage.setAlarm(expiresAt);
     }
