@@ -7,10 +7,13 @@ import { token } from "./auth.ts";
 const stubFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
 const uniqueKey = (name: string) => `${name}:${crypto.randomUUID()}`;
 
+/** Fixed windows of a day: a test that spends a quota is never split by a window boundary (a minute could be). */
+const DAY = 86_400_000;
+
 describe("RateLimiter Durable Object", () => {
   it("admits exactly 100 of 200 concurrent requests on one key with limit 100", async () => {
     const stub = stubFor(uniqueKey("concurrent"));
-    const policy: Policy = { algorithm: "fixed-window", limit: 100, windowMs: 60_000 };
+    const policy: Policy = { algorithm: "fixed-window", limit: 100, windowMs: DAY };
     const decisions = await Promise.all(Array.from({ length: 200 }, () => stub.check(policy, 1)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(100);
   });
@@ -95,7 +98,7 @@ describe("checkRateLimit", () => {
   it("answers refused keys from the isolate's deny cache until their retry time", async () => {
     const cache = new DenyCache();
     const key = uniqueKey("cache");
-    const policy: Policy = { algorithm: "fixed-window", limit: 1, windowMs: 60_000 };
+    const policy: Policy = { algorithm: "fixed-window", limit: 1, windowMs: DAY };
     expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache })).toMatchObject({ source: "limiter", allowed: true });
     expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache })).toMatchObject({ source: "limiter", allowed: false });
     const cached = await checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache: cache });
@@ -114,7 +117,7 @@ describe("checkRateLimit", () => {
 });
 
 describe("checkRateLimit on a sharded key", () => {
-  const sharded: Policy = { algorithm: "fixed-window", limit: 100, windowMs: 60_000, shards: 4 };
+  const sharded: Policy = { algorithm: "fixed-window", limit: 100, windowMs: DAY, shards: 4 };
   /** Generous, so a busy test machine never turns a decision into a degraded one. */
   const timeoutMs = 10_000;
   const admitted = (results: Awaited<ReturnType<typeof checkRateLimit>>[]) => results.filter((r) => r.source === "limiter" && r.allowed);
@@ -149,7 +152,7 @@ describe("checkRateLimit on a sharded key", () => {
   });
 
   it("asks the next shard before refusing, and answers from the deny cache only when both shards are known refused", async () => {
-    const onePerShard: Policy = { algorithm: "fixed-window", limit: 4, windowMs: 60_000, shards: 4 };
+    const onePerShard: Policy = { algorithm: "fixed-window", limit: 4, windowMs: DAY, shards: 4 };
     const key = uniqueKey("sharded-probe");
     const denyCache = new DenyCache();
     const pick = (shard: number) => checkRateLimit(env.RATE_LIMITER, key, onePerShard, { random: () => shard / 4, denyCache, timeoutMs });
@@ -167,7 +170,7 @@ describe("checkRateLimit on a sharded key", () => {
 
   it("treats shards: 1 as no sharding: the key's own object, the same decisions", async () => {
     const key = uniqueKey("one-shard");
-    const plain: Policy = { algorithm: "fixed-window", limit: 5, windowMs: 60_000 };
+    const plain: Policy = { algorithm: "fixed-window", limit: 5, windowMs: DAY };
     expect(await checkRateLimit(env.RATE_LIMITER, key, plain)).toMatchObject({ source: "limiter", allowed: true, limit: 5, remaining: 4 });
     expect(await checkRateLimit(env.RATE_LIMITER, key, { ...plain, shards: 1 })).toMatchObject({
       source: "limiter",
@@ -193,7 +196,7 @@ describe("rateLimit middleware", () => {
       "/limited",
       rateLimit<Env>({
         name: quota,
-        policy: { algorithm: "fixed-window", limit: 2, windowMs: 60_000 },
+        policy: { algorithm: "fixed-window", limit: 2, windowMs: DAY },
         key: (c) => c.req.header("x-client") ?? "anon",
         limiter: (e) => e.RATE_LIMITER,
         failMode,
@@ -209,7 +212,7 @@ describe("rateLimit middleware", () => {
     const { app, quota } = appWith("closed");
     const first = await app.request("/limited", { headers: { "x-client": "a" } }, env);
     expect(first.status).toBe(200);
-    expect(first.headers.get("RateLimit-Policy")).toBe(`"${quota}";q=2;w=60`);
+    expect(first.headers.get("RateLimit-Policy")).toBe(`"${quota}";q=2;w=86400`);
     expect(first.headers.get("RateLimit")).toMatch(new RegExp(`^"${quota}";r=1;t=\\d+$`));
     await app.request("/limited", { headers: { "x-client": "a" } }, env);
     const refused = await app.request("/limited", { headers: { "x-client": "a" } }, env);
@@ -268,7 +271,7 @@ describe("POST /api/foundation/ratelimit/check", () => {
   });
 
   it("keeps quotas of different callers apart", async () => {
-    const body = { key: uniqueKey("shared-name"), policy: { algorithm: "fixed-window", limit: 1, windowMs: 60_000 } };
+    const body = { key: uniqueKey("shared-name"), policy: { algorithm: "fixed-window", limit: 1, windowMs: DAY } };
     expect(await (await post(body, await token("service", "svc-a"))).json()).toMatchObject({ allowed: true });
     expect(await (await post(body, await token("service", "svc-b"))).json()).toMatchObject({ allowed: true });
   });
@@ -316,7 +319,7 @@ describe("POST /api/foundation/ratelimit/check", () => {
   });
 
   it("answers a sharded policy with the whole limit and an estimated remaining", async () => {
-    const body = { key: uniqueKey("sharded-api"), policy: { algorithm: "fixed-window", limit: 100, windowMs: 60_000, shards: 4 } };
+    const body = { key: uniqueKey("sharded-api"), policy: { algorithm: "fixed-window", limit: 100, windowMs: DAY, shards: 4 } };
     const res = await post(body, await token("service", "billing"));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ allowed: true, limit: 100, remaining: 96 });
