@@ -35,6 +35,20 @@ function orders(): Array<{ type: string; subject: string; data: { n: number } }>
   return Array.from({ length: 40 }, (_, i) => ({ type: "order.updated", subject: `s${i % 8}`, data: { n: Math.floor(i / 8) } }));
 }
 
+/** Subscribes the example service to `example.orders` (four partitions) as a fresh group, with fast retries. */
+async function subscribeOrders(overrides: Record<string, unknown> = {}): Promise<{ group: string; id: string }> {
+  const group = `g-${crypto.randomUUID().slice(0, 8)}`;
+  const res = await call("POST", "/subscriptions", "admin", {
+    stream: "example.orders",
+    group,
+    target: { service: "example" },
+    retryBackoffMs: 20,
+    ...overrides,
+  });
+  expect(res.status).toBe(201);
+  return { group, id: (await res.json<{ id: string }>()).id };
+}
+
 async function lengths(topic: string): Promise<number[]> {
   return Promise.all(Array.from({ length: PARTITIONS }, (_, p) => redis().xlen(partitionStream(topic, p, PARTITIONS))));
 }
@@ -95,15 +109,7 @@ describe("partitioned topics", () => {
   });
 
   it("delivers every event of every partition once to a subscribed service, and sums the partitions' status", async () => {
-    const group = `g-${crypto.randomUUID().slice(0, 8)}`;
-    const sub = await call("POST", "/subscriptions", "admin", {
-      stream: "example.orders",
-      group,
-      target: { service: "example" },
-      retryBackoffMs: 20,
-    });
-    expect(sub.status).toBe(201);
-    const { id } = await sub.json<{ id: string }>();
+    const { group, id } = await subscribeOrders();
     const answer = await publishBatch("example.orders", orders());
     await vi.waitFor(
       async () => {
@@ -127,19 +133,11 @@ describe("partitioned topics", () => {
   });
 
   it("lists dead letters across partitions and redrives them", async () => {
-    const group = `g-${crypto.randomUUID().slice(0, 8)}`;
-    const sub = await call("POST", "/subscriptions", "admin", {
-      stream: "example.orders",
-      group,
-      target: { service: "example" },
-      retryBackoffMs: 20,
-      maxDeliveries: 1,
-    });
-    expect(sub.status).toBe(201);
+    const { group } = await subscribeOrders({ maxDeliveries: 1 });
     const failing = Array.from({ length: 8 }, (_, i) => ({ type: "order.updated", subject: `dead-${group}-${i}`, data: { fail: true } }));
     const answer = await publishBatch("example.orders", failing);
     expect(new Set(answer.partitions).size).toBeGreaterThan(1);
-    type Letters = { deadLetters: Array<{ partition: number; originalId: string; group: string; event: { id: string } }> };
+    type Letters = { deadLetters: Array<{ dlqId: string; partition: number; originalId: string; group: string; event: { id: string } }> };
     let mine: Letters["deadLetters"] = [];
     await vi.waitFor(
       async () => {
@@ -153,5 +151,17 @@ describe("partitioned topics", () => {
     for (const [i, eventId] of answer.ids.entries()) {
       expect(byId.get(eventId)).toMatchObject({ partition: answer.partitions[i], originalId: answer.streamIds[i] });
     }
+
+    // Redrive publishes each once more (same event ids, by subject to the same partitions) and removes the letters.
+    const redrive = await call("POST", "/events/example.orders/dlq/redrive?limit=1000", "admin");
+    expect(redrive.status).toBe(202);
+    expect((await redrive.json<{ count: number }>()).count).toBeGreaterThanOrEqual(8);
+    const after = (await (await call("GET", "/events/example.orders/dlq?limit=1000", "admin")).json<Letters>()).deadLetters;
+    const old = new Set(mine.map((l) => `${l.partition}:${l.dlqId}`));
+    expect(after.filter((l) => old.has(`${l.partition}:${l.dlqId}`))).toEqual([]);
+    const replayed = await (
+      await call("GET", `/events/example.orders?subject=dead-${group}-0`, "read")
+    ).json<{ events: Array<{ id: string }> }>();
+    expect(replayed.events.map((e) => e.id)).toEqual([answer.ids[0], answer.ids[0]]);
   });
 });
