@@ -1,5 +1,14 @@
 import { env, SELF } from "cloudflare:test";
-import { idempotencyRecordKey, partitionOfSubject, partitionStream } from "@foundation/event-bus";
+import { createDb, subscriptions } from "@foundation/db";
+import {
+  consumerObjectName,
+  idempotencyRecordKey,
+  partitionConsumer,
+  partitionOfSubject,
+  partitionStream,
+  SubscriptionInput,
+  type SubscriptionConfig,
+} from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
 import { describe, expect, it, vi } from "vitest";
 import { token } from "./auth.ts";
@@ -164,4 +173,32 @@ describe("partitioned topics", () => {
     ).json<{ events: Array<{ id: string }> }>();
     expect(replayed.events.map((e) => e.id)).toEqual([answer.ids[0], answer.ids[0]]);
   });
+
+  it("starts the consumer of a partition the subscription never had (the topic grew) at the publish, from the partition's beginning", async () => {
+    // A subscription stored while example.orders had one partition: only its partition-0 consumer was configured.
+    const group = `g-${crypto.randomUUID().slice(0, 8)}`;
+    const config: SubscriptionConfig = {
+      id: crypto.randomUUID(),
+      ...SubscriptionInput.parse({ stream: "example.orders", group, target: { service: "example" }, retryBackoffMs: 20 }),
+    };
+    await createDb(env)
+      .insert(subscriptions)
+      .values({ id: config.id, stream: config.stream, groupName: group, config, createdBy: "tester" });
+    const first = partitionConsumer(config, 0, PARTITIONS);
+    await env.STREAM_CONSUMER.get(env.STREAM_CONSUMER.idFromName(consumerObjectName(first.stream, group))).configure(first);
+    // The gateway caches a topic's subscriptions for 5 s per isolate, and the earlier tests published to this topic
+    // before the row above existed; a real subscription predates the growth, so wait the cache out.
+    await new Promise((r) => setTimeout(r, 5100));
+    // Publishes now find four partitions; the consumers of partitions 1-3 exist only once a publish meets them.
+    const answer = await publishBatch("example.orders", orders());
+    expect(new Set(answer.partitions).size).toBeGreaterThan(1);
+    await vi.waitFor(
+      async () => {
+        for (const [i, eventId] of answer.ids.entries()) {
+          expect(await redis().get(`example:greeted:${group}:${eventId}`)).toBe(answer.streamIds[i]);
+        }
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+  }, 30_000);
 });
