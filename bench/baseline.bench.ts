@@ -13,7 +13,7 @@ import { SignJWT } from "jose";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/auth";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
-import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
+import { benchOnlyWorker, bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { checkEndpoint, ensureWrk, measureHttp, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
@@ -304,13 +304,7 @@ export default defineBench({
     const exampleConfig = at("workers/example/wrangler.toml");
     const exampleBasics = readWranglerBasics(exampleConfig);
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, bindings);
-    const hello: BenchWorker = {
-      name: "bench-hello",
-      modules: true,
-      script: await bundleWorker(at("bench/workers/hello.ts")),
-      compatibilityDate: exampleBasics.compatibilityDate,
-      compatibilityFlags: exampleBasics.compatibilityFlags,
-    };
+    const hello = await benchOnlyWorker("bench-hello", at("bench/workers/hello.ts"), exampleConfig);
     const token = await benchToken();
     const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };
     for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];

@@ -13,7 +13,7 @@ import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile } from "./lib/latency.ts";
 import { benchToken } from "./lib/auth.ts";
 import { gatewayWorker, sinkCount, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
-import { bundleWorker, readWranglerBasics, serveWorkers, type BenchWorker, type ServedWorkers } from "./lib/miniflare.ts";
+import { benchOnlyWorker, serveWorkers, upstashBindings, type ServedWorkers } from "./lib/miniflare.ts";
 import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
@@ -386,17 +386,14 @@ export default defineBench({
   description: "event bus: publish events/s (gateway and package), Redis commands per event, end-to-end delivery, vs redis-benchmark XADD",
   async run(ctx) {
     await ensureWrk(ctx.log, ctx.signal);
-    const basics = readWranglerBasics(resolve(ctx.root, "wrangler.toml"));
     const token = await benchToken();
     const sink = await sinkWorker(ctx);
-    const publisher: BenchWorker = {
-      name: "bench-events-publisher",
-      modules: true,
-      script: await bundleWorker(resolve(ctx.root, "bench/workers/events-publisher.ts")),
-      compatibilityDate: basics.compatibilityDate,
-      compatibilityFlags: basics.compatibilityFlags,
-      bindings: { UPSTASH_REDIS_REST_URL: ctx.stack.upstash.url, UPSTASH_REDIS_REST_TOKEN: ctx.stack.upstash.token },
-    };
+    const publisher = await benchOnlyWorker(
+      "bench-events-publisher",
+      resolve(ctx.root, "bench/workers/events-publisher.ts"),
+      resolve(ctx.root, "wrangler.toml"),
+      { bindings: upstashBindings(ctx.stack) },
+    );
     recordFigure({
       name: "events.reference.moleculer-channels",
       unit: "msg/s",

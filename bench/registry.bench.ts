@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { BENCH_JWT_SECRET, benchToken } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
-import { bundledWorker, bundleWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
+import { benchOnlyWorker, bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
@@ -264,18 +264,13 @@ export default defineBench({
       }),
       durableObjects: { ...classes, RATE_LIMITER: { className: "RateLimiter", useSQLite: true } },
     };
-    const bench: BenchWorker = {
-      name: "bench-registry",
-      modules: true,
-      script: await bundleWorker(at("bench/workers/registry-entry.js")),
-      compatibilityDate: gatewayBasics.compatibilityDate,
-      compatibilityFlags: gatewayBasics.compatibilityFlags,
+    const bench = await benchOnlyWorker("bench-registry", at("bench/workers/registry-entry.js"), gatewayConfig, {
       // The classes as deployed, from the gateway's bundle, not copies built for the bench.
       durableObjects: {
         SERVICE_REGISTRY: { ...classes.SERVICE_REGISTRY, scriptName: gatewayBasics.name },
         SERVICE_DIRECTORY: { ...classes.SERVICE_DIRECTORY, scriptName: gatewayBasics.name },
       },
-    };
+    });
     const discovery = await withWorkers({ discovery: [bench, gateway] }, ctx.log, (urls) => measureDiscovery(ctx, urls.discovery));
     ctx.log(
       `registry: cached discovery p99 ${Math.round(discovery.cachedP99Ns)} ns (target < 100,000 ns); ` +

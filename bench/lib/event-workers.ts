@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { BENCH_JWT_SECRET } from "./auth.ts";
 import type { BenchContext } from "./context.ts";
-import { bundleWorker, readWranglerBasics, stackBindings, type BenchWorker, type ServedWorkers } from "./miniflare.ts";
+import { benchOnlyWorker, readWranglerBasics, stackBindings, type BenchWorker, type ServedWorkers } from "./miniflare.ts";
 import type { SinkStats } from "../workers/event-sink.ts";
 
 const SIGNING_SECRET = "bench-only-signing-secret";
@@ -41,15 +41,9 @@ export function gatewayWorker(ctx: BenchContext, vars: Record<string, string>): 
 
 /** bench-sink: a service on the kit subscribed to the sink's streams, delivered to through `BENCH_SINK`. */
 export async function sinkWorker(ctx: BenchContext): Promise<BenchWorker> {
-  const basics = readWranglerBasics(resolve(ctx.root, "wrangler.toml"));
-  return {
-    name: "bench-sink",
-    modules: true,
-    script: await bundleWorker(resolve(ctx.root, "bench/workers/event-sink-entry.js")),
-    compatibilityDate: basics.compatibilityDate,
-    compatibilityFlags: basics.compatibilityFlags,
+  return benchOnlyWorker("bench-sink", resolve(ctx.root, "bench/workers/event-sink-entry.js"), resolve(ctx.root, "wrangler.toml"), {
     bindings: { EVENT_SIGNING_SECRET: SIGNING_SECRET },
-  };
+  });
 }
 
 /** The sink's count and latency histogram so far, or (`reset`) clears them. */

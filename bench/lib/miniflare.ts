@@ -61,12 +61,16 @@ export function readWranglerBasics(configPath: string): WranglerBasics {
 export function stackBindings(stack: LocalStack): Record<string, string> {
   return {
     ENVIRONMENT: "bench",
-    UPSTASH_REDIS_REST_URL: stack.upstash.url,
-    UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
+    ...upstashBindings(stack),
     DATABASE_URL: stack.neon.databaseUrl,
     NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
     NEON_WS_PROXY: stack.neon.wsProxy,
   };
+}
+
+/** The bindings that reach Redis through the stack's local Upstash endpoint. */
+export function upstashBindings(stack: LocalStack): Record<string, string> {
+  return { UPSTASH_REDIS_REST_URL: stack.upstash.url, UPSTASH_REDIS_REST_TOKEN: stack.upstash.token };
 }
 
 /**
@@ -90,6 +94,28 @@ export function bundledWorker(
     compatibilityFlags: basics.compatibilityFlags,
     bindings,
     ...(serviceBindings ? { serviceBindings } : {}),
+  };
+}
+
+/**
+ * A bench-only worker: `entry` bundled by {@link bundleWorker}, with the compatibility settings of the wrangler
+ * config at `configPath`, plus its bindings and Durable Object bindings.
+ * @example await benchOnlyWorker("bench-hello", "bench/workers/hello.ts", "workers/example/wrangler.toml")
+ */
+export async function benchOnlyWorker(
+  name: string,
+  entry: string,
+  configPath: string,
+  extra: Pick<BenchWorker, "bindings" | "durableObjects"> = {},
+): Promise<BenchWorker> {
+  const basics = readWranglerBasics(configPath);
+  return {
+    name,
+    modules: true,
+    script: await bundleWorker(entry),
+    compatibilityDate: basics.compatibilityDate,
+    compatibilityFlags: basics.compatibilityFlags,
+    ...extra,
   };
 }
 

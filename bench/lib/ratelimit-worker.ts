@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { BenchContext } from "./context.ts";
-import { bundleWorker, readWranglerBasics, type BenchWorker } from "./miniflare.ts";
+import { benchOnlyWorker, readWranglerBasics, upstashBindings, type BenchWorker } from "./miniflare.ts";
 
 /** The `RateLimiter` class as the gateway's bundle declares it (SQLite-backed). */
 export const LIMITER_CLASS = { className: "RateLimiter", useSQLite: true } as const;
@@ -10,14 +10,9 @@ export const LIMITER_CLASS = { className: "RateLimiter", useSQLite: true } as co
  * bundle, the class as deployed rather than a copy built for the bench, and to the stack's Upstash endpoint.
  */
 export async function rateLimitBenchWorker(ctx: BenchContext): Promise<BenchWorker> {
-  const gatewayBasics = readWranglerBasics(resolve(ctx.root, "wrangler.toml"));
-  return {
-    name: "bench-ratelimit",
-    modules: true,
-    script: await bundleWorker(resolve(ctx.root, "bench/workers/ratelimit-entry.js")),
-    compatibilityDate: gatewayBasics.compatibilityDate,
-    compatibilityFlags: gatewayBasics.compatibilityFlags,
-    bindings: { UPSTASH_REDIS_REST_URL: ctx.stack.upstash.url, UPSTASH_REDIS_REST_TOKEN: ctx.stack.upstash.token },
-    durableObjects: { RATE_LIMITER: { ...LIMITER_CLASS, scriptName: gatewayBasics.name } },
-  };
+  const gatewayConfig = resolve(ctx.root, "wrangler.toml");
+  return benchOnlyWorker("bench-ratelimit", resolve(ctx.root, "bench/workers/ratelimit-entry.js"), gatewayConfig, {
+    bindings: upstashBindings(ctx.stack),
+    durableObjects: { RATE_LIMITER: { ...LIMITER_CLASS, scriptName: readWranglerBasics(gatewayConfig).name } },
+  });
 }
