@@ -64,6 +64,19 @@ describe("RateLimiter Durable Object", () => {
     expect(after.filter((d) => d.allowed)).toHaveLength(4);
   });
 
+  it("has every decision of a concurrent burst in storage by the time the answers arrive", async () => {
+    const key = uniqueKey("group-commit");
+    const policy: Policy = { algorithm: "fixed-window", limit: 1000, windowMs: DAY };
+    for (let burst = 1; burst <= 3; burst++) {
+      const decisions = await Promise.all(Array.from({ length: 50 }, () => stubFor(key).check(policy, 1)));
+      expect(decisions.every((d) => d.allowed)).toBe(true);
+      await runInDurableObject(stubFor(key), (_i: RateLimiter, state) => {
+        expect(state.storage.kv.get<{ state: { count: number } }>("fixed-window")?.state.count).toBe(50 * burst);
+      });
+      await abortAllDurableObjects();
+    }
+  });
+
   it("deletes an idle key's state from its alarm, and running the alarm twice changes nothing more", async () => {
     const stub = stubFor(uniqueKey("alarm"));
     const policy: Policy = { algorithm: "fixed-window", limit: 5, windowMs: 1000 };
