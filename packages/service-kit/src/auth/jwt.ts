@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import type { DbEnv } from "@foundation/db";
 import { HttpProblem } from "../errors.ts";
 import { API_KEY_HEADER, verifyApiKey } from "./api-keys.ts";
+import { VerifiedTokenCache } from "./token-cache.ts";
 
 /** Bindings that configure token verification. */
 export interface AuthEnv {
@@ -45,8 +46,11 @@ const ASYMMETRIC = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"
 /** Key sets by their configuration, so jose's cache of fetched keys lives as long as the isolate. */
 const keySets = new Map<string, JWTVerifyGetKey>();
 
+/** Tokens this isolate verified recently (see `VerifiedTokenCache`). */
+const verifiedTokens = new VerifiedTokenCache<AuthContext>();
+
 /** How tokens are verified under `env`: a key set with asymmetric algorithms, or the HS256 secret. */
-function verification(env: AuthEnv): { key: JWTVerifyGetKey | Uint8Array; algorithms: string[] } {
+function verification(env: AuthEnv): { key: JWTVerifyGetKey | Uint8Array; algorithms: string[]; settings: string } {
   const config = env.JWT_JWKS_URL ?? env.JWT_JWKS;
   if (config) {
     let keys = keySets.get(config);
@@ -58,10 +62,18 @@ function verification(env: AuthEnv): { key: JWTVerifyGetKey | Uint8Array; algori
       .split(",")
       .map((a) => a.trim())
       .filter((a) => ASYMMETRIC.has(a));
-    return { key: keys, algorithms };
+    return { key: keys, algorithms, settings: `keys\u0000${config}\u0000${algorithms.join(",")}\u0000${claimSettings(env)}` };
   }
   if (!env.JWT_SECRET) throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
-  return { key: encoder.encode(env.JWT_SECRET), algorithms: ["HS256"] };
+  return {
+    key: encoder.encode(env.JWT_SECRET),
+    algorithms: ["HS256"],
+    settings: `HS256\u0000${env.JWT_SECRET}\u0000${claimSettings(env)}`,
+  };
+}
+
+function claimSettings(env: AuthEnv): string {
+  return `${env.JWT_ISSUER ?? DEFAULT_ISSUER}\u0000${env.JWT_AUDIENCE ?? DEFAULT_AUDIENCE}`;
 }
 
 function unauthorized(detail: string): HttpProblem {
@@ -79,12 +91,15 @@ export function scopesOf(claims: JWTPayload): Set<string> {
  * Verifies a bearer token: only the configured algorithms (HS256 with `JWT_SECRET`, or RS256/ES256 with
  * a key set, so `alg: none` and key-confusion tokens fail), a numeric `exp` in the future, the configured
  * issuer and audience, and a subject. Tokens are only read from the `Authorization` header, never from
- * the URL, where they would end up in logs.
+ * the URL, where they would end up in logs. A token this isolate verified under the same settings in the last
+ * minute, and not yet expired, is answered from memory (see `VerifiedTokenCache`).
  */
 export async function verifyBearer(authorization: string | undefined, env: AuthEnv, now: () => number = Date.now): Promise<AuthContext> {
-  const { key, algorithms } = verification(env);
+  const { key, algorithms, settings } = verification(env);
   const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? "");
   if (!match?.[1]) throw unauthorized("A bearer token is required in the Authorization header.");
+  const cached = verifiedTokens.get(settings, match[1], now());
+  if (cached) return cached;
   try {
     const options = {
       algorithms,
@@ -95,7 +110,9 @@ export async function verifyBearer(authorization: string | undefined, env: AuthE
     };
     const { payload } = key instanceof Uint8Array ? await jwtVerify(match[1], key, options) : await jwtVerify(match[1], key, options);
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthorized("The token has no subject.");
-    return { subject: payload.sub, scopes: scopesOf(payload), claims: payload };
+    const auth: AuthContext = Object.freeze({ subject: payload.sub, scopes: scopesOf(payload), claims: Object.freeze(payload) });
+    verifiedTokens.set(settings, match[1], auth, payload.exp ?? 0, now());
+    return auth;
   } catch (err) {
     if (err instanceof HttpProblem) throw err;
     const detail = err instanceof errors.JWTExpired ? "The token has expired." : "The token is invalid.";
