@@ -29,10 +29,16 @@ const ROUTE_AUTH = {
   token: JSON.stringify([{ path: PATH, methods: ["GET", "HEAD"], auth: "token" }]),
   public: JSON.stringify([{ path: PATH, methods: ["GET", "HEAD"], auth: "public" }]),
 };
-/** A quota on `/api/` that never refuses; closed, so a limiter that cannot answer fails the run instead of waving requests through. */
-const QUOTA = JSON.stringify([
-  { name: "bench", path: "/api/", policy: { algorithm: "sliding-window", limit: 100_000_000, windowMs: 60_000 }, failMode: "closed" },
-]);
+/**
+ * A quota on `/api/` that never refuses; closed, so a limiter that cannot answer fails the run instead of waving
+ * requests through. Leased (`reserve`), as a quota this far above one client's traffic would be configured: the
+ * gateway asks its limiter object once per 100 requests. The `exact` one asks it on every request.
+ */
+const QUOTA_POLICY = { algorithm: "sliding-window", limit: 100_000_000, windowMs: 60_000 };
+const QUOTAS = {
+  leased: JSON.stringify([{ name: "bench", path: "/api/", policy: { ...QUOTA_POLICY, reserve: 100 }, failMode: "closed" }]),
+  exact: JSON.stringify([{ name: "bench", path: "/api/", policy: QUOTA_POLICY, failMode: "closed" }]),
+};
 
 /** One gateway set-up: which parts of the path it runs. */
 interface GatewayVariant {
@@ -40,7 +46,7 @@ interface GatewayVariant {
   figure: string;
   /** Route needs a token, and the bench sends one; otherwise the route is public and no token is sent. */
   auth: boolean;
-  quota: boolean;
+  quota: false | keyof typeof QUOTAS;
   /** The example is registered (routing by discovery); otherwise the registry knows nothing and the static binding is used. */
   registered: boolean;
   description: string;
@@ -52,15 +58,23 @@ const VARIANTS: readonly GatewayVariant[] = [
     label: "gateway full path",
     figure: "example.gateway",
     auth: true,
-    quota: true,
+    quota: "leased",
     registered: true,
-    description: `\`GET ${PATH}\` through the gateway: bearer JWT required, quota, example registered (discovery), breaker, proxy`,
+    description: `\`GET ${PATH}\` through the gateway: bearer JWT required, quota (leased, reserve 100), example registered (discovery), breaker, proxy`,
+  },
+  {
+    label: "gateway exact quota",
+    figure: "gateway.exact-quota",
+    auth: true,
+    quota: "exact",
+    registered: true,
+    description: "gateway as the full path but the quota without `reserve`: the limiter object decides every request",
   },
   {
     label: "gateway no auth",
     figure: "gateway.no-auth",
     auth: false,
-    quota: true,
+    quota: "leased",
     registered: true,
     description: "gateway as the full path but the route public and no token sent",
   },
@@ -76,7 +90,7 @@ const VARIANTS: readonly GatewayVariant[] = [
     label: "gateway static binding",
     figure: "gateway.static",
     auth: true,
-    quota: true,
+    quota: "leased",
     registered: false,
     description: "gateway as the full path but the example not registered: the static `EXAMPLE` binding after an empty discovery",
   },
@@ -117,7 +131,7 @@ function gatewayWorker(root: string, bindings: Record<string, string>, v: Gatewa
     ...bindings,
     JWT_SECRET,
     ROUTE_AUTH: v.auth ? ROUTE_AUTH.token : ROUTE_AUTH.public,
-    RATE_LIMIT_POLICIES: v.quota ? QUOTA : "[]",
+    RATE_LIMIT_POLICIES: v.quota ? QUOTAS[v.quota] : "[]",
   };
   const sqlite = (className: string) => ({ className, useSQLite: true });
   return {
@@ -163,7 +177,7 @@ async function checkGatewayPath(t: Target, v: GatewayVariant, signal: AbortSigna
   const res = await fetch(t.url, { headers: t.headers, signal });
   await res.body?.cancel();
   const policy = res.headers.get("ratelimit-policy");
-  if ((policy?.includes('"bench"') ?? false) !== v.quota)
+  if ((policy?.includes('"bench"') ?? false) !== (v.quota !== false))
     throw new Error(`${v.label}: unexpected RateLimit-Policy ${JSON.stringify(policy)}`);
 }
 

@@ -11,7 +11,7 @@ export interface paths {
     put?: never;
     /**
      * Take `cost` units from a key's quota (service token)
-     * @description Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed. A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate.
+     * @description Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed. A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate. A policy with `reserve` lets the gateway isolate that answers take that many units at once and answer from them locally: never more than `limit`, but units an isolate holds when its lease ends (at the window's end, at most 1 s) count as spent.
      */
     post: {
       parameters: {
@@ -931,6 +931,8 @@ export interface components {
             refillPerSecond: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            reserve?: number;
           }
         | {
             /** @enum {string} */
@@ -939,6 +941,8 @@ export interface components {
             windowMs: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            reserve?: number;
           }
         | {
             /** @enum {string} */
@@ -947,6 +951,8 @@ export interface components {
             windowMs: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            reserve?: number;
           }
         | {
             /** @enum {string} */

@@ -1,6 +1,7 @@
 import type { Decision } from "./algorithms/index.ts";
 import type { DenyCache } from "./deny-cache.ts";
 import type { RateLimiter } from "./durable-object.ts";
+import type { LeaseCache } from "./leases.ts";
 import type { Policy } from "./policy.ts";
 import { combineDecisions, probeOrder, shardCount, shardKey, shardPolicy } from "./sharding.ts";
 
@@ -15,6 +16,8 @@ export type CheckResult =
 export interface CheckOptions {
   cost?: number;
   denyCache?: DenyCache;
+  /** The isolate's leases, used for policies with `reserve` (without it every request asks the object). */
+  leases?: LeaseCache;
   /** Give up on the limiter object after this long (default 1,000 ms); one budget for every shard asked. */
   timeoutMs?: number;
   /** Picks the shard a sharded key asks first, a number in [0, 1) (default `Math.random`; injectable for tests). */
@@ -40,6 +43,37 @@ function cachedRefusal(probe: Probe): Decision {
   return { allowed: false, limit: probe.policy.limit, remaining: 0, resetMs: probe.refusedFor, retryAfterMs: probe.refusedFor };
 }
 
+/** Waits on another request's lease request at most this often before asking the object directly. */
+const MAX_LEASE_WAITS = 8;
+
+/**
+ * One shard's decision for a policy with `reserve`: from the isolate's lease when it has the units (or from the
+ * refusal the object last gave); otherwise after waiting for the lease request already in flight for the shard;
+ * otherwise by asking the object for a lease big enough for this request and every one waiting.
+ */
+async function leasedDecision(stub: DurableObjectStub<RateLimiter>, probe: Probe, reserve: number, cost: number, leases: LeaseCache) {
+  const key = probe.cacheEntry;
+  let waiting = false;
+  try {
+    for (let waits = 0; ; waits++) {
+      const local = leases.take(key, cost);
+      if (local) return local;
+      const asking = leases.inFlight(key);
+      if (!asking) break;
+      if (waits === MAX_LEASE_WAITS) return await stub.check(probe.policy, cost);
+      if (!waiting) leases.join(key, cost);
+      waiting = true;
+      await asking.catch(() => undefined); // the request that asked reports its own failure
+    }
+  } finally {
+    if (waiting) leases.leave(key, cost);
+  }
+  const want = Math.max(reserve, cost + leases.demand(key));
+  const askedAt = leases.now();
+  const lease = await leases.track(key, stub.reserve(probe.policy, want, cost));
+  return leases.settle(key, lease, cost, askedAt);
+}
+
 /**
  * Asks the shards in order until one admits the request; a shard the deny cache knows to be refused counts as
  * a refusal without a round trip, and a shard that refuses is remembered until its retry time.
@@ -48,12 +82,18 @@ async function askShards(
   namespace: DurableObjectNamespace<RateLimiter>,
   probes: readonly Probe[],
   cost: number,
-  denyCache: DenyCache | undefined,
+  { denyCache, leases }: Pick<CheckOptions, "denyCache" | "leases">,
 ): Promise<Decision[]> {
   const decisions: Decision[] = [];
   for (const probe of probes) {
     const asked = probe.refusedFor === 0;
-    const decision = asked ? await namespace.get(namespace.idFromName(probe.name)).check(probe.policy, cost) : cachedRefusal(probe);
+    const reserve = probe.policy.algorithm === "sliding-log" ? undefined : probe.policy.reserve;
+    const stub = () => namespace.get(namespace.idFromName(probe.name));
+    const decision = !asked
+      ? cachedRefusal(probe)
+      : reserve !== undefined && leases !== undefined
+        ? await leasedDecision(stub(), probe, reserve, cost, leases)
+        : await stub().check(probe.policy, cost);
     if (asked && !decision.allowed && decision.retryAfterMs > 0) denyCache?.deny(probe.cacheEntry, Date.now() + decision.retryAfterMs);
     decisions.push(decision);
     if (decision.allowed) break;
@@ -89,7 +129,7 @@ export async function checkRateLimit(
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
-    const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options.denyCache), timeout]);
+    const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options), timeout]);
     if (decisions === "timeout")
       return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
     return { ...combineDecisions(policy, decisions), source: "limiter" };

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { decide, type Decision, type LimiterState } from "./algorithms/index.ts";
+import { leaseEnd, type Lease } from "./leases.ts";
 import type { Policy } from "./policy.ts";
 
 /** Extra time an idle key's state is kept after it has fully reset, before the alarm deletes it. */
@@ -30,6 +31,45 @@ export class RateLimiter extends DurableObject {
   /** Applies `policy` to this key; `now` is injectable for tests and defaults to the clock. */
   async check(policy: Policy, cost = 1, now: number = Date.now()): Promise<Decision> {
     const { decision, state } = decide(this.#read<LimiterState>(policy.algorithm), now, policy, cost);
+    await this.#store(policy, decision, state);
+    return decision;
+  }
+
+  /**
+   * Grants an isolate's lease (see `leases.ts`): `want` units when the quota has room for them, else all that is
+   * left if that covers the request's `cost`, else nothing (`granted` 0) and the refusal of `cost`. The units are
+   * counted as spent now; the isolate may spend them for `leaseMs` from when it asked (a duration, not a time:
+   * the isolate's clock need not agree with this object's).
+   */
+  async reserve(policy: Policy, want: number, cost = 1, now: number = Date.now()): Promise<Lease> {
+    const stored = this.#read<LimiterState>(policy.algorithm);
+    let granted = Math.min(policy.limit, Math.max(want, cost));
+    let result = decide(stored, now, policy, granted);
+    if (!result.decision.allowed) {
+      granted = result.decision.remaining;
+      if (granted >= cost) result = decide(stored, now, policy, granted);
+      if (granted < cost || !result.decision.allowed) {
+        granted = 0;
+        result = decide(stored, now, policy, cost);
+      }
+    }
+    await this.#store(policy, result.decision, result.state);
+    return { ...result.decision, granted, leaseMs: leaseEnd(policy, now) - now };
+  }
+
+  /** Deletes the key's state once every algorithm is back at full quota; otherwise re-arms itself. */
+  override async alarm(): Promise<void> {
+    await this.#flush;
+    const expiresAt = this.ctx.storage.kv.get<number>("expiresAt") ?? 0;
+    if (expiresAt > Date.now()) {
+      await this.ctx.storage.setAlarm(expiresAt);
+      return;
+    }
+    await this.ctx.storage.deleteAll();
+  }
+
+  /** Records a decision's state and returns once it is written (see the class comment for when). */
+  async #store(policy: Policy, decision: Decision, state: LimiterState): Promise<void> {
     this.#unwritten.set(policy.algorithm, state);
     // Expiry runs on the real clock (the alarm does), even when `now` is injected. It is moved only once it
     // falls half the grace behind, so a busy key writes one row per flush, not two: its state is still kept
@@ -42,18 +82,6 @@ export class RateLimiter extends DurableObject {
     }
     if (this.#flush === undefined && Date.now() - this.#writtenAt >= BATCH_WINDOW_MS) this.#write();
     else await (this.#flush ??= this.#scheduleFlush());
-    return decision;
-  }
-
-  /** Deletes the key's state once every algorithm is back at full quota; otherwise re-arms itself. */
-  override async alarm(): Promise<void> {
-    await this.#flush;
-    const expiresAt = this.ctx.storage.kv.get<number>("expiresAt") ?? 0;
-    if (expiresAt > Date.now()) {
-      await this.ctx.storage.setAlarm(expiresAt);
-      return;
-    }
-    await this.ctx.storage.deleteAll();
   }
 
   #read<T>(key: string): T | undefined {

@@ -1,6 +1,7 @@
 export * from "./algorithms/index.ts";
 export { checkRateLimit, type CheckOptions, type CheckResult, type DegradedReason } from "./client.ts";
 export { DenyCache } from "./deny-cache.ts";
+export { LeaseCache, leaseEnd, MAX_LEASE_MS, type Lease } from "./leases.ts";
 export { RateLimiter } from "./durable-object.ts";
 export { rateLimitHeaders } from "./headers.ts";
 export { enforceLimit, prepareLimit, rateLimit, type FailMode, type PreparedLimit, type RateLimitOptions } from "./middleware.ts";

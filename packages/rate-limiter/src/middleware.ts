@@ -4,6 +4,7 @@ import { checkRateLimit, type CheckResult } from "./client.ts";
 import { DenyCache } from "./deny-cache.ts";
 import type { RateLimiter } from "./durable-object.ts";
 import { rateLimitHeaders } from "./headers.ts";
+import { LeaseCache } from "./leases.ts";
 import { Policy } from "./policy.ts";
 import { maxCost } from "./sharding.ts";
 
@@ -25,6 +26,8 @@ export interface RateLimitOptions<E extends object> {
   metrics?: MetricsRegistry;
   /** Shared deny cache; default: one per middleware instance (per isolate). */
   denyCache?: DenyCache;
+  /** Leases for a policy with `reserve`; default: one cache per middleware instance (per isolate). */
+  leases?: LeaseCache;
 }
 
 /** A limiter prepared once per isolate: parsed policy, deny cache and metrics. */
@@ -32,6 +35,7 @@ export interface PreparedLimit<E extends object> {
   options: RateLimitOptions<E>;
   policy: Policy;
   denyCache: DenyCache;
+  leases: LeaseCache;
   decisions?: Counter;
   degraded?: Counter;
 }
@@ -49,6 +53,7 @@ export function prepareLimit<E extends object>(options: RateLimitOptions<E>): Pr
     options,
     policy,
     denyCache: options.denyCache ?? new DenyCache(),
+    leases: options.leases ?? new LeaseCache(),
     decisions: options.metrics?.counter("foundation_ratelimit_decisions_total", "Rate-limit decisions by quota and outcome"),
     degraded: options.metrics?.counter(
       "foundation_ratelimit_degraded_total",
@@ -72,6 +77,7 @@ export async function enforceLimit<E extends object>(
     cost: options.cost,
     timeoutMs: options.timeoutMs,
     denyCache: limit.denyCache,
+    leases: limit.leases,
   });
   if (result.source === "degraded") {
     limit.degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });

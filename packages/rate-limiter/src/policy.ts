@@ -20,6 +20,23 @@ const shards = z
       "Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate.",
   );
 
+const reserve = z
+  .number()
+  .int()
+  .min(2)
+  .max(100_000)
+  .optional()
+  .describe(
+    "Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. " +
+      "Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, " +
+      "so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve).",
+  );
+
+/** A lease is taken from one shard, so it must fit in the smallest one. */
+const reserveFitsAShard = (p: { limit: number; shards?: number | undefined; reserve?: number | undefined }) =>
+  (p.reserve ?? 1) <= Math.floor(p.limit / (p.shards ?? 1));
+const reserveTooLarge = { message: "reserve must be at most limit / shards: a lease is taken from one shard", path: ["reserve"] };
+
 /** Every shard needs at least one unit of the limit, or it could never admit anything. */
 const everyShardGetsAUnit = (p: { limit: number; shards?: number | undefined }) => p.limit >= (p.shards ?? 1);
 /** Aborts, so a request's own check of its cost against the shards does not pile a second error on this one. */
@@ -27,26 +44,29 @@ const tooManyShards = { message: "limit must be at least shards: every shard nee
 
 /** Token bucket: up to `limit` tokens, refilled continuously at `refillPerSecond`. Allows bursts up to `limit`. */
 export const TokenBucketPolicy = z
-  .object({ algorithm: z.literal("token-bucket"), limit, refillPerSecond: z.number().positive().max(1_000_000_000), shards })
+  .object({ algorithm: z.literal("token-bucket"), limit, refillPerSecond: z.number().positive().max(1_000_000_000), shards, reserve })
   .strict()
-  .refine(everyShardGetsAUnit, tooManyShards);
+  .refine(everyShardGetsAUnit, tooManyShards)
+  .refine(reserveFitsAShard, reserveTooLarge);
 
 /**
  * Sliding window (two-window weighted approximation, as Cloudflare and @upstash/ratelimit use): the previous
  * window's count weighted by how much of it still overlaps the sliding window.
  */
 export const SlidingWindowPolicy = z
-  .object({ algorithm: z.literal("sliding-window"), limit, windowMs, shards })
+  .object({ algorithm: z.literal("sliding-window"), limit, windowMs, shards, reserve })
   .strict()
-  .refine(everyShardGetsAUnit, tooManyShards);
+  .refine(everyShardGetsAUnit, tooManyShards)
+  .refine(reserveFitsAShard, reserveTooLarge);
 
 /** Fixed window: at most `limit` per aligned window of `windowMs`; allows up to 2× `limit` across a boundary. */
 export const FixedWindowPolicy = z
-  .object({ algorithm: z.literal("fixed-window"), limit, windowMs, shards })
+  .object({ algorithm: z.literal("fixed-window"), limit, windowMs, shards, reserve })
   .strict()
-  .refine(everyShardGetsAUnit, tooManyShards);
+  .refine(everyShardGetsAUnit, tooManyShards)
+  .refine(reserveFitsAShard, reserveTooLarge);
 
-/** Sliding log: exact sliding window that keeps one timestamp per admitted unit; for small limits (≤ 1,000). */
+/** Sliding log: exact sliding window that keeps one timestamp per admitted unit; for small limits (≤ 1,000); no leases. */
 export const SlidingLogPolicy = z
   .object({ algorithm: z.literal("sliding-log"), limit: z.number().int().positive().max(1000), windowMs, shards })
   .strict()
@@ -54,7 +74,8 @@ export const SlidingLogPolicy = z
 
 /**
  * A rate-limit policy, validated at the edge. `shards` (default 1) splits a hot key's quota over several
- * limiter objects; see `sharding.ts` for what that costs in accuracy.
+ * limiter objects, and `reserve` lets each isolate spend leased units locally; see `sharding.ts` and
+ * `leases.ts` for what each costs in accuracy.
  */
 export const Policy = z.discriminatedUnion("algorithm", [TokenBucketPolicy, SlidingWindowPolicy, FixedWindowPolicy, SlidingLogPolicy]);
 /** A rate-limit policy. */

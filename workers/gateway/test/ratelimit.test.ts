@@ -1,5 +1,14 @@
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
-import { checkRateLimit, DenyCache, rateLimit, shardKey, shardPolicy, type Policy, type RateLimiter } from "@foundation/rate-limiter";
+import {
+  checkRateLimit,
+  DenyCache,
+  LeaseCache,
+  rateLimit,
+  shardKey,
+  shardPolicy,
+  type Policy,
+  type RateLimiter,
+} from "@foundation/rate-limiter";
 import { createService, MetricsRegistry } from "@foundation/service-kit";
 import { describe, expect, it } from "vitest";
 import { token } from "./auth.ts";
@@ -200,8 +209,64 @@ describe("checkRateLimit on a sharded key", () => {
   });
 });
 
+describe("checkRateLimit with leases (policy.reserve)", () => {
+  const policy: Policy = { algorithm: "fixed-window", limit: 100, windowMs: DAY, reserve: 10 };
+  /** A lease cache on a clock that stands still, so no lease runs out during a test. */
+  const isolate = () => new LeaseCache(1000, () => 1_700_000_000_000);
+  const storedCount = (key: string) =>
+    runInDurableObject(
+      stubFor(key),
+      (_i: RateLimiter, state) => state.storage.kv.get<{ state: { count: number } }>(policy.algorithm)?.state.count,
+    );
+  const admitted = (results: Awaited<ReturnType<typeof checkRateLimit>>[]) =>
+    results.filter((r) => r.source !== "degraded" && r.allowed).length;
+
+  it("asks the object once per `reserve` requests, which counts leased units as spent", async () => {
+    const key = uniqueKey("lease-seq");
+    const leases = isolate();
+    for (let i = 0; i < 25; i++) expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { leases })).toMatchObject({ allowed: true });
+    expect(await storedCount(key)).toBe(30);
+    const next = await checkRateLimit(env.RATE_LIMITER, key, policy, { leases });
+    expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 74 });
+  });
+
+  it("admits exactly the limit of 200 concurrent checks in one isolate, asking for what the waiting requests need", async () => {
+    const key = uniqueKey("lease-burst");
+    const leases = isolate();
+    const results = await Promise.all(Array.from({ length: 200 }, () => checkRateLimit(env.RATE_LIMITER, key, policy, { leases })));
+    expect(admitted(results)).toBe(100);
+    expect(await storedCount(key)).toBe(100);
+  });
+
+  it("never admits more than the limit across isolates, and refuses early by at most what another isolate holds", async () => {
+    const key = uniqueKey("lease-isolates");
+    const quiet = isolate();
+    const busy = isolate();
+    expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { leases: quiet })).toMatchObject({ allowed: true });
+    let busyAdmitted = 0;
+    for (let i = 0; i < 150; i++)
+      if (admitted([await checkRateLimit(env.RATE_LIMITER, key, policy, { leases: busy })]) === 1) busyAdmitted++;
+    expect(busyAdmitted).toBe(90); // the quiet isolate still holds 9 of the 100
+    let quietAdmitted = 1;
+    for (let i = 0; i < 20; i++)
+      if (admitted([await checkRateLimit(env.RATE_LIMITER, key, policy, { leases: quiet })]) === 1) quietAdmitted++;
+    expect(quietAdmitted).toBe(10);
+    expect(busyAdmitted + quietAdmitted).toBe(100);
+  });
+
+  it("checks every request with the object when no lease cache is given", async () => {
+    const key = uniqueKey("lease-none");
+    for (let i = 0; i < 3; i++) await checkRateLimit(env.RATE_LIMITER, key, policy);
+    expect(await storedCount(key)).toBe(3);
+  });
+});
+
 describe("rateLimit middleware", () => {
-  function appWith(failMode: "open" | "closed", timeoutMs?: number) {
+  function appWith(
+    failMode: "open" | "closed",
+    timeoutMs?: number,
+    policy: Policy = { algorithm: "fixed-window", limit: 2, windowMs: DAY },
+  ) {
     const metrics = new MetricsRegistry();
     const app = createService<Env>({ name: "rl-test", version: "1", metrics, logSink: () => {} });
     const quota = uniqueKey("q");
@@ -209,12 +274,14 @@ describe("rateLimit middleware", () => {
       "/limited",
       rateLimit<Env>({
         name: quota,
-        policy: { algorithm: "fixed-window", limit: 2, windowMs: DAY },
+        policy,
         key: (c) => c.req.header("x-client") ?? "anon",
         limiter: (e) => e.RATE_LIMITER,
         failMode,
         timeoutMs,
         metrics,
+        // A clock that stands still: no lease runs out between two requests of a test.
+        leases: new LeaseCache(1000, () => 1_700_000_000_000),
       }),
     );
     app.get("/limited", (c) => c.json({ ok: true }));
@@ -234,6 +301,14 @@ describe("rateLimit middleware", () => {
     expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(0);
     expect(refused.headers.get("RateLimit")).toMatch(/r=0/);
     expect((await app.request("/limited", { headers: { "x-client": "b" } }, env)).status).toBe(200);
+  });
+
+  it("spends a leased quota locally and still refuses past the limit", async () => {
+    const { app } = appWith("closed", undefined, { algorithm: "fixed-window", limit: 12, windowMs: DAY, reserve: 4 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 14; i++) statuses.push((await app.request("/limited", { headers: { "x-client": "a" } }, env)).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(12);
+    expect(statuses.slice(12)).toEqual([429, 429]);
   });
 
   it("fails closed with 503 when declared, counting the reason", async () => {
@@ -300,6 +375,9 @@ describe("POST /api/foundation/ratelimit/check", () => {
     ["more than 64 shards", { algorithm: "sliding-window", limit: 1000, windowMs: 1000, shards: 65 }],
     ["a fractional shard count", { algorithm: "fixed-window", limit: 10, windowMs: 1000, shards: 2.5 }],
     ["fewer units than shards", { algorithm: "token-bucket", limit: 3, refillPerSecond: 1, shards: 4 }],
+    ["a reserve on a sliding log", { algorithm: "sliding-log", limit: 100, windowMs: 1000, reserve: 10 }],
+    ["a reserve above one shard's share", { algorithm: "fixed-window", limit: 100, windowMs: 1000, shards: 4, reserve: 26 }],
+    ["a reserve of 1", { algorithm: "token-bucket", limit: 100, refillPerSecond: 1, reserve: 1 }],
   ])("answers %s with 400 problem+json", async (_, policy) => {
     const res = await post({ key: "k", policy }, await token("service", "billing"));
     expect(res.status).toBe(400);

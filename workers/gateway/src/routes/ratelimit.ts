@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { DenyCache, checkRateLimit, maxCost, Policy } from "@foundation/rate-limiter";
+import { DenyCache, checkRateLimit, LeaseCache, maxCost, Policy } from "@foundation/rate-limiter";
 import { HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "./index.ts";
 
@@ -29,7 +29,9 @@ const checkRoute = createRoute({
   description:
     "Keys are namespaced by the caller's token subject, so one service can never spend another's quota. The answer is 200 whether or not the request is allowed. " +
     "A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, " +
-    "but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate.",
+    "but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate. " +
+    "A policy with `reserve` lets the gateway isolate that answers take that many units at once and answer from them locally: never more than `limit`, " +
+    "but units an isolate holds when its lease ends (at the window's end, at most 1 s) count as spent.",
   security: [{ bearer: [] }],
   request: { body: { content: { "application/json": { schema: CheckRequest } }, required: true } },
   responses: {
@@ -39,6 +41,7 @@ const checkRoute = createRoute({
 });
 
 const denyCache = new DenyCache();
+const leases = new LeaseCache();
 
 /** `/api/foundation/ratelimit`: rate-limit decisions for services that enforce their own quotas. */
 export const ratelimitRoutes = new OpenAPIHono<GatewayEnv>();
@@ -46,7 +49,7 @@ ratelimitRoutes.use(jsonBodiesOnly());
 ratelimitRoutes.use(requireAuth({ anyOf: ["service"] }));
 ratelimitRoutes.openapi(checkRoute, async (c) => {
   const { key, policy, cost } = c.req.valid("json");
-  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, { cost, denyCache });
+  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, { cost, denyCache, leases });
   if (result.source === "degraded") {
     c.var.log.warn("rate limiter unavailable", { reason: result.reason });
     throw new HttpProblem(503, {

@@ -1,0 +1,151 @@
+/**
+ * Leases: an isolate takes `policy.reserve` units of a key's quota from its limiter object in one round trip and
+ * spends them locally, so a busy key costs one Durable Object call per `reserve` requests instead of one each.
+ *
+ * Accuracy trade-off (declared per policy; without `reserve` every request asks the object and is exact):
+ * - Never more than the limit: the object counts a lease's units as spent when it grants them, and an isolate
+ *   admits only units it was granted, so the object's count bounds every isolate's admissions together.
+ * - May refuse early: units leased but not spent before the lease ends stay counted, so up to
+ *   `reserve × isolates holding a lease` units of a window can go unused. Leases are short (the end of the
+ *   current window, at most {@link MAX_LEASE_MS}), and a lease ends with its window, so a window's units are
+ *   never spent in the next one: a fixed or sliding window counts them where it granted them.
+ * - `remaining` is the object's count at the grant plus what is left of this isolate's lease: it does not see
+ *   the other isolates' leases.
+ * Sliding log (an exact log of timestamps, for small limits) takes no leases.
+ */
+import type { Decision } from "./algorithms/index.ts";
+import type { Policy } from "./policy.ts";
+
+/** The longest a lease lasts, so unspent units of an isolate that went quiet come back to the quota soon. */
+export const MAX_LEASE_MS = 1000;
+
+/**
+ * When a lease granted at `now` under `policy` ends: the end of the current aligned window (fixed and sliding
+ * windows count units in the window that granted them), and never more than {@link MAX_LEASE_MS} away.
+ * @example leaseEnd({ algorithm: "fixed-window", limit: 100, windowMs: 60_000, reserve: 10 }, 59_500) // 60_000
+ */
+export function leaseEnd(policy: Policy, now: number): number {
+  const cap = now + MAX_LEASE_MS;
+  if (policy.algorithm === "token-bucket") return cap;
+  return Math.min(cap, (Math.floor(now / policy.windowMs) + 1) * policy.windowMs);
+}
+
+/** A limiter object's answer to a lease request: its decision, the units granted (0: refused) and for how long. */
+export interface Lease extends Decision {
+  granted: number;
+  leaseMs: number;
+}
+
+/** What an isolate knows of one key: units it may spend until `until`, or a refusal until `refusedUntil`. */
+interface Held {
+  units: number;
+  until: number;
+  refusedUntil: number;
+  /** The object's decision when it last answered. */
+  answer: Decision;
+}
+
+/**
+ * The leases one isolate holds, by key (a shard's object and policy), and the lease requests in flight. Only one
+ * request per key is in flight at a time: concurrent requests of the isolate wait for it, and the next one asks
+ * for enough units for everyone then waiting. Bounded: the oldest keys are dropped past `maxEntries` (their
+ * units count as spent, as when a lease runs out).
+ */
+export class LeaseCache {
+  private readonly held = new Map<string, Held>();
+  private readonly asking = new Map<string, Promise<unknown>>();
+  /** Units wanted by waiting requests, by key. */
+  private readonly waiters = new Map<string, number>();
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    /** The isolate's clock (injectable for tests); lease ends are on it. */
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Spends `cost` units of the lease on `key` and returns the decision to report; or the refusal the object gave
+   * while it lasts; or undefined when the isolate must ask the object.
+   */
+  take(key: string, cost: number): Decision | undefined {
+    const h = this.held.get(key);
+    if (h === undefined) return undefined;
+    const now = this.now();
+    if (h.refusedUntil > now) {
+      const { limit, resetMs } = h.answer;
+      return { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: h.refusedUntil - now };
+    }
+    if (now >= h.until || h.units < cost) return undefined;
+    h.units -= cost;
+    const { limit, remaining, resetMs } = h.answer;
+    return { allowed: true, limit, remaining: remaining + h.units, resetMs, retryAfterMs: 0 };
+  }
+
+  /**
+   * Records the object's answer to a lease request sent at `askedAt` for a request of `cost`, and returns that
+   * request's decision. Granted units beyond `cost` are held (added to what is left of a lease still running,
+   * which then ends when the earlier of the two does, so no unit outlives its own lease); a refusal is
+   * remembered until its retry time, for the requests that waited on this one.
+   */
+  settle(key: string, lease: Lease, cost: number, askedAt: number): Decision {
+    const { granted, leaseMs, ...answer } = lease;
+    const now = this.now();
+    const previous = this.held.get(key);
+    const running = previous !== undefined && previous.until > now && previous.refusedUntil <= now ? previous : undefined;
+    this.held.delete(key);
+    let decision: Decision = answer;
+    if (granted === 0) {
+      if (answer.retryAfterMs > 0) this.remember(key, { units: 0, until: 0, refusedUntil: askedAt + answer.retryAfterMs, answer });
+    } else {
+      const units = granted - cost + (running?.units ?? 0);
+      const until = Math.min(askedAt + leaseMs, running?.until ?? Number.POSITIVE_INFINITY);
+      decision = { ...answer, remaining: answer.remaining + units };
+      if (units > 0 && until > now) this.remember(key, { units, until, refusedUntil: 0, answer });
+    }
+    return decision;
+  }
+
+  /** The lease request in flight for `key`, if any. */
+  inFlight(key: string): Promise<unknown> | undefined {
+    return this.asking.get(key);
+  }
+
+  /** Registers `request` as the lease request in flight for `key` until it settles. */
+  track<T>(key: string, request: Promise<T>): Promise<T> {
+    const settled = request.finally(() => {
+      if (this.asking.get(key) === settled) this.asking.delete(key);
+    });
+    this.asking.set(key, settled);
+    return settled;
+  }
+
+  /** Counts `cost` units wanted by a request of the isolate that waits for `key`'s lease request. */
+  join(key: string, cost: number): void {
+    this.waiters.set(key, (this.waiters.get(key) ?? 0) + cost);
+  }
+
+  /** Stops counting a request {@link join} counted. */
+  leave(key: string, cost: number): void {
+    const left = (this.waiters.get(key) ?? cost) - cost;
+    if (left > 0) this.waiters.set(key, left);
+    else this.waiters.delete(key);
+  }
+
+  /** Units wanted by the isolate's requests waiting for `key`'s lease. */
+  demand(key: string): number {
+    return this.waiters.get(key) ?? 0;
+  }
+
+  /** Number of keys with a lease or a remembered refusal. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  private remember(key: string, h: Held): void {
+    this.held.set(key, h);
+    if (this.held.size > this.maxEntries) {
+      const oldest = this.held.keys().next().value;
+      if (oldest !== undefined) this.held.delete(oldest);
+    }
+  }
+}
