@@ -10,7 +10,7 @@ export type DegradedReason = "timeout" | "error";
 
 /** A decision and where it came from. */
 export type CheckResult =
-  (Decision & { source: "limiter" | "deny-cache" }) | { source: "degraded"; reason: DegradedReason; error: unknown };
+  (Decision & { source: "limiter" | "deny-cache" | "lease" }) | { source: "degraded"; reason: DegradedReason; error: unknown };
 
 /** Options of {@link checkRateLimit}. */
 export interface CheckOptions {
@@ -24,9 +24,17 @@ export interface CheckOptions {
   random?: () => number;
 }
 
-/** The deny-cache entry of a (key, policy) pair: a refusal under one policy says nothing about another. */
+/** Policies serialised once per isolate: a middleware checks the same policy object on every request. */
+const policyKeys = new WeakMap<Policy, string>();
+
+/** The deny-cache and lease entry of a (key, policy) pair: a refusal under one policy says nothing about another. */
 function cacheKey(key: string, policy: Policy): string {
-  return `${key}\u0000${JSON.stringify(policy)}`;
+  let serialised = policyKeys.get(policy);
+  if (serialised === undefined) {
+    serialised = JSON.stringify(policy);
+    policyKeys.set(policy, serialised);
+  }
+  return `${key}\u0000${serialised}`;
 }
 
 /** One shard a request asks: its object's name, its share of the policy, and its deny-cache entry. */
@@ -41,6 +49,13 @@ interface Probe {
 /** The refusal the deny cache stands in for. */
 function cachedRefusal(probe: Probe): Decision {
   return { allowed: false, limit: probe.policy.limit, remaining: 0, resetMs: probe.refusedFor, retryAfterMs: probe.refusedFor };
+}
+
+/** The first shard's decision when the isolate's lease on it can admit the request: no round trip, no timer. */
+function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
+  if (!leases || !probe || probe.refusedFor > 0 || probe.policy.algorithm === "sliding-log" || probe.policy.reserve === undefined) return;
+  const local = leases.take(probe.cacheEntry, cost);
+  return local?.allowed ? local : undefined;
 }
 
 /** Waits on another request's lease request at most this often before asking the object directly. */
@@ -103,7 +118,7 @@ async function askShards(
 
 /**
  * Asks the key's `RateLimiter` object for a decision, answering from the isolate's deny cache when the
- * key is known to be refused, and reporting a typed degraded result instead of throwing when the object
+ * key is known to be refused, and from the isolate's lease when the policy has `reserve` (see `leases.ts`), and reporting a typed degraded result instead of throwing when the object
  * cannot answer in time. A sharded policy asks one shard at random and, when it refuses, the next one
  * before refusing; the combined decision's `remaining` is then an estimate (see `sharding.ts`). The deny
  * cache remembers refusals per shard, so a sharded key is answered from it only when both shards the
@@ -126,6 +141,8 @@ export async function checkRateLimit(
       return { name, policy: shardPolicy(policy, index), cacheEntry, refusedFor: options.denyCache?.retryAfterMs(cacheEntry) ?? 0 };
     });
     if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
+    const leased = fromLease(probes[0], options);
+    if (leased) return { ...combineDecisions(policy, [leased]), source: "lease" };
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });

@@ -224,7 +224,14 @@ describe("checkRateLimit with leases (policy.reserve)", () => {
   it("asks the object once per `reserve` requests, which counts leased units as spent", async () => {
     const key = uniqueKey("lease-seq");
     const leases = isolate();
-    for (let i = 0; i < 25; i++) expect(await checkRateLimit(env.RATE_LIMITER, key, policy, { leases })).toMatchObject({ allowed: true });
+    const sources = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await checkRateLimit(env.RATE_LIMITER, key, policy, { leases });
+      expect(r).toMatchObject({ allowed: true });
+      sources.push(r.source);
+    }
+    expect(sources.filter((s) => s === "limiter")).toHaveLength(3); // the lease requests; the rest answered locally
+    expect(sources.filter((s) => s === "lease")).toHaveLength(22);
     expect(await storedCount(key)).toBe(30);
     const next = await checkRateLimit(env.RATE_LIMITER, key, policy, { leases });
     expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 74 });
