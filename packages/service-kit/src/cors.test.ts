@@ -49,6 +49,16 @@ describe("CORS (scenario 17)", () => {
     expect(res.headers.get("Access-Control-Allow-Origin")).toBeNull();
   });
 
+  it("answers a request without Origin with Vary: Origin and no Access-Control header, also one an upstream set", async () => {
+    for (const path of ["/data", "/permissive"]) {
+      const res = await makeService().request(path, {}, corsEnv);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("Vary")).toContain("Origin");
+      for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
+        expect(res.headers.get(h), `${path} ${h}`).toBeNull();
+    }
+  });
+
   it("answers a listed preflight with the allowed methods and headers, and an unlisted one with nothing to allow", async () => {
     const preflight = (origin: string) =>
       makeService().request(

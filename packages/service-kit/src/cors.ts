@@ -55,7 +55,17 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: CorsEnv }> => {
     maxAge: 600,
   });
   return async function corsAllowList(c, next) {
-    const listed = allowedOrigins(c.env?.CORS_ORIGINS).has(c.req.header("origin") ?? "");
+    const origin = c.req.header("origin");
+    if (origin === undefined && c.req.method !== "OPTIONS") {
+      // Not a browser's cross-origin call (server-to-server traffic, most of a gateway's): only `Vary` to add,
+      // and no Access-Control header an upstream set is passed on.
+      await next();
+      c.header("Vary", "Origin", { append: true });
+      for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
+        c.res.headers.delete(h);
+      return;
+    }
+    const listed = allowedOrigins(c.env?.CORS_ORIGINS).has(origin ?? "");
     const preflight = await handler(c, next);
     if (!listed) {
       // Hono copies the context's headers onto a returned preflight response, so both are cleaned.
