@@ -54,6 +54,18 @@ export function maxCost(policy: Policy): number {
 export function shardPolicy(policy: Policy, index: number): Policy {
   const shards = shardCount(policy);
   if (!Number.isInteger(index) || index < 0 || index >= shards) throw new RangeError(`shard ${index} does not exist among ${shards}`);
+  let computed = shardPolicies.get(policy);
+  if (!computed) {
+    computed = [];
+    shardPolicies.set(policy, computed);
+  }
+  return (computed[index] ??= Object.freeze(splitPolicy(policy, shards, index)));
+}
+
+/** Shard policies by policy object, computed once: a middleware asks for the same policy's shards on every request. */
+const shardPolicies = new WeakMap<Policy, Policy[]>();
+
+function splitPolicy(policy: Policy, shards: number, index: number): Policy {
   const { shards: _shards, ...whole } = policy;
   if (shards === 1) return whole;
   const limit = shardLimit(policy.limit, shards, index);

@@ -49,27 +49,44 @@ const keySets = new Map<string, JWTVerifyGetKey>();
 /** Tokens this isolate verified recently (see `VerifiedTokenCache`). */
 const verifiedTokens = new VerifiedTokenCache<AuthContext>();
 
+/** How tokens are verified under one configuration. */
+interface Verification {
+  key: JWTVerifyGetKey | Uint8Array;
+  algorithms: string[];
+  /** Everything verification depends on, as one string: the token cache's namespace. */
+  settings: string;
+}
+
+/** Verifications by their configuration, so a request does not re-encode the secret or re-split the algorithms. */
+const verifications = new Map<string, Verification>();
+
 /** How tokens are verified under `env`: a key set with asymmetric algorithms, or the HS256 secret. */
-function verification(env: AuthEnv): { key: JWTVerifyGetKey | Uint8Array; algorithms: string[]; settings: string } {
+function verification(env: AuthEnv): Verification {
   const config = env.JWT_JWKS_URL ?? env.JWT_JWKS;
-  if (config) {
-    let keys = keySets.get(config);
-    if (!keys) {
-      keys = env.JWT_JWKS_URL ? createRemoteJWKSet(new URL(env.JWT_JWKS_URL)) : createLocalJWKSet(JSON.parse(config) as JSONWebKeySet);
-      keySets.set(config, keys);
-    }
-    const algorithms = (env.JWT_ALGORITHMS ?? "RS256,ES256")
-      .split(",")
-      .map((a) => a.trim())
-      .filter((a) => ASYMMETRIC.has(a));
-    return { key: keys, algorithms, settings: `keys\u0000${config}\u0000${algorithms.join(",")}\u0000${claimSettings(env)}` };
+  if (!config && !env.JWT_SECRET)
+    throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
+  const settings = config
+    ? `keys\u0000${config}\u0000${env.JWT_ALGORITHMS ?? ""}\u0000${claimSettings(env)}`
+    : `HS256\u0000${env.JWT_SECRET}\u0000${claimSettings(env)}`;
+  let v = verifications.get(settings);
+  if (!v) {
+    v = config ? keySetVerification(env, config, settings) : { key: encoder.encode(env.JWT_SECRET), algorithms: ["HS256"], settings };
+    verifications.set(settings, v);
   }
-  if (!env.JWT_SECRET) throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
-  return {
-    key: encoder.encode(env.JWT_SECRET),
-    algorithms: ["HS256"],
-    settings: `HS256\u0000${env.JWT_SECRET}\u0000${claimSettings(env)}`,
-  };
+  return v;
+}
+
+function keySetVerification(env: AuthEnv, config: string, settings: string): Verification {
+  let keys = keySets.get(config);
+  if (!keys) {
+    keys = env.JWT_JWKS_URL ? createRemoteJWKSet(new URL(env.JWT_JWKS_URL)) : createLocalJWKSet(JSON.parse(config) as JSONWebKeySet);
+    keySets.set(config, keys);
+  }
+  const algorithms = (env.JWT_ALGORITHMS ?? "RS256,ES256")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => ASYMMETRIC.has(a));
+  return { key: keys, algorithms, settings };
 }
 
 function claimSettings(env: AuthEnv): string {

@@ -87,13 +87,23 @@ export type MetricsBatch = z.infer<typeof MetricsBatch>;
 
 /** `name="value"` pairs of a label set, sorted by name and escaped: the identity of a series within its family. */
 export function labelKey(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabelValue(labels[k] ?? "")}"`)
-    .join(",");
+  const names = Object.keys(labels);
+  // Call sites pass their labels in one order every time, usually already sorted: sort only when needed.
+  for (let i = 1; i < names.length; i++) {
+    if ((names[i - 1] as string) > (names[i] as string)) {
+      names.sort();
+      break;
+    }
+  }
+  let key = "";
+  for (const k of names) key += `${key === "" ? "" : ","}${k}="${escapeLabelValue(labels[k] ?? "")}"`;
+  return key;
 }
+
+const NEEDS_ESCAPE = /[\\\n"]/;
 
 /** Escapes a label value for the text exposition format. */
 function escapeLabelValue(v: string): string {
+  if (!NEEDS_ESCAPE.test(v)) return v;
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }

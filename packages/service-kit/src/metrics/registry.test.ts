@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { labelKey } from "./families.ts";
 import { MetricsRegistry } from "./registry.ts";
 
 describe("MetricsRegistry", () => {
@@ -68,5 +69,14 @@ describe("MetricsRegistry", () => {
       { type: "histogram", name: "h_seconds", help: "h", buckets: [1], samples: [{ labels: {}, counts: [1], sum: 0.5, count: 1 }] },
       { type: "gauge", name: "g", help: "g", samples: [{ labels: {}, value: 2, at: expect.any(Number) as number }] },
     ]);
+  });
+});
+
+describe("labelKey", () => {
+  it("names a series the same whatever order its labels come in, escaping only what needs it", () => {
+    expect(labelKey({ route: "/a", method: "GET", status: "200" })).toBe('method="GET",route="/a",status="200"');
+    expect(labelKey({ method: "GET", route: "/a", status: "200" })).toBe('method="GET",route="/a",status="200"');
+    expect(labelKey({ b: 'say "hi"\n', a: "back\\slash" })).toBe('a="back\\\\slash",b="say \\"hi\\"\\n"');
+    expect(labelKey({})).toBe("");
   });
 });
