@@ -11,6 +11,8 @@ function makeService() {
   app.get("/data", (c) => c.json({ ok: true }));
   // An upstream that answers with its own permissive CORS headers, as a proxied service might.
   app.get("/permissive", (c) => c.json({ ok: true }, 200, { "Access-Control-Allow-Origin": "*" }));
+  // A response whose headers cannot be changed, like one fetched from another worker or a Durable Object.
+  app.get("/immutable", () => Response.redirect("https://elsewhere.example/", 302));
   return app;
 }
 
@@ -50,9 +52,13 @@ describe("CORS (scenario 17)", () => {
   });
 
   it("answers a request without Origin with Vary: Origin and no Access-Control header, also one an upstream set", async () => {
-    for (const path of ["/data", "/permissive"]) {
+    for (const [path, status] of [
+      ["/data", 200],
+      ["/permissive", 200],
+      ["/immutable", 302],
+    ] as const) {
       const res = await makeService().request(path, {}, corsEnv);
-      expect(res.status).toBe(200);
+      expect(res.status).toBe(status);
       expect(res.headers.get("Vary")).toContain("Origin");
       for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
         expect(res.headers.get(h), `${path} ${h}`).toBeNull();

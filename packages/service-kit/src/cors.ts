@@ -58,7 +58,10 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: CorsEnv }> => {
     const origin = c.req.header("origin");
     if (origin === undefined && c.req.method !== "OPTIONS") {
       // Not a browser's cross-origin call (server-to-server traffic, most of a gateway's): only `Vary` to add,
-      // and no Access-Control header an upstream set is passed on.
+      // and no Access-Control header an upstream set is passed on. Reading `c.res` first makes Hono copy the
+      // handler's response into a mutable one, as Hono's CORS middleware does: a response fetched from a Durable
+      // Object or another worker has immutable headers, which the middleware after this one (secure headers) sets.
+      void c.res;
       await next();
       c.header("Vary", "Origin", { append: true });
       for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
