@@ -51,9 +51,14 @@ function cachedRefusal(probe: Probe): Decision {
   return { allowed: false, limit: probe.policy.limit, remaining: 0, resetMs: probe.refusedFor, retryAfterMs: probe.refusedFor };
 }
 
+/** The units a policy leases at once, or undefined when it takes no leases (sliding log never does). */
+function reserveOf(policy: Policy): number | undefined {
+  return policy.algorithm === "sliding-log" ? undefined : policy.reserve;
+}
+
 /** The first shard's decision when the isolate's lease on it can admit the request: no round trip, no timer. */
 function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
-  if (!leases || !probe || probe.refusedFor > 0 || probe.policy.algorithm === "sliding-log" || probe.policy.reserve === undefined) return;
+  if (!leases || !probe || probe.refusedFor > 0 || reserveOf(probe.policy) === undefined) return;
   const local = leases.take(probe.cacheEntry, cost);
   return local?.allowed ? local : undefined;
 }
@@ -102,7 +107,7 @@ async function askShards(
   const decisions: Decision[] = [];
   for (const probe of probes) {
     const asked = probe.refusedFor === 0;
-    const reserve = probe.policy.algorithm === "sliding-log" ? undefined : probe.policy.reserve;
+    const reserve = reserveOf(probe.policy);
     const stub = () => namespace.get(namespace.idFromName(probe.name));
     const decision = !asked
       ? cachedRefusal(probe)
@@ -118,8 +123,8 @@ async function askShards(
 
 /**
  * Asks the key's `RateLimiter` object for a decision, answering from the isolate's deny cache when the
- * key is known to be refused, and from the isolate's lease when the policy has `reserve` (see `leases.ts`), and reporting a typed degraded result instead of throwing when the object
- * cannot answer in time. A sharded policy asks one shard at random and, when it refuses, the next one
+ * key is known to be refused and from the isolate's lease when the policy has `reserve` (see `leases.ts`),
+ * and reporting a typed degraded result instead of throwing when the object cannot answer in time. A sharded policy asks one shard at random and, when it refuses, the next one
  * before refusing; the combined decision's `remaining` is then an estimate (see `sharding.ts`). The deny
  * cache remembers refusals per shard, so a sharded key is answered from it only when both shards the
  * request would ask are known to be refused, until the earlier of their retry times; the key's other
