@@ -1,3 +1,5 @@
+import { setBounded } from "@foundation/service-kit/bounded-map";
+
 /**
  * Per-isolate memory of keys the limiter refused, until when. A refused key is refused locally until
  * then, without a Durable Object round trip, so abusive traffic costs nothing (like @upstash/ratelimit's
@@ -13,12 +15,7 @@ export class DenyCache {
 
   /** Remembers that `key` is refused until `untilMs`. */
   deny(key: string, untilMs: number): void {
-    this.until.delete(key);
-    this.until.set(key, untilMs);
-    if (this.until.size > this.maxEntries) {
-      const oldest = this.until.keys().next().value;
-      if (oldest !== undefined) this.until.delete(oldest);
-    }
+    setBounded(this.until, key, untilMs, this.maxEntries);
   }
 
   /** Milliseconds `key` stays refused, or 0 when it may ask the limiter. */

@@ -13,6 +13,7 @@
  *   the other isolates' leases.
  * Sliding log (an exact log of timestamps, for small limits) takes no leases.
  */
+import { setBounded } from "@foundation/service-kit/bounded-map";
 import type { Decision } from "./algorithms/index.ts";
 import type { Policy } from "./policy.ts";
 
@@ -95,12 +96,14 @@ export class LeaseCache {
     this.held.delete(key);
     let decision: Decision = answer;
     if (granted === 0) {
-      if (answer.retryAfterMs > 0) this.remember(key, { units: 0, until: 0, refusedUntil: askedAt + answer.retryAfterMs, answer });
+      if (answer.retryAfterMs > 0) {
+        setBounded(this.held, key, { units: 0, until: 0, refusedUntil: askedAt + answer.retryAfterMs, answer }, this.maxEntries);
+      }
     } else {
       const units = granted - cost + (running?.units ?? 0);
       const until = Math.min(askedAt + leaseMs, running?.until ?? Number.POSITIVE_INFINITY);
       decision = { ...answer, remaining: answer.remaining + units };
-      if (units > 0 && until > now) this.remember(key, { units, until, refusedUntil: 0, answer });
+      if (units > 0 && until > now) setBounded(this.held, key, { units, until, refusedUntil: 0, answer }, this.maxEntries);
     }
     return decision;
   }
@@ -139,13 +142,5 @@ export class LeaseCache {
   /** Number of keys with a lease or a remembered refusal. */
   get size(): number {
     return this.held.size;
-  }
-
-  private remember(key: string, h: Held): void {
-    this.held.set(key, h);
-    if (this.held.size > this.maxEntries) {
-      const oldest = this.held.keys().next().value;
-      if (oldest !== undefined) this.held.delete(oldest);
-    }
   }
 }

@@ -1,3 +1,5 @@
+import { setBounded } from "../bounded-map.ts";
+
 /** How long a verified token is answered from memory at most, so a rotated key set or secret takes effect within it. */
 export const TOKEN_CACHE_TTL_MS = 60_000;
 
@@ -39,13 +41,7 @@ export class VerifiedTokenCache<T> {
   set(settings: string, token: string, value: T, expSeconds: number, nowMs: number): void {
     const until = Math.min(expSeconds * 1000, nowMs + this.ttlMs);
     if (until <= nowMs) return;
-    const key = `${settings}\u0000${token}`;
-    this.entries.delete(key);
-    this.entries.set(key, { value, until });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    setBounded(this.entries, `${settings}\u0000${token}`, { value, until }, this.maxEntries);
   }
 
   /** Number of remembered tokens. */
