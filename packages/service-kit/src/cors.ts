@@ -13,6 +13,8 @@ export interface CorsEnv {
 /** Headers a browser may send cross-origin, and the ones it may read back. */
 const ALLOW_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "X-Api-Key"];
 const EXPOSE_HEADERS = ["X-Correlation-Id", "Retry-After", "RateLimit", "RateLimit-Policy", "Location"];
+/** The headers that grant a cross-origin caller access: never on an answer to an unlisted origin or a non-browser call. */
+const GRANTING_HEADERS = ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"];
 
 const parsed = new Map<string, ReadonlySet<string>>();
 
@@ -64,8 +66,7 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: CorsEnv }> => {
       void c.res;
       await next();
       c.header("Vary", "Origin", { append: true });
-      for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
-        c.res.headers.delete(h);
+      for (const h of GRANTING_HEADERS) c.res.headers.delete(h);
       return;
     }
     const listed = allowedOrigins(c.env?.CORS_ORIGINS).has(origin ?? "");
@@ -73,8 +74,7 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: CorsEnv }> => {
     if (!listed) {
       // Hono copies the context's headers onto a returned preflight response, so both are cleaned.
       for (const headers of [c.res.headers, preflight?.headers]) {
-        for (const h of ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"])
-          headers?.delete(h);
+        for (const h of GRANTING_HEADERS) headers?.delete(h);
       }
     }
     return preflight;
