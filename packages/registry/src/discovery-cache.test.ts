@@ -33,6 +33,34 @@ describe("DiscoveryCache", () => {
     expect(loads).toBe(1);
   });
 
+  it("while one caller refreshes a stale key, serves the others the answer in hand (stale-while-revalidate)", async () => {
+    const time = clock();
+    const cache = new DiscoveryCache<string>({ maxStalenessMs: 1000, staleWhileRevalidateMs: 5000, now: time.now });
+    await cache.get("k", async () => "v1");
+    time.t = 1500;
+    let release: (v: string) => void = () => {};
+    const refreshing = cache.get("k", () => new Promise<string>((r) => (release = r)));
+    let loads = 0;
+    const others = await Promise.all(Array.from({ length: 10 }, () => cache.get("k", async () => `v${++loads}`)));
+    expect(others).toEqual(Array(10).fill("v1"));
+    expect(loads).toBe(0); // no second fetch while the first runs
+    release("v2");
+    expect(await refreshing).toBe("v2");
+    expect(await cache.get("k", async () => "v3")).toBe("v2");
+  });
+
+  it("makes callers wait for the refresh once the answer in hand is older than staleWhileRevalidateMs", async () => {
+    const time = clock();
+    const cache = new DiscoveryCache<string>({ maxStalenessMs: 1000, staleWhileRevalidateMs: 5000, now: time.now });
+    await cache.get("k", async () => "v1");
+    time.t = 5000;
+    let release: (v: string) => void = () => {};
+    const refreshing = cache.get("k", () => new Promise<string>((r) => (release = r)));
+    const waiting = cache.get("k", async () => "never");
+    release("v2");
+    expect(await Promise.all([refreshing, waiting])).toEqual(["v2", "v2"]);
+  });
+
   it("reads its own writes: an invalidated key is fetched again, and a fetch started before is not kept", async () => {
     const cache = new DiscoveryCache<string>({ now: clock().now });
     let release: (v: string) => void = () => {};
