@@ -22,6 +22,12 @@ export interface CheckOptions {
   timeoutMs?: number;
   /** Picks the shard a sharded key asks first, a number in [0, 1) (default `Math.random`; injectable for tests). */
   random?: () => number;
+  /**
+   * Keeps work alive past the response (the request's `ctx.waitUntil`). With it, a lease running low is
+   * refilled in the background so requests find units instead of asking the object; without it, only a
+   * request that finds no units asks.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /** Policies serialised once per isolate: a middleware checks the same policy object on every request. */
@@ -58,39 +64,56 @@ function reserveOf(policy: Policy): number | undefined {
 
 /** The first shard's decision when the isolate's lease on it can admit the request: no round trip, no timer. */
 function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
-  if (!leases || !probe || probe.refusedFor > 0 || reserveOf(probe.policy) === undefined) return;
+  if (!leases || !probe || reserveOf(probe.policy) === undefined) return;
   const local = leases.take(probe.cacheEntry, cost);
   return local?.allowed ? local : undefined;
 }
 
-/** Waits on another request's lease request at most this often before asking the object directly. */
-const MAX_LEASE_WAITS = 8;
+/**
+ * Starts refilling the isolate's lease on a shard once it holds at most half of `reserve`, unless a lease
+ * request is already in flight: the refill's units join what is left, so a busy isolate keeps finding units.
+ */
+function refill(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  probe: Probe,
+  reserve: number,
+  leases: LeaseCache,
+  waitUntil: CheckOptions["waitUntil"],
+) {
+  const key = probe.cacheEntry;
+  if (!waitUntil || leases.inFlight(key) || leases.units(key) > reserve / 2) return;
+  const askedAt = leases.now();
+  const stub = namespace.get(namespace.idFromName(probe.name));
+  // Asked as a request of cost 1 so a spent quota answers with a refusal, which the cache then remembers;
+  // settled with cost 0 because no request spends a unit of it.
+  const request = leases.track(key, stub.reserve(probe.policy, reserve, 1)).then(
+    (lease) => void leases.settle(key, lease, 0, askedAt),
+    () => undefined, // a failed refill leaves the next request short of units, and that request asks itself
+  );
+  waitUntil(request);
+}
 
 /**
  * One shard's decision for a policy with `reserve`: from the isolate's lease when it has the units (or from the
- * refusal the object last gave); otherwise after waiting for the lease request already in flight for the shard;
- * otherwise by asking the object for a lease big enough for this request and every one waiting.
+ * refusal the object last gave); otherwise by asking the object for a new lease, or, while another request of
+ * the isolate is already asking for one, for this request's decision alone. Requests wait on each other only
+ * when the quota is nearly spent (a refused request waits for the lease in flight, which may hold the last
+ * units): under load a request that waits for another's answer pays for every turn the busy event loop takes.
  */
 async function leasedDecision(stub: DurableObjectStub<RateLimiter>, probe: Probe, reserve: number, cost: number, leases: LeaseCache) {
   const key = probe.cacheEntry;
-  let waiting = false;
-  try {
-    for (let waits = 0; ; waits++) {
-      const local = leases.take(key, cost);
-      if (local) return local;
-      const asking = leases.inFlight(key);
-      if (!asking) break;
-      if (waits === MAX_LEASE_WAITS) return await stub.check(probe.policy, cost);
-      if (!waiting) leases.join(key, cost);
-      waiting = true;
-      await asking.catch(() => undefined); // the request that asked reports its own failure
-    }
-  } finally {
-    if (waiting) leases.leave(key, cost);
+  const local = leases.take(key, cost);
+  if (local) return local;
+  const asking = leases.inFlight(key);
+  if (asking) {
+    const own = await stub.check(probe.policy, cost);
+    if (own.allowed) return own;
+    // Refused: the quota's last units may be the ones the lease request in flight is bringing to this isolate.
+    await asking.catch(() => undefined);
+    return leases.take(key, cost) ?? own;
   }
-  const want = Math.max(reserve, cost + leases.demand(key));
   const askedAt = leases.now();
-  const lease = await leases.track(key, stub.reserve(probe.policy, want, cost));
+  const lease = await leases.track(key, stub.reserve(probe.policy, reserve, cost));
   return leases.settle(key, lease, cost, askedAt);
 }
 
@@ -145,9 +168,13 @@ export async function checkRateLimit(
       const cacheEntry = cacheKey(name, policy);
       return { name, policy: shardPolicy(policy, index), cacheEntry, refusedFor: options.denyCache?.retryAfterMs(cacheEntry) ?? 0 };
     });
-    if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
+    // Units the isolate holds come first: the object may refuse others while this isolate still holds units.
     const leased = fromLease(probes[0], options);
-    if (leased) return { ...combineDecisions(policy, [leased]), source: "lease" };
+    if (leased) {
+      refill(namespace, probes[0]!, reserveOf(probes[0]!.policy)!, options.leases!, options.waitUntil);
+      return { ...combineDecisions(policy, [leased]), source: "lease" };
+    }
+    if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });

@@ -66,8 +66,7 @@ describe("LeaseCache", () => {
     leases.settle("k", lease(4, 50, 300), 1, T0); // 3 held until T0 + 300
     const d = leases.settle("k", lease(10, 40, 1000), 1, T0 + 100); // 9 more, ends at T0 + 300 too
     expect(d.remaining).toBe(40 + 12);
-    expect(allowedCount(Array.from({ length: 13 }, () => leases.take("k", 1)))).toBe(12);
-    leases.settle("k", lease(10, 30, 1000), 1, T0 + 100);
+    expect(allowedCount(Array.from({ length: 5 }, () => leases.take("k", 1)))).toBe(5);
     c.advance(300);
     expect(leases.take("k", 1)).toBeUndefined();
   });
@@ -83,20 +82,37 @@ describe("LeaseCache", () => {
     expect(leases.take("k", 1)).toBeUndefined();
   });
 
-  it("tracks one request in flight per key and the units its waiters want", async () => {
+  it("keeps the units still held when a refill is refused, and refuses once they are spent", () => {
+    const c = clock();
+    const leases = new LeaseCache(100, c.now);
+    leases.settle("k", lease(4, 0), 1, T0); // 3 held, the quota is now spent
+    const refused = leases.settle("k", lease(0, 0, 1000, 250), 0, T0); // the refill finds nothing left
+    expect(refused.allowed).toBe(false);
+    expect(allowedCount(Array.from({ length: 3 }, () => leases.take("k", 1)))).toBe(3);
+    expect(leases.take("k", 1)).toMatchObject({ allowed: false, retryAfterMs: 250 });
+  });
+
+  it("tracks one request in flight per key until it settles", async () => {
     const leases = new LeaseCache(100, clock().now);
     let answer: (l: Lease) => void = () => undefined;
     const request = leases.track("k", new Promise<Lease>((resolve) => (answer = resolve)));
     expect(leases.inFlight("k")).toBe(request);
-    leases.join("k", 1);
-    leases.join("k", 3);
-    expect(leases.demand("k")).toBe(4);
+    expect(leases.inFlight("other")).toBeUndefined();
     answer(lease(10, 0));
     await request;
     expect(leases.inFlight("k")).toBeUndefined();
-    leases.leave("k", 1);
-    leases.leave("k", 3);
-    expect(leases.demand("k")).toBe(0);
+  });
+
+  it("counts the units a running lease still holds, and none once it ended", () => {
+    const c = clock();
+    const leases = new LeaseCache(100, c.now);
+    expect(leases.units("k")).toBe(0);
+    leases.settle("k", lease(10, 50, 500), 0, T0); // a refill: no request spends a unit of it
+    expect(leases.units("k")).toBe(10);
+    leases.take("k", 3);
+    expect(leases.units("k")).toBe(7);
+    c.advance(500);
+    expect(leases.units("k")).toBe(0);
   });
 
   it("drops the oldest keys past its bound", () => {

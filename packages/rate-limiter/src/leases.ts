@@ -47,16 +47,13 @@ interface Held {
 }
 
 /**
- * The leases one isolate holds, by key (a shard's object and policy), and the lease requests in flight. Only one
- * request per key is in flight at a time: concurrent requests of the isolate wait for it, and the next one asks
- * for enough units for everyone then waiting. Bounded: the oldest keys are dropped past `maxEntries` (their
- * units count as spent, as when a lease runs out).
+ * The leases one isolate holds, by key (a shard's object and policy), and the lease request in flight per key
+ * (the client asks for at most one lease per key at a time; see `leasedDecision` in `client.ts`). Bounded: the
+ * oldest keys are dropped past `maxEntries` (their units count as spent, as when a lease runs out).
  */
 export class LeaseCache {
   private readonly held = new Map<string, Held>();
   private readonly asking = new Map<string, Promise<unknown>>();
-  /** Units wanted by waiting requests, by key. */
-  private readonly waiters = new Map<string, number>();
 
   constructor(
     private readonly maxEntries = 10_000,
@@ -72,40 +69,41 @@ export class LeaseCache {
     const h = this.held.get(key);
     if (h === undefined) return undefined;
     const now = this.now();
+    if (now < h.until && h.units >= cost) {
+      h.units -= cost;
+      const { limit, remaining, resetMs } = h.answer;
+      return { allowed: true, limit, remaining: remaining + h.units, resetMs, retryAfterMs: 0 };
+    }
     if (h.refusedUntil > now) {
       const { limit, resetMs } = h.answer;
       return { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: h.refusedUntil - now };
     }
-    if (now >= h.until || h.units < cost) return undefined;
-    h.units -= cost;
-    const { limit, remaining, resetMs } = h.answer;
-    return { allowed: true, limit, remaining: remaining + h.units, resetMs, retryAfterMs: 0 };
+    return undefined;
   }
 
   /**
-   * Records the object's answer to a lease request sent at `askedAt` for a request of `cost`, and returns that
-   * request's decision. Granted units beyond `cost` are held (added to what is left of a lease still running,
-   * which then ends when the earlier of the two does, so no unit outlives its own lease); a refusal is
-   * remembered until its retry time, for the requests that waited on this one.
+   * Records the object's answer to a lease request sent at `askedAt` for a request of `cost` (0 for a refill
+   * no request waits on), and returns that request's decision. Granted units beyond `cost` are held (added to
+   * what is left of a lease still running, which then ends when the earlier of the two does, so no unit
+   * outlives its own lease); a refusal is remembered until its retry time, and applies once the units still
+   * held are spent.
    */
   settle(key: string, lease: Lease, cost: number, askedAt: number): Decision {
     const { granted, leaseMs, ...answer } = lease;
     const now = this.now();
     const previous = this.held.get(key);
-    const running = previous !== undefined && previous.until > now && previous.refusedUntil <= now ? previous : undefined;
+    const running = previous !== undefined && previous.until > now && previous.units > 0 ? previous : undefined;
     this.held.delete(key);
-    let decision: Decision = answer;
     if (granted === 0) {
-      if (answer.retryAfterMs > 0) {
-        setBounded(this.held, key, { units: 0, until: 0, refusedUntil: askedAt + answer.retryAfterMs, answer }, this.maxEntries);
-      }
-    } else {
-      const units = granted - cost + (running?.units ?? 0);
-      const until = Math.min(askedAt + leaseMs, running?.until ?? Number.POSITIVE_INFINITY);
-      decision = { ...answer, remaining: answer.remaining + units };
-      if (units > 0 && until > now) setBounded(this.held, key, { units, until, refusedUntil: 0, answer }, this.maxEntries);
+      const refusedUntil = answer.retryAfterMs > 0 ? askedAt + answer.retryAfterMs : 0;
+      const { units = 0, until = 0 } = running ?? {};
+      if (units > 0 || refusedUntil > now) setBounded(this.held, key, { units, until, refusedUntil, answer }, this.maxEntries);
+      return answer;
     }
-    return decision;
+    const units = granted - cost + (running?.units ?? 0);
+    const until = Math.min(askedAt + leaseMs, running?.until ?? Number.POSITIVE_INFINITY);
+    if (units > 0 && until > now) setBounded(this.held, key, { units, until, refusedUntil: 0, answer }, this.maxEntries);
+    return { ...answer, remaining: answer.remaining + units };
   }
 
   /** The lease request in flight for `key`, if any. */
@@ -122,21 +120,10 @@ export class LeaseCache {
     return settled;
   }
 
-  /** Counts `cost` units wanted by a request of the isolate that waits for `key`'s lease request. */
-  join(key: string, cost: number): void {
-    this.waiters.set(key, (this.waiters.get(key) ?? 0) + cost);
-  }
-
-  /** Stops counting a request {@link join} counted. */
-  leave(key: string, cost: number): void {
-    const left = (this.waiters.get(key) ?? cost) - cost;
-    if (left > 0) this.waiters.set(key, left);
-    else this.waiters.delete(key);
-  }
-
-  /** Units wanted by the isolate's requests waiting for `key`'s lease. */
-  demand(key: string): number {
-    return this.waiters.get(key) ?? 0;
+  /** Units the isolate may still spend on `key` now (0 when it has no running lease). */
+  units(key: string): number {
+    const h = this.held.get(key);
+    return h !== undefined && h.until > this.now() ? h.units : 0;
   }
 
   /** Number of keys with a lease or a remembered refusal. */

@@ -70,7 +70,7 @@ export async function enforceLimit<E extends object>(
   limit: PreparedLimit<E>,
   env: E,
   client: string,
-  log?: ServiceVariables["log"],
+  { log, defer }: Partial<Pick<ServiceVariables, "log" | "defer">> = {},
 ): Promise<Record<string, string>> {
   const { options, policy } = limit;
   const result: CheckResult = await checkRateLimit(options.limiter(env), `${options.name}:${client}`, policy, {
@@ -78,6 +78,7 @@ export async function enforceLimit<E extends object>(
     timeoutMs: options.timeoutMs,
     denyCache: limit.denyCache,
     leases: limit.leases,
+    waitUntil: defer,
   });
   if (result.source === "degraded") {
     limit.degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });
@@ -122,7 +123,7 @@ export const rateLimit = <E extends object>(
 ): MiddlewareHandler<{ Bindings: E; Variables: Partial<ServiceVariables> }> => {
   const limit = prepareLimit(options);
   return async function rateLimit(c, next) {
-    const headers = await enforceLimit(limit, c.env, options.key(c), c.var.log);
+    const headers = await enforceLimit(limit, c.env, options.key(c), c.var);
     await next();
     for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
   };

@@ -62,7 +62,7 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
           )
         : undefined;
     const client = clientIdentity(subject, c.req.header("cf-connecting-ip"));
-    const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, c.var.log)));
+    const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, c.var)));
     await next();
     for (const name of ["RateLimit-Policy", "RateLimit"]) {
       const values = headers.map((h) => h[name]).filter((v): v is string => v !== undefined);

@@ -237,12 +237,35 @@ describe("checkRateLimit with leases (policy.reserve)", () => {
     expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 74 });
   });
 
-  it("admits exactly the limit of 200 concurrent checks in one isolate, asking for what the waiting requests need", async () => {
+  it("never admits more than the limit of 200 concurrent checks in one isolate; the next requests spend what it leased", async () => {
     const key = uniqueKey("lease-burst");
     const leases = isolate();
-    const results = await Promise.all(Array.from({ length: 200 }, () => checkRateLimit(env.RATE_LIMITER, key, policy, { leases })));
-    expect(admitted(results)).toBe(100);
+    const burst = await Promise.all(Array.from({ length: 200 }, () => checkRateLimit(env.RATE_LIMITER, key, policy, { leases })));
+    // One request asks for a lease; the others, finding it in flight, ask for their own decision instead of waiting.
+    expect(burst.filter((r) => r.source === "lease")).toHaveLength(0);
+    const burstAdmitted = admitted(burst);
+    expect(burstAdmitted).toBeLessThanOrEqual(100);
+    expect(burstAdmitted).toBeGreaterThanOrEqual(100 - policy.reserve! + 1);
+    const after = [];
+    for (let i = 0; i < 20; i++) after.push(await checkRateLimit(env.RATE_LIMITER, key, policy, { leases }));
+    expect(burstAdmitted + admitted(after)).toBe(100);
     expect(await storedCount(key)).toBe(100);
+  });
+
+  it("refills a lease running low in the background (waitUntil), so requests keep finding units", async () => {
+    const key = uniqueKey("lease-refill");
+    const leases = isolate();
+    const deferred: Promise<unknown>[] = [];
+    const sources = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await checkRateLimit(env.RATE_LIMITER, key, policy, { leases, waitUntil: (p) => deferred.push(p) });
+      expect(r).toMatchObject({ allowed: true });
+      sources.push(r.source);
+      await Promise.all(deferred.splice(0));
+    }
+    expect(sources.filter((s) => s === "limiter")).toHaveLength(1); // only the first request waited for the object
+    // Refills of 10 when 5 or fewer units are left: after requests 5, 15, 25, 35 and 45 (10 units still held).
+    expect(await storedCount(key)).toBe(60);
   });
 
   it("never admits more than the limit across isolates, and refuses early by at most what another isolate holds", async () => {

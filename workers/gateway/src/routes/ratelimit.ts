@@ -49,7 +49,12 @@ ratelimitRoutes.use(jsonBodiesOnly());
 ratelimitRoutes.use(requireAuth({ anyOf: ["service"] }));
 ratelimitRoutes.openapi(checkRoute, async (c) => {
   const { key, policy, cost } = c.req.valid("json");
-  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, { cost, denyCache, leases });
+  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, {
+    cost,
+    denyCache,
+    leases,
+    waitUntil: c.var.defer,
+  });
   if (result.source === "degraded") {
     c.var.log.warn("rate limiter unavailable", { reason: result.reason });
     throw new HttpProblem(503, {
