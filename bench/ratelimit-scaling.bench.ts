@@ -13,7 +13,14 @@
  * with strace) on that same thread. The shards queue for that thread and the disk like one object does, so more
  * shards only add per-object overhead here; on Cloudflare each object runs apart, which is what sharding buys.
  * These figures show sharding's local cost and the shape of the curve, not its production gain.
+ *
+ * A third view gives each shard's object its own workerd process, as on Cloudflare, where objects do not share
+ * a thread: for `n` shards, `n` processes each run the bench worker and the `RateLimiter` class, and each drives
+ * one shard of the same key through `checkRateLimit` (its shard pick pinned with `&shard=i`) with as many loops
+ * as wrk has connections, all at once. Their decisions per second add up to what the key absorbs; the CPU time
+ * of every workerd thread shows how many of this machine's cores that took, which is where the curve flattens.
  */
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { BENCH_JWT_SECRET } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
@@ -90,6 +97,27 @@ interface BurstRun {
   threads: ThreadLoad[];
 }
 
+/**
+ * One `/burst` of decisions on `key` over `shards` shards (pinned to `shard` when given) for `seconds`, with
+ * `concurrency` loops; fails unless every decision was an allowed one. Answers decisions per second.
+ */
+async function burstOn(ctx: BenchContext, base: URL, q: { shards: number; key: string; seconds: number; shard?: number }) {
+  const u = new URL("/burst", base);
+  u.searchParams.set("variant", variantOf(q.shards));
+  u.searchParams.set("key", q.key);
+  if (q.shard !== undefined) u.searchParams.set("shard", String(q.shard));
+  u.searchParams.set("concurrency", String(ctx.settings.connections));
+  u.searchParams.set("ms", String(q.seconds * 1000));
+  // A connection per burst: workerd reset a kept-alive one after a few multi-second answers under load.
+  const client = new SequentialHttpClient();
+  const r = await client.get(u.href, ctx.signal).finally(() => client.close());
+  const answer = r.body as BurstAnswer;
+  if (r.status !== 200 || answer.decisions === 0 || answer.allowed !== answer.decisions) {
+    throw new Error(`/burst with ${q.shards} shards answered ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+  }
+  return (answer.decisions / answer.elapsedMs) * 1000;
+}
+
 /** Decisions per second inside workerd (no HTTP), and how busy workerd's threads were: `.direct.dps` and `.direct.cpu`. */
 async function measureInWorkerd(ctx: BenchContext, base: URL, runId: string) {
   const workerd = childProcesses("workerd");
@@ -97,23 +125,12 @@ async function measureInWorkerd(ctx: BenchContext, base: URL, runId: string) {
   const pid = workerd.length === 1 ? workerd[0] : undefined;
   const { connections: concurrency, durationSec, warmupSec, repeats } = ctx.settings;
   const burst = async (shards: number, seconds: number): Promise<BurstRun> => {
-    const u = new URL("/burst", base);
-    u.searchParams.set("variant", variantOf(shards));
-    u.searchParams.set("key", `bench:${runId}:direct-hot-${shards}`);
-    u.searchParams.set("concurrency", String(concurrency));
-    u.searchParams.set("ms", String(seconds * 1000));
     const before = pid === undefined ? [] : threadTimes(pid);
     const started = performance.now();
-    // A connection per burst: workerd reset a kept-alive one after a few multi-second answers under load.
-    const client = new SequentialHttpClient();
-    const r = await client.get(u.href, ctx.signal).finally(() => client.close());
+    const dps = await burstOn(ctx, base, { shards, key: `bench:${runId}:direct-hot-${shards}`, seconds });
     const elapsedSec = (performance.now() - started) / 1000;
     const threads = pid === undefined ? [] : threadLoad(before, threadTimes(pid), elapsedSec);
-    const answer = r.body as BurstAnswer;
-    if (r.status !== 200 || answer.decisions === 0 || answer.allowed !== answer.decisions) {
-      throw new Error(`/burst with ${shards} shards answered ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-    }
-    return { dps: (answer.decisions / answer.elapsedMs) * 1000, threads };
+    return { dps, threads };
   };
   const runs = new Map<number, BurstRun[]>(SHARD_COUNTS.map((n) => [n, []]));
   if (warmupSec > 0) for (const n of SHARD_COUNTS) await burst(n, warmupSec);
@@ -157,9 +174,70 @@ async function measureInWorkerd(ctx: BenchContext, base: URL, runId: string) {
   return results;
 }
 
+/** CPU time of every thread of `pids` so far, in seconds. */
+const cpuSeconds = (pids: readonly number[]) => pids.flatMap(threadTimes).reduce((sum, t) => sum + t.cpuSec, 0);
+
+/**
+ * Decisions per second of one hot key when each of its shards' objects runs in its own workerd process, all
+ * driven at once: `ratelimit.shards.<n>.processes.dps`, and the cores that took (`.processes.cores`).
+ */
+async function measureAcrossProcesses(ctx: BenchContext, runId: string) {
+  const { durationSec, warmupSec, repeats } = ctx.settings;
+  const results = new Map<number, { dps: number; cores: number }>();
+  for (const n of SHARD_COUNTS) {
+    const groups: Record<string, BenchWorker[]> = {};
+    for (let i = 0; i < n; i++) groups[`shard ${i} of ${n}`] = await scalingWorkers(ctx);
+    const key = `bench:${runId}:processes-hot-${n}`;
+    const runs = await withWorkers(groups, ctx.log, async (urls) => {
+      const bases = Object.values(urls);
+      const pids = childProcesses("workerd");
+      const all = async (seconds: number) => {
+        const before = cpuSeconds(pids);
+        const started = performance.now();
+        const each = await Promise.all(bases.map((base, shard) => burstOn(ctx, base, { shards: n, key, seconds, shard })));
+        const cores = (cpuSeconds(pids) - before) / ((performance.now() - started) / 1000);
+        return { dps: each.reduce((a, b) => a + b, 0), cores };
+      };
+      if (warmupSec > 0) await all(warmupSec);
+      const measured: { dps: number; cores: number }[] = [];
+      for (let i = 1; i <= repeats; i++) {
+        const r = await all(durationSec);
+        measured.push(r);
+        ctx.log(
+          `ratelimit-scaling, ${n} shard${n === 1 ? "" : "s"} in ${n} workerd process${n === 1 ? "" : "es"} ${i}/${repeats}: ` +
+            `${Math.round(r.dps).toLocaleString("en-US")} decisions/s, workerd busy ${r.cores.toFixed(2)} cores`,
+        );
+      }
+      return measured;
+    });
+    const dps = runs.map((r) => roundTo(r.dps, 1));
+    const cores = runs.map((r) => roundTo(r.cores, 2));
+    recordFigure({
+      name: `${figureOf(n)}.processes.dps`,
+      unit: "decisions/s",
+      median: median(dps),
+      ...(n === 1 ? {} : { baseline: `${figureOf(1)}.processes.dps` }),
+      description:
+        `one hot key over ${n} shard${n === 1 ? "" : "s"}, each shard's object in its own workerd process (as on Cloudflare), ` +
+        `each driven by ${ctx.settings.connections} loops of \`checkRateLimit\` inside its process, all at once; decisions/s summed`,
+      samples: dps,
+    });
+    recordFigure({
+      name: `${figureOf(n)}.processes.cores`,
+      unit: "cores",
+      median: median(cores),
+      description: `CPU time of all ${n} workerd process${n === 1 ? "" : "es"} during those loops, in cores kept busy (this machine has ${availableParallelism()})`,
+      samples: cores,
+    });
+    results.set(n, { dps: median(dps), cores: median(cores) });
+  }
+  return results;
+}
+
 export default defineBench({
   name: "ratelimit-scaling",
-  description: "decisions/s on one hot rate-limit key split over 1, 4 and 16 shards, through HTTP under wrk and inside workerd",
+  description:
+    "decisions/s on one hot rate-limit key split over 1, 4 and 16 shards: through HTTP under wrk, inside one workerd, and with each shard in its own workerd process",
   async run(ctx) {
     await ensureWrk(ctx.log, ctx.signal);
     const runId = Date.now().toString(36);
@@ -168,6 +246,7 @@ export default defineBench({
       http: await measureOverHttp(ctx, urls.scaling, runId),
       direct: await measureInWorkerd(ctx, urls.scaling, runId),
     }));
+    const processes = await measureAcrossProcesses(ctx, runId);
     const one = { http: http.get(figureOf(1))?.rps ?? Number.NaN, direct: direct.get(1)?.dps ?? Number.NaN };
     for (const n of SHARD_COUNTS) {
       const h = http.get(figureOf(n));
@@ -186,6 +265,13 @@ export default defineBench({
       ctx.log(
         `ratelimit-scaling: ${most} shards gave ${gain.toFixed(2)}× the decisions of one inside workerd: every object shares ` +
           "workerd's main thread here (the only busy one above) and commits each decision on it, so shards cannot run in parallel on this machine",
+      );
+    }
+    const single = processes.get(1)?.dps ?? Number.NaN;
+    for (const [n, p] of processes) {
+      ctx.log(
+        `ratelimit-scaling: ${String(n).padStart(2)} shards, one workerd process each: ${Math.round(p.dps).toLocaleString("en-US")} ` +
+          `decisions/s (${(p.dps / single).toFixed(2)}× 1 shard) on ${p.cores.toFixed(2)} of ${availableParallelism()} cores`,
       );
     }
     const floor = http.get("ratelimit.shards.floor");

@@ -8,7 +8,9 @@
  * only moves in whole milliseconds, and only across I/O, so a single decision cannot be timed in here: the bench
  * times `/decide` from Node and uses `/loop` for the mean over many. `GET /burst?variant=…&key=…&concurrency=…&ms=…`
  * runs `concurrency` loops of decisions for `ms` milliseconds, for bench/ratelimit-scaling.bench.ts: decisions per
- * second without HTTP in the way. The `ours.shards-<n>` variants split one hot key over `n` shards.
+ * second without HTTP in the way. The `ours.shards-<n>` variants split one hot key over `n` shards; with
+ * `&shard=<i>` the client's shard pick is pinned to shard `i` (its `random` option), so a bench can drive each
+ * shard's object from its own workerd process.
  *
  * The package's `checkRateLimit` is handed in by ratelimit-entry.js: bench/ is type-checked with Node's types,
  * the package with workerd's, so this module types the slice it uses structurally. @upstash/ratelimit's scripts
@@ -70,7 +72,12 @@ export type OurResult = (Decision & { source: "limiter" | "deny-cache" }) | { so
 
 /** The part of @foundation/rate-limiter this worker calls (see the module comment for why it is injected). */
 export interface OurLimiter {
-  checkRateLimit(namespace: LimiterNamespace, key: string, policy: Policy, options: { denyCache: DenyCache }): Promise<OurResult>;
+  checkRateLimit(
+    namespace: LimiterNamespace,
+    key: string,
+    policy: Policy,
+    options: { denyCache: DenyCache; random?: () => number },
+  ): Promise<OurResult>;
 }
 
 /** The worker's bindings. */
@@ -90,11 +97,15 @@ const shardedPolicy = (shards: number): Policy => ({ ...OUR_POLICIES["sliding-wi
 /** One request an hour: after the first, the key is refused and then answered from the deny cache. */
 const REFUSING_POLICY: Policy = { algorithm: "sliding-window", limit: 1, windowMs: 3_600_000 };
 
-type Decide = (env: RatelimitBenchEnv, key: string) => Promise<DecideAnswer>;
+/** One decision on `key`; `shard` pins a sharded policy's first pick to that shard. */
+type Decide = (env: RatelimitBenchEnv, key: string, shard?: number) => Promise<DecideAnswer>;
 
 function ourDecision(ours: OurLimiter, policy: Policy, denyCache: DenyCache): Decide {
-  return async (env, key) => {
-    const r = await ours.checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache });
+  const shards = policy.shards ?? 1;
+  return async (env, key, shard) => {
+    // probeOrder asks shard floor(random() × shards) first; a limit never reached means no second pick.
+    const random = shard === undefined ? undefined : () => (shard + 0.5) / shards;
+    const r = await ours.checkRateLimit(env.RATE_LIMITER, key, policy, { denyCache, ...(random ? { random } : {}) });
     if (r.source === "degraded") throw new Error(`our limiter degraded (${r.reason}): ${String(r.error)}`);
     return { allowed: r.allowed, source: r.source };
   };
@@ -185,7 +196,13 @@ export function createRatelimitBench(ours: OurLimiter): { fetch(request: Request
       if (!isVariant(variant) || !key) {
         return Response.json({ error: `need ?variant=${VARIANTS.join("|")}&key=…` }, { status: 400 });
       }
-      const decide = decisions[variant];
+      const shardParam = url.searchParams.get("shard");
+      const shard = shardParam === null ? undefined : Number(shardParam);
+      if (shard !== undefined && !(Number.isInteger(shard) && shard >= 0)) {
+        return Response.json({ error: "shard must be a shard index (0, 1, …)" }, { status: 400 });
+      }
+      const chosen = decisions[variant];
+      const decide = (e: RatelimitBenchEnv, k: string) => chosen(e, k, shard);
       try {
         if (url.pathname === "/decide") return Response.json((await decide(env, key)) satisfies DecideAnswer);
         if (url.pathname === "/loop") {
