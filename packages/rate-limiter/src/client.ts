@@ -62,6 +62,15 @@ function reserveOf(policy: Policy): number | undefined {
   return policy.algorithm === "sliding-log" ? undefined : policy.reserve;
 }
 
+/**
+ * One turn of the event loop (a macrotask, not a microtask). Measured, not derived: through the gateway under
+ * wrk (50 connections, one saturated workerd thread), requests answered from a lease without it had p99s of
+ * 1.1–1.4 s, with every request in flight stalling together for 0.3–0.5 s, against 0.1 s with it or with an
+ * exact quota (whose object call is such a turn); a microtask yield did not help. Why a path without any quota
+ * does not show the stall is not understood yet.
+ */
+const yieldToEventLoop = () => new Promise<void>((resume) => setTimeout(resume, 0));
+
 /** The first shard's decision when the isolate's lease on it can admit the request: no round trip, no timer. */
 function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
   if (!leases || !probe || reserveOf(probe.policy) === undefined) return;
@@ -172,6 +181,7 @@ export async function checkRateLimit(
     const leased = fromLease(probes[0], options);
     if (leased) {
       refill(namespace, probes[0]!, reserveOf(probes[0]!.policy)!, options.leases!, options.waitUntil);
+      await yieldToEventLoop();
       return { ...combineDecisions(policy, [leased]), source: "lease" };
     }
     if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
