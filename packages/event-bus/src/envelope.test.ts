@@ -38,6 +38,29 @@ describe("toEnvelope", () => {
     const big = toEnvelope({ type: "t", data: "x".repeat(MAX_EVENT_BYTES) }, ctx);
     expect(() => serialiseEvent(big)).toThrow(RangeError);
   });
+
+  it("counts the size in UTF-8 bytes, not characters", () => {
+    // 30,000 euro signs are 90,000 bytes: refused; 30,000 x's are 30,000 bytes: kept, although 30,000 characters
+    // could be up to 90,000 bytes, so this one is measured rather than waved through.
+    expect(() => serialiseEvent(toEnvelope({ type: "t", data: "€".repeat(30_000) }, ctx))).toThrow(/bytes; the limit/);
+    expect((JSON.parse(serialiseEvent(toEnvelope({ type: "t", data: "x".repeat(30_000) }, ctx))) as { data: string }).data).toHaveLength(
+      30_000,
+    );
+  });
+
+  it("stamps every short event of a batch with the publish time, also when the clock moves between them", () => {
+    let now = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const clock = { ...ctx, now: () => now };
+    const first = toEnvelope({ type: "t" }, clock);
+    const second = toEnvelope({ type: "t" }, clock);
+    now += 1;
+    const third = toEnvelope({ type: "t" }, clock);
+    expect([first.time, second.time, third.time]).toEqual([
+      "2026-01-02T03:04:05.000Z",
+      "2026-01-02T03:04:05.000Z",
+      "2026-01-02T03:04:05.001Z",
+    ]);
+  });
 });
 
 describe("stream names", () => {

@@ -54,27 +54,41 @@ export interface EnvelopeContext {
  * @example toEnvelope({ type: "response.received", data: { platform: "chatgpt" } }, ctx)
  */
 export function toEnvelope(input: EventInput, ctx: EnvelopeContext): CloudEvent {
-  const base: CloudEvent =
-    "specversion" in input
-      ? { ...input }
-      : {
-          specversion: "1.0",
-          id: ctx.newId(),
-          source: ctx.source,
-          type: input.type,
-          time: new Date(ctx.now()).toISOString(),
-          datacontenttype: "application/json",
-          ...(input.subject === undefined ? {} : { subject: input.subject }),
-          ...(input.data === undefined ? {} : { data: input.data }),
-        };
+  let base: CloudEvent;
+  if ("specversion" in input) {
+    base = { ...input };
+  } else {
+    base = {
+      specversion: "1.0",
+      id: ctx.newId(),
+      source: ctx.source,
+      type: input.type,
+      time: isoTime(ctx.now()),
+      datacontenttype: "application/json",
+    };
+    if (input.subject !== undefined) base.subject = input.subject;
+    if (input.data !== undefined) base.data = input.data;
+  }
   if (base.correlationid === undefined && ctx.correlationId) base.correlationid = ctx.correlationId;
   return base;
+}
+
+/** The last time formatted, so a batch published within one millisecond formats it once. */
+let lastTime = { ms: Number.NaN, iso: "" };
+
+function isoTime(ms: number): string {
+  if (ms !== lastTime.ms) lastTime = { ms, iso: new Date(ms).toISOString() };
+  return lastTime.iso;
 }
 
 /** Serialises an event for the stream, refusing one larger than {@link MAX_EVENT_BYTES}. */
 export function serialiseEvent(event: CloudEvent): string {
   const json = JSON.stringify(event);
-  const bytes = new TextEncoder().encode(json).byteLength;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so most events need no encoding to be known small enough.
+  if (json.length * 3 <= MAX_EVENT_BYTES) return json;
+  const bytes = encoder.encode(json).byteLength;
   if (bytes > MAX_EVENT_BYTES) throw new RangeError(`event ${event.id} is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
   return json;
 }
+
+const encoder = new TextEncoder();
