@@ -352,6 +352,11 @@ export interface paths {
         content: {
           "application/json":
             | {
+                type: string;
+                data?: unknown;
+                subject?: string;
+              }
+            | {
                 /** @enum {string} */
                 specversion: "1.0";
                 id: string;
@@ -365,11 +370,6 @@ export interface paths {
                 dataschema?: string;
                 correlationid?: string;
                 data?: unknown;
-              }
-            | {
-                type: string;
-                data?: unknown;
-                subject?: string;
               };
         };
       };
@@ -423,6 +423,11 @@ export interface paths {
         content: {
           "application/json": (
             | {
+                type: string;
+                data?: unknown;
+                subject?: string;
+              }
+            | {
                 /** @enum {string} */
                 specversion: "1.0";
                 id: string;
@@ -436,11 +441,6 @@ export interface paths {
                 dataschema?: string;
                 correlationid?: string;
                 data?: unknown;
-              }
-            | {
-                type: string;
-                data?: unknown;
-                subject?: string;
               }
           )[];
         };

@@ -35,8 +35,12 @@ export const ShortEvent = z
   })
   .strict();
 
-/** What a publisher may send: a full CloudEvent or the short form. */
-export const EventInput = z.union([CloudEvent, ShortEvent]);
+/**
+ * What a publisher may send: the short form or a full CloudEvent. The short form is tried first: it is what
+ * producers on the bus send, and a union pays for every option that fails before the one that fits (a short
+ * event checked against CloudEvent first cost a third of the gateway's CPU on 1,000-event batches).
+ */
+export const EventInput = z.union([ShortEvent, CloudEvent]);
 /** What a publisher may send. */
 export type EventInput = z.infer<typeof EventInput>;
 
