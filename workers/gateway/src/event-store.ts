@@ -18,6 +18,15 @@ export function splitStreamId(streamId: string): { ms: number; seq: number } {
 }
 
 /**
+ * The time part of a stream id, without splitting it (the consumer reads it for every event it delivers).
+ * @example streamIdMs("1700000000000-3") // 1700000000000
+ */
+export function streamIdMs(streamId: string): number {
+  const dash = streamId.indexOf("-");
+  return Number(dash === -1 ? streamId : streamId.slice(0, dash));
+}
+
+/**
  * The event-store row of an event read at `streamId`: its `time` (or, without one, when Redis accepted it)
  * is the row's time, so archiving it again yields the same key.
  * @example archiveRow("orders", { streamId: "1700000000000-0", deliveryCount: 1, event })

@@ -14,7 +14,7 @@ import {
   type StoredEvent,
 } from "@foundation/event-bus";
 import { createLogger, errorFields, flushMetricsIfDue, redisFrom } from "@foundation/service-kit";
-import { archiveDeliveries, splitStreamId, type Outcomes } from "../event-store.ts";
+import { archiveDeliveries, streamIdMs, type Outcomes } from "../event-store.ts";
 import { serviceBinding } from "../forward.ts";
 import { eventMetrics, gatewayMetrics } from "../metrics.ts";
 
@@ -83,14 +83,22 @@ export class StreamConsumer extends DurableObject<Env> {
   /** Set by a poke: a round that ends schedules the next one at once instead of its idle or retry wait. */
   private poked = false;
 
-  private get config(): ConsumerConfig | undefined {
-    return this.ctx.storage.kv.get<ConsumerConfig>("config");
+  /** The stored subscription, read once per object lifetime (a storage read per round showed in profiles). */
+  #config: Readonly<ConsumerConfig> | undefined | null = null;
+
+  private get config(): Readonly<ConsumerConfig> | undefined {
+    if (this.#config === null) {
+      const stored = this.ctx.storage.kv.get<ConsumerConfig>("config");
+      this.#config = stored === undefined ? undefined : Object.freeze(stored);
+    }
+    return this.#config;
   }
 
   /** Stores the subscription, creates the consumer group if needed and starts delivering. */
   async configure(config: ConsumerConfig): Promise<void> {
     await this.createGroup(redisFrom(this.env), config, config.startAt === "beginning" ? "0" : "$");
     this.ctx.storage.kv.put("config", config);
+    this.#config = Object.freeze({ ...config });
     this.ctx.storage.kv.put("emptyPolls", 0);
     await this.ctx.storage.setAlarm(Date.now());
   }
@@ -198,7 +206,7 @@ export class StreamConsumer extends DurableObject<Env> {
         const r = results.get(d.streamId);
         if (r?.ok) {
           if (d.deliveryCount > 1) this.ctx.storage.kv.delete(`error:${d.streamId}`);
-          eventMetrics.latency.observe(labels, Math.max(0, now - splitStreamId(d.streamId).ms) / 1000);
+          eventMetrics.latency.observe(labels, Math.max(0, now - streamIdMs(d.streamId)) / 1000);
         } else this.ctx.storage.kv.put(`error:${d.streamId}`, r?.error ?? "unknown");
       }
       report.delivered = acked.length;
