@@ -931,7 +931,7 @@ export interface components {
             refillPerSecond: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
-            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to 1.5 × reserve units per isolate and window may go unused (a lease is refilled when half is left). For quotas far above `reserve` (limit ≥ 100 × reserve). */
             reserve?: number;
           }
         | {
@@ -941,7 +941,7 @@ export interface components {
             windowMs: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
-            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to 1.5 × reserve units per isolate and window may go unused (a lease is refilled when half is left). For quotas far above `reserve` (limit ≥ 100 × reserve). */
             reserve?: number;
           }
         | {
@@ -951,7 +951,7 @@ export interface components {
             windowMs: number;
             /** @description Split the key's quota over this many limiter objects (default 1), for keys above about 1,000 requests/s. Never admits more than `limit`; may refuse early when traffic is uneven across shards, and `remaining` becomes an estimate. */
             shards?: number;
-            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve). */
+            /** @description Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, so up to 1.5 × reserve units per isolate and window may go unused (a lease is refilled when half is left). For quotas far above `reserve` (limit ≥ 100 × reserve). */
             reserve?: number;
           }
         | {

@@ -71,7 +71,7 @@ function reserveOf(policy: Policy): number | undefined {
  */
 const yieldToEventLoop = () => new Promise<void>((resume) => setTimeout(resume, 0));
 
-/** The first shard's decision when the isolate's lease on it can admit the request: no round trip, no timer. */
+/** The first shard's decision when the isolate's lease on it can admit the request: no round trip. */
 function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
   if (!leases || !probe || reserveOf(probe.policy) === undefined) return;
   const local = leases.take(probe.cacheEntry, cost);

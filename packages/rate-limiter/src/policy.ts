@@ -29,7 +29,7 @@ const reserve = z
   .describe(
     "Each isolate takes this many units at once and spends them locally: one limiter round trip per `reserve` requests. " +
       "Never admits more than `limit`; units reserved but unspent when the lease ends (the window's end, at most 1 s) count as spent, " +
-      "so up to reserve × isolates units per window may go unused. For quotas far above `reserve` (limit ≥ 100 × reserve).",
+      "so up to 1.5 × reserve units per isolate and window may go unused (a lease is refilled when half is left). For quotas far above `reserve` (limit ≥ 100 × reserve).",
   );
 
 /** A lease is taken from one shard, so it must fit in the smallest one. */
