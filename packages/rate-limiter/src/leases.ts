@@ -6,9 +6,10 @@
  * - Never more than the limit: the object counts a lease's units as spent when it grants them, and an isolate
  *   admits only units it was granted, so the object's count bounds every isolate's admissions together.
  * - May refuse early: units leased but not spent before the lease ends stay counted, so up to 1.5 × `reserve`
- *   units per isolate holding a lease can go unused in a window (a lease is refilled when half of it is left). Leases are short (the end of the
- *   current window, at most {@link MAX_LEASE_MS}), and a lease ends with its window, so a window's units are
- *   never spent in the next one: a fixed or sliding window counts them where it granted them.
+ *   units per isolate holding a lease can go unused in a window (a lease is refilled when half of it is left).
+ *   Leases are short (the end of the current window, at most {@link MAX_LEASE_MS}), and a lease ends with its
+ *   window, so a window's units are never spent in the next one: a fixed or sliding window counts them where it
+ *   granted them.
  * - `remaining` is the object's count at the grant plus what is left of this isolate's lease: it does not see
  *   the other isolates' leases.
  * Sliding log (an exact log of timestamps, for small limits) takes no leases.

@@ -33,13 +33,19 @@ describe("DiscoveryCache", () => {
     expect(loads).toBe(1);
   });
 
-  it("while one caller refreshes a stale key, serves the others the answer in hand (stale-while-revalidate)", async () => {
+  /** A cache that fetched "v1" at 0 and, at `at`, has a refresh of it in flight until `release` is called. */
+  async function refreshingAt(at: number) {
     const time = clock();
     const cache = new DiscoveryCache<string>({ maxStalenessMs: 1000, staleWhileRevalidateMs: 5000, now: time.now });
     await cache.get("k", async () => "v1");
-    time.t = 1500;
+    time.t = at;
     let release: (v: string) => void = () => {};
     const refreshing = cache.get("k", () => new Promise<string>((r) => (release = r)));
+    return { cache, refreshing, release: (v: string) => release(v) };
+  }
+
+  it("while one caller refreshes a stale key, serves the others the answer in hand (stale-while-revalidate)", async () => {
+    const { cache, refreshing, release } = await refreshingAt(1500);
     let loads = 0;
     const others = await Promise.all(Array.from({ length: 10 }, () => cache.get("k", async () => `v${++loads}`)));
     expect(others).toEqual(Array(10).fill("v1"));
@@ -50,12 +56,7 @@ describe("DiscoveryCache", () => {
   });
 
   it("makes callers wait for the refresh once the answer in hand is older than staleWhileRevalidateMs", async () => {
-    const time = clock();
-    const cache = new DiscoveryCache<string>({ maxStalenessMs: 1000, staleWhileRevalidateMs: 5000, now: time.now });
-    await cache.get("k", async () => "v1");
-    time.t = 5000;
-    let release: (v: string) => void = () => {};
-    const refreshing = cache.get("k", () => new Promise<string>((r) => (release = r)));
+    const { cache, refreshing, release } = await refreshingAt(5000);
     const waiting = cache.get("k", async () => "never");
     release("v2");
     expect(await Promise.all([refreshing, waiting])).toEqual(["v2", "v2"]);
