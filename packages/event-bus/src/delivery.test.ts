@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { idlePollDelayMs, planRetries, retryDelayMs } from "./backoff.ts";
-import { outcomes } from "./delivery.ts";
+import { DeliveryRequest, outcomes, readSignedDelivery } from "./delivery.ts";
 import { signDelivery, verifyDelivery } from "./signature.ts";
 
 const policy = { retryBackoffMs: 1000, maxBackoffMs: 10_000, maxDeliveries: 4 };
@@ -48,6 +48,57 @@ describe("delivery outcomes", () => {
       error: "subscriber answered HTTP 500",
     });
     expect(outcomes(["1-0"], 200, "<html>").get("1-0")).toEqual({ ok: false, error: "unreadable subscriber answer" });
+    for (const results of [[{ streamId: "1-0", ok: "yes" }], [{ streamId: "1-0", ok: false, error: "x".repeat(1001) }], {}]) {
+      expect(outcomes(["1-0"], 200, { results }).get("1-0")).toEqual({ ok: false, error: "unreadable subscriber answer" });
+    }
+  });
+
+  it("ignores keys it does not know in an answer", () => {
+    expect(outcomes(["1-0"], 200, { results: [{ streamId: "1-0", ok: true, tookMs: 3 }], extra: 1 }).get("1-0")).toEqual({ ok: true });
+  });
+});
+
+describe("reading a signed delivery batch", () => {
+  const event = { specversion: "1.0", id: "e1", source: "/orders", type: "order.placed", time: "2026-11-27T10:00:00.000Z", data: { n: 1 } };
+  const batch = (overrides: Record<string, unknown> = {}, eventOverrides: Record<string, unknown> = {}) => ({
+    stream: "orders",
+    group: "billing",
+    deliveries: [{ streamId: "1-0", deliveryCount: 1, event: { ...event, ...eventOverrides } }],
+    ...overrides,
+  });
+
+  it("takes what the full schema takes, as it is", () => {
+    const body = batch({}, { subject: "order-1", correlationid: "c-1", datacontenttype: "application/json" });
+    expect(DeliveryRequest.safeParse(body).success).toBe(true);
+    expect(readSignedDelivery(body)).toBe(body);
+    expect(readSignedDelivery(batch({ deliveries: [] }))).toBeDefined();
+  });
+
+  it("refuses wrong shapes and types, so a handler never gets a malformed event", () => {
+    const bad = [
+      null,
+      [],
+      batch({ stream: 42 }),
+      batch({ stream: "Not A Stream!" }),
+      batch({ group: undefined }),
+      batch({ deliveries: {} }),
+      batch({ deliveries: Array.from({ length: 1001 }, () => ({ streamId: "1-0", deliveryCount: 1, event })) }),
+      batch({ deliveries: [{ streamId: 1, deliveryCount: 1, event }] }),
+      batch({ deliveries: [{ streamId: "1-0", deliveryCount: 0, event }] }),
+      batch({ deliveries: [{ streamId: "1-0", deliveryCount: 1.5, event }] }),
+      batch({ deliveries: [{ streamId: "1-0", deliveryCount: 1, event: "{}" }] }),
+      batch({}, { specversion: "0.3" }),
+      batch({}, { id: 7 }),
+      batch({}, { source: undefined }),
+      batch({}, { type: null }),
+      batch({}, { time: 1 }),
+      batch({}, { subject: {} }),
+      batch({}, { correlationid: 5 }),
+    ];
+    for (const body of bad) {
+      expect(readSignedDelivery(body)).toBeUndefined();
+      expect(DeliveryRequest.safeParse(body).success).toBe(false);
+    }
   });
 });
 

@@ -22,26 +22,69 @@ export const DeliveryResponse = z.object({ results: z.array(DeliveryResult) });
 /** Path on a service built with the service kit that receives deliveries. */
 export const DELIVERY_PATH = "/_foundation/events";
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const optionalString = (v: unknown) => v === undefined || typeof v === "string";
+
+/** The CloudEvent attributes whose types a signed batch's events must have (see {@link readSignedDelivery}). */
+function hasEventTypes(e: unknown): e is CloudEvent {
+  return (
+    isRecord(e) &&
+    e.specversion === "1.0" &&
+    typeof e.id === "string" &&
+    typeof e.source === "string" &&
+    typeof e.type === "string" &&
+    optionalString(e.time) &&
+    optionalString(e.subject) &&
+    optionalString(e.datacontenttype) &&
+    optionalString(e.dataschema) &&
+    optionalString(e.correlationid)
+  );
+}
+
+/**
+ * Reads a delivery body whose signature has been verified, checking the shape and the types only. Every
+ * event was validated against {@link CloudEvent} when it was published, and the signature proves the batch
+ * came from the bus, so the formats (ids, times, lengths) are not checked again: with zod they were about
+ * 40 % of a subscriber's CPU at 20,000 events/s. Answers `undefined` for anything else; the caller then runs
+ * the full {@link DeliveryRequest} schema for a precise error.
+ */
+export function readSignedDelivery(raw: unknown): DeliveryRequest | undefined {
+  if (!isRecord(raw) || typeof raw.stream !== "string" || typeof raw.group !== "string" || !Array.isArray(raw.deliveries)) return undefined;
+  const deliveries: unknown[] = raw.deliveries;
+  if (deliveries.length > 1000 || !StreamName.safeParse(raw.stream).success) return undefined;
+  for (const d of deliveries) {
+    if (!isRecord(d) || typeof d.streamId !== "string" || !Number.isInteger(d.deliveryCount) || !((d.deliveryCount as number) > 0))
+      return undefined;
+    if (!hasEventTypes(d.event)) return undefined;
+  }
+  return raw as DeliveryRequest;
+}
+
+/** A subscriber's answer when it has the {@link DeliveryResponse} shape, read without zod (one check per event). */
+function readResults(body: unknown): DeliveryResult[] | undefined {
+  if (!isRecord(body) || !Array.isArray(body.results)) return undefined;
+  const results: unknown[] = body.results;
+  for (const r of results) {
+    if (!isRecord(r) || typeof r.streamId !== "string" || typeof r.ok !== "boolean") return undefined;
+    if (r.error !== undefined && (typeof r.error !== "string" || r.error.length > 1000)) return undefined;
+  }
+  return results as DeliveryResult[];
+}
+
 /**
  * Reads a subscriber's answer into per-event outcomes. A non-2xx answer, an unreadable body or a missing
  * entry fails the event, so one bad event never acknowledges the others by accident.
  */
 export function outcomes(streamIds: readonly string[], status: number, body: unknown): Map<string, { ok: boolean; error?: string }> {
   const out = new Map<string, { ok: boolean; error?: string }>();
-  const parsed = status >= 200 && status < 300 ? DeliveryResponse.safeParse(body) : undefined;
-  const byId = new Map((parsed?.success ? parsed.data.results : []).map((r) => [r.streamId, r]));
+  const answered = status >= 200 && status < 300;
+  const results = answered ? readResults(body) : undefined;
+  const byId = new Map((results ?? []).map((r) => [r.streamId, r]));
+  const missing = !answered ? `subscriber answered HTTP ${status}` : results ? "no result for this event" : "unreadable subscriber answer";
   for (const id of streamIds) {
     const r = byId.get(id);
     if (r) out.set(id, r.ok ? { ok: true } : { ok: false, error: r.error ?? "handler failed" });
-    else
-      out.set(id, {
-        ok: false,
-        error: parsed
-          ? parsed.success
-            ? "no result for this event"
-            : "unreadable subscriber answer"
-          : `subscriber answered HTTP ${status}`,
-      });
+    else out.set(id, { ok: false, error: missing });
   }
   return out;
 }

@@ -45,7 +45,7 @@ export {
 } from "./retention.ts";
 export { PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA1 } from "./scripts.ts";
 export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
-export { Delivery, DELIVERY_PATH, DeliveryRequest, DeliveryResponse, DeliveryResult, outcomes } from "./delivery.ts";
+export { Delivery, DELIVERY_PATH, DeliveryRequest, DeliveryResponse, DeliveryResult, outcomes, readSignedDelivery } from "./delivery.ts";
 export { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, signDelivery, verifyDelivery, type SignatureFailure } from "./signature.ts";
 export {
   ARCHIVER_GROUP,

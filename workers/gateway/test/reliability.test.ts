@@ -128,6 +128,30 @@ describe("scenario 4: a restarted consumer", () => {
   });
 });
 
+describe("a consumer whose rounds leave nothing pending", () => {
+  it("skips reading the pending list, yet still reclaims another consumer's entries within the check interval", async () => {
+    const config = archivingConsumer();
+    await redis().xgroup(config.stream, { type: "CREATE", group: "g", id: "0", options: { MKSTREAM: true } });
+    await append(config.stream, 2);
+    expect(await configureAndRun(config)).toMatchObject({ delivered: 2, redelivered: 0 });
+
+    // Entries read by a consumer name that is gone (an object replaced before it acknowledged them).
+    const [orphan] = await append(config.stream, 1);
+    await redis().xreadgroup("g", "replaced", config.stream, ">", { count: 1 });
+    await sleep(30);
+    const stub = stubFor(config.stream, config.group);
+    expect(await stub.runRound()).toMatchObject({ delivered: 0, redelivered: 0 });
+    expect(await pendingIds(config.stream, "g")).toEqual([orphan]);
+
+    // Once the check interval has passed, the next round reads the pending list and takes the orphan over.
+    await runInDurableObject(stub, (instance: StreamConsumer) => {
+      instance.pendingCheckedAt = 0;
+    });
+    expect(await stub.runRound()).toMatchObject({ delivered: 1, redelivered: 1 });
+    expect(await pendingIds(config.stream, "g")).toEqual([]);
+  });
+});
+
 describe("scenario 5: a handler slower than the idle timeout", () => {
   it("is not handed the same event twice while it is still running", async () => {
     const stream = "example.greetings";

@@ -36,6 +36,16 @@ describe("MetricsRegistry", () => {
     ]);
   });
 
+  it("records a batch of observations like one observe each", () => {
+    const one = new MetricsRegistry();
+    const many = new MetricsRegistry();
+    const values = [0.05, 0.5, 5, 0.1];
+    for (const v of values) one.histogram("lat_seconds", "Latency", [0.1, 1]).observe({ route: "/x" }, v);
+    many.histogram("lat_seconds", "Latency", [0.1, 1]).observeMany({ route: "/x" }, values);
+    many.histogram("lat_seconds", "Latency", [0.1, 1]).observeMany({ route: "/y" }, []);
+    expect(many.render()).toBe(one.render());
+  });
+
   it("returns the same metric for the same name and rejects a type clash", () => {
     const reg = new MetricsRegistry();
     expect(reg.counter("a_total", "a")).toBe(reg.counter("a_total", "a"));

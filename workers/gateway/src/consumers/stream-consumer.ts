@@ -35,8 +35,15 @@ export interface ConsumerStatus {
   lastDeliveryAt: string | null;
 }
 
-/** While a group has a backlog, its lag and pending gauges are refreshed at most this often. */
+/** While a consumer is delivering, its lag and pending gauges are refreshed at most this often (and once when it goes idle). */
 const GAUGE_REFRESH_MS = 5000;
+/**
+ * While rounds leave nothing pending, the group's pending list is still read this often: it may hold entries
+ * of another consumer name (one that read them and was then replaced), and they must not wait forever.
+ */
+const PENDING_CHECK_MS = 5000;
+/** `lastDeliveryAt` (a status field) is written to storage at most this often; a write is a commit. */
+const LAST_DELIVERY_WRITE_MS = 1000;
 
 const log = createLogger({ service: "gateway", component: "stream-consumer" });
 
@@ -85,6 +92,21 @@ export class StreamConsumer extends DurableObject<Env> {
 
   /** The stored subscription, read once per object lifetime (a storage read per round showed in profiles). */
   #config: Readonly<ConsumerConfig> | undefined | null = null;
+  /**
+   * Whether the group may hold pending entries this object has not handled: true until a round of this object's
+   * lifetime has read the pending list and left nothing behind, and again after any failure. While false, rounds
+   * skip XPENDING (one Upstash command and round trip per round) except every {@link PENDING_CHECK_MS}.
+   */
+  #mayHavePending = true;
+  /** When this object last read the pending list (real clock; tests move it back to skip the wait). */
+  pendingCheckedAt = 0;
+  /** Empty rounds in a row, mirrored from storage so an active consumer does not rewrite a 0 every round. */
+  #emptyPolls: number | undefined;
+  #lastDeliveryWrittenAt = 0;
+  /** The last delivery's time, ahead of storage by at most {@link LAST_DELIVERY_WRITE_MS}. */
+  #lastDeliveryAt: number | undefined;
+  /** Whether deliveries happened since the gauges were last refreshed. */
+  #gaugesStale = false;
 
   private get config(): Readonly<ConsumerConfig> | undefined {
     if (this.#config === null) {
@@ -99,7 +121,8 @@ export class StreamConsumer extends DurableObject<Env> {
     await this.createGroup(redisFrom(this.env), config, config.startAt === "beginning" ? "0" : "$");
     this.ctx.storage.kv.put("config", config);
     this.#config = Object.freeze({ ...config });
-    this.ctx.storage.kv.put("emptyPolls", 0);
+    this.#mayHavePending = true;
+    this.#setEmptyPolls(0);
     await this.ctx.storage.setAlarm(Date.now());
   }
 
@@ -109,13 +132,27 @@ export class StreamConsumer extends DurableObject<Env> {
     else await this.configure(config);
   }
 
-  /** Wakes the consumer now (a publish happened); cheap and safe to call often. */
+  /**
+   * Wakes the consumer now (a publish happened); cheap and safe to call often. During a round it only marks
+   * the object poked, and the round schedules the next one at once: no storage write, so no commit.
+   */
   async poke(): Promise<void> {
     if (!this.config) return;
     this.poked = true;
+    if (this.inFlight) return;
+    this.#setEmptyPolls(0);
     const at = await this.ctx.storage.getAlarm();
-    this.ctx.storage.kv.put("emptyPolls", 0);
     if (at === null || at > Date.now()) await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  #getEmptyPolls(): number {
+    return (this.#emptyPolls ??= this.ctx.storage.kv.get<number>("emptyPolls") ?? 0);
+  }
+
+  #setEmptyPolls(n: number): void {
+    if (this.#getEmptyPolls() === n) return;
+    this.#emptyPolls = n;
+    this.ctx.storage.kv.put("emptyPolls", n);
   }
 
   /** Lag, pending count, dead-letter size and last delivery time. */
@@ -123,7 +160,7 @@ export class StreamConsumer extends DurableObject<Env> {
     const config = this.config;
     if (!config) return { lag: null, pending: 0, dlqSize: 0, lastDeliveryAt: null };
     const { lag, pending, dlqSize } = await this.refreshGauges(redisFrom(this.env), config);
-    const lastDeliveryAt = this.ctx.storage.kv.get<number>("lastDeliveryAt");
+    const lastDeliveryAt = this.#lastDeliveryAt ?? this.ctx.storage.kv.get<number>("lastDeliveryAt");
     return { lag, pending, dlqSize, lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null };
   }
 
@@ -166,14 +203,21 @@ export class StreamConsumer extends DurableObject<Env> {
     const report: RoundReport = { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: 0 };
     this.poked = false;
 
-    const rawPending = (await redis.xpending(config.stream, config.group, "-", "+", config.batchSize)) as Array<
-      [string, string, number, number]
-    >;
-    const pending: PendingEntry[] = rawPending.map(([streamId, , idleMs, deliveries]) => ({
-      streamId,
-      idleMs: Number(idleMs),
-      deliveries: Number(deliveries),
-    }));
+    const checkPending = this.#mayHavePending || Date.now() - this.pendingCheckedAt >= PENDING_CHECK_MS;
+    // Until this round ends well, a failure anywhere in it may have left entries pending.
+    this.#mayHavePending = true;
+    let pending: PendingEntry[] = [];
+    if (checkPending) {
+      const rawPending = (await redis.xpending(config.stream, config.group, "-", "+", config.batchSize)) as Array<
+        [string, string, number, number]
+      >;
+      pending = rawPending.map(([streamId, , idleMs, deliveries]) => ({
+        streamId,
+        idleMs: Number(idleMs),
+        deliveries: Number(deliveries),
+      }));
+      this.pendingCheckedAt = Date.now();
+    }
     const plan = planRetries(pending, config);
     for (const dead of plan.deadLetter) await this.deadLetter(redis, config, dead);
     report.deadLettered = plan.deadLetter.length;
@@ -202,18 +246,24 @@ export class StreamConsumer extends DurableObject<Env> {
       const acked = batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId);
       if (acked.length > 0) await redis.xack(config.stream, config.group, acked);
       const now = Date.now();
+      const latencies: number[] = [];
       for (const d of batch) {
         const r = results.get(d.streamId);
         if (r?.ok) {
           if (d.deliveryCount > 1) this.ctx.storage.kv.delete(`error:${d.streamId}`);
-          eventMetrics.latency.observe(labels, Math.max(0, now - streamIdMs(d.streamId)) / 1000);
+          latencies.push(Math.max(0, now - streamIdMs(d.streamId)) / 1000);
         } else this.ctx.storage.kv.put(`error:${d.streamId}`, r?.error ?? "unknown");
       }
+      eventMetrics.latency.observeMany(labels, latencies);
       report.delivered = acked.length;
       report.failed = batch.length - acked.length;
       if (report.delivered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "ok" }, report.delivered);
       if (report.failed > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "failed" }, report.failed);
-      this.ctx.storage.kv.put("lastDeliveryAt", now);
+      this.#lastDeliveryAt = now;
+      if (now - this.#lastDeliveryWrittenAt >= LAST_DELIVERY_WRITE_MS) {
+        this.ctx.storage.kv.put("lastDeliveryAt", now);
+        this.#lastDeliveryWrittenAt = now;
+      }
       log.info("delivery", {
         ...labels,
         target: targetName(config.target),
@@ -228,10 +278,19 @@ export class StreamConsumer extends DurableObject<Env> {
 
     const backlog = fresh.length === room && room > 0;
     const active = batch.length > 0 || plan.deadLetter.length > 0;
+    if (active) this.#gaugesStale = true;
+    // Every few seconds while delivering, and once when a round finds nothing more: two commands per refresh.
     const gaugesAt = this.ctx.storage.kv.get<number>("gaugesAt") ?? 0;
-    if (active && (!backlog || Date.now() - gaugesAt >= GAUGE_REFRESH_MS)) await this.refreshGauges(redis, config);
-    const emptyPolls = active ? 0 : (this.ctx.storage.kv.get<number>("emptyPolls") ?? 0) + 1;
-    this.ctx.storage.kv.put("emptyPolls", emptyPolls);
+    if (this.#gaugesStale && (!active || Date.now() - gaugesAt >= GAUGE_REFRESH_MS)) await this.refreshGauges(redis, config);
+    const emptyPolls = active ? 0 : this.#getEmptyPolls() + 1;
+    this.#setEmptyPolls(emptyPolls);
+    // Entries stay pending when an event failed, a retry is not due yet, a claim came back short, or the
+    // pending list filled a whole page.
+    this.#mayHavePending =
+      report.failed > 0 ||
+      pending.length !== plan.redeliver.length + plan.deadLetter.length ||
+      report.redelivered !== plan.redeliver.length ||
+      pending.length === config.batchSize;
     const retryWait = report.failed > 0 ? config.retryBackoffMs : plan.nextDueInMs;
     report.nextRunInMs = backlog || this.poked ? 0 : Math.min(retryWait ?? Infinity, idlePollDelayMs(emptyPolls));
     await this.ctx.storage.setAlarm(Date.now() + report.nextRunInMs);
@@ -287,6 +346,7 @@ export class StreamConsumer extends DurableObject<Env> {
     eventMetrics.pending.set(labels, pending);
     eventMetrics.deadLetters.set({ stream: config.stream }, dlqSize);
     this.ctx.storage.kv.put("gaugesAt", Date.now());
+    this.#gaugesStale = false;
     return { lag, pending, dlqSize };
   }
 
