@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { idlePollDelayMs, planRetries, retryDelayMs } from "./backoff.ts";
-import { DeliveryRequest, outcomes, readSignedDelivery } from "./delivery.ts";
+import { correlationIdOf, deliveryBody, DeliveryRequest, isEventJson, outcomes, readSignedDelivery } from "./delivery.ts";
+import { serialiseEvent, toEnvelope } from "./envelope.ts";
 import { signDelivery, verifyDelivery } from "./signature.ts";
 
 const policy = { retryBackoffMs: 1000, maxBackoffMs: 10_000, maxDeliveries: 4 };
@@ -99,6 +100,41 @@ describe("reading a signed delivery batch", () => {
       expect(readSignedDelivery(body)).toBeUndefined();
       expect(DeliveryRequest.safeParse(body).success).toBe(false);
     }
+  });
+});
+
+describe("delivery bodies built from the stored text", () => {
+  const ctx = { source: "/orders", correlationId: "c-42", now: () => 1_800_000_000_000, newId: () => "id-1" };
+  const stored = [
+    serialiseEvent(
+      toEnvelope({ type: "order.placed", subject: "order-1", data: { total: 12.5, note: 'a "quoted" ünïcödé \\ line\n' } }, ctx),
+    ),
+    JSON.stringify({ specversion: "1.0", id: "e2", source: "/x", type: "t", correlationid: "c-7", data: [1, { correlationid: "nested" }] }),
+  ];
+
+  it("is the text JSON.stringify gives for the parsed events", () => {
+    const raw = stored.map((json, i) => ({ streamId: `${i + 1}-0`, deliveryCount: i + 1, json }));
+    const parsed = raw.map((d) => ({ streamId: d.streamId, deliveryCount: d.deliveryCount, event: JSON.parse(d.json) as unknown }));
+    const body = deliveryBody("orders", "billing", raw);
+    expect(body).toBe(JSON.stringify({ stream: "orders", group: "billing", deliveries: parsed }));
+    expect(DeliveryRequest.safeParse(JSON.parse(body)).success).toBe(true);
+    expect(deliveryBody("orders", "billing", [])).toBe('{"stream":"orders","group":"billing","deliveries":[]}');
+  });
+
+  it("reads the correlation ID of the envelope, never one inside the data", () => {
+    expect(correlationIdOf(stored[0] ?? "")).toBe("c-42");
+    expect(correlationIdOf(stored[1] ?? "")).toBe("c-7");
+    expect(correlationIdOf(JSON.stringify({ id: "e", data: { correlationid: "nested" } }))).toBeUndefined();
+    expect(correlationIdOf(JSON.stringify({ id: "e", data: { x: { correlationid: "nested" } }, correlationid: 'with "quotes"' }))).toBe(
+      'with "quotes"',
+    );
+    expect(correlationIdOf(JSON.stringify({ id: "e" }))).toBeUndefined();
+    expect(correlationIdOf('not json "correlationid":"x')).toBeUndefined();
+  });
+
+  it("tells a stored JSON object from anything else", () => {
+    expect(stored.every(isEventJson)).toBe(true);
+    for (const bad of ["", "not json", "[1]", "null", "42", '{"a":', '"text"']) expect(isEventJson(bad)).toBe(false);
   });
 });
 

@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { CloudEvent, StreamName } from "./envelope.ts";
 
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
 /** One event handed to a subscriber, with its stream id and how often it has been delivered. */
 export const Delivery = z.object({ streamId: z.string(), deliveryCount: z.number().int().positive(), event: CloudEvent });
 /** One event handed to a subscriber. */
@@ -19,10 +21,62 @@ export type DeliveryResult = z.infer<typeof DeliveryResult>;
 /** Answer of a delivery POST. */
 export const DeliveryResponse = z.object({ results: z.array(DeliveryResult) });
 
+/** A delivery whose event is still the JSON text its stream holds. */
+export interface RawDelivery {
+  streamId: string;
+  deliveryCount: number;
+  json: string;
+}
+
+/**
+ * The body of a delivery POST, with each event's stored JSON spliced in as it is: the same text as
+ * `JSON.stringify({ stream, group, deliveries })` with the events parsed, without parsing and re-serialising
+ * every event (the two were about 10 % of the gateway's CPU at 20,000 events/s). Every `json` must be one
+ * JSON object: the bus stored it with `JSON.stringify`, and a consumer checks a redelivered event with
+ * {@link isEventJson} first, so a corrupt entry fails alone rather than its whole batch again.
+ */
+export function deliveryBody(stream: string, group: string, deliveries: readonly RawDelivery[]): string {
+  const parts = deliveries.map(
+    (d) => `{"streamId":${JSON.stringify(d.streamId)},"deliveryCount":${String(d.deliveryCount)},"event":${d.json}}`,
+  );
+  return `{"stream":${JSON.stringify(stream)},"group":${JSON.stringify(group)},"deliveries":[${parts.join(",")}]}`;
+}
+
+/** Whether a stored event's text is one JSON object (what {@link deliveryBody} needs). */
+export function isEventJson(json: string): boolean {
+  try {
+    const value: unknown = JSON.parse(json);
+    return isRecord(value);
+  } catch {
+    return false;
+  }
+}
+
+const CORRELATION_KEY = '"correlationid":"';
+
+/**
+ * The `correlationid` of a stored event, for logs and the delivery's header. Events the bus completes end
+ * with it (`…,"correlationid":"<id>"}`), and a string value ending right before the last brace belongs to the
+ * top-level object, so it is read from the text; any other layout, or an escaped id, is parsed.
+ */
+export function correlationIdOf(json: string): string | undefined {
+  const at = json.lastIndexOf(CORRELATION_KEY);
+  if (at < 0) return undefined;
+  if (json.endsWith('"}')) {
+    const id = json.slice(at + CORRELATION_KEY.length, -2);
+    if (!id.includes('"') && !id.includes("\\")) return id;
+  }
+  try {
+    const { correlationid } = JSON.parse(json) as { correlationid?: unknown };
+    return typeof correlationid === "string" ? correlationid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Path on a service built with the service kit that receives deliveries. */
 export const DELIVERY_PATH = "/_foundation/events";
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const optionalString = (v: unknown) => v === undefined || typeof v === "string";
 
 /** The CloudEvent attributes whose types a signed batch's events must have (see {@link readSignedDelivery}). */

@@ -31,7 +31,7 @@ export {
   partitionStream,
   spreadOffset,
 } from "./partitions.ts";
-export { parseEntries, replayEvents, STREAM_ID, type ReplayOptions, type StoredEvent } from "./replay.ts";
+export { parseEntries, rawEntries, replayEvents, STREAM_ID, type RawEntry, type ReplayOptions, type StoredEvent } from "./replay.ts";
 export {
   DEFAULT_RETENTION,
   lookupByStream,
@@ -45,7 +45,19 @@ export {
 } from "./retention.ts";
 export { PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA1 } from "./scripts.ts";
 export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
-export { Delivery, DELIVERY_PATH, DeliveryRequest, DeliveryResponse, DeliveryResult, outcomes, readSignedDelivery } from "./delivery.ts";
+export {
+  correlationIdOf,
+  Delivery,
+  DELIVERY_PATH,
+  deliveryBody,
+  DeliveryRequest,
+  DeliveryResponse,
+  DeliveryResult,
+  isEventJson,
+  outcomes,
+  readSignedDelivery,
+  type RawDelivery,
+} from "./delivery.ts";
 export { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, signDelivery, verifyDelivery, type SignatureFailure } from "./signature.ts";
 export {
   ARCHIVER_GROUP,

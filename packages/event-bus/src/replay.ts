@@ -19,17 +19,27 @@ export interface ReplayOptions {
 /** Stream ids as Redis writes them: milliseconds, a dash, a sequence number. */
 export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
-/** Parses a raw XRANGE reply (`[[id, [field, value, ...]], ...]`) into stored events, skipping foreign entries. */
-export function parseEntries(raw: unknown): StoredEvent[] {
-  const out: StoredEvent[] = [];
+/** A stream entry with its event still the JSON text the bus stored. */
+export interface RawEntry {
+  streamId: string;
+  json: string;
+}
+
+/** Reads a raw XRANGE/XREADGROUP/XCLAIM reply (`[[id, [field, value, ...]], ...]`) without parsing the events, skipping foreign entries. */
+export function rawEntries(raw: unknown): RawEntry[] {
+  const out: RawEntry[] = [];
   for (const entry of (raw ?? []) as Array<[string, string[]]>) {
-    const [streamId, fields] = entry;
+    const fields = entry[1];
     const i = fields.indexOf("event");
     const json = i >= 0 ? fields[i + 1] : undefined;
-    if (json === undefined) continue;
-    out.push({ streamId, event: JSON.parse(json) as CloudEvent });
+    if (json !== undefined) out.push({ streamId: entry[0], json });
   }
   return out;
+}
+
+/** Parses a raw XRANGE reply (`[[id, [field, value, ...]], ...]`) into stored events, skipping foreign entries. */
+export function parseEntries(raw: unknown): StoredEvent[] {
+  return rawEntries(raw).map((e) => ({ streamId: e.streamId, event: JSON.parse(e.json) as CloudEvent }));
 }
 
 /**

@@ -91,6 +91,33 @@ describe("event delivery to a subscribed service", () => {
     expect(await redis().get(`example:greeted:${group}:${e.id}`)).toBe(e.streamId);
   });
 
+  it("dead-letters a corrupt stream entry on its own and delivers the events around it", async () => {
+    const { stream, group, stub } = await subscribe({ maxDeliveries: 2 });
+    const good = { specversion: "1.0", id: crypto.randomUUID(), source: "/test", type: "greeting", data: { n: 5 } };
+    const later = { ...good, id: crypto.randomUUID(), data: { n: 6 } };
+    // Written straight to Redis by something other than the bus: the middle entry is not JSON.
+    const goodId = await redis().xadd(stream, "*", { event: JSON.stringify(good) });
+    const corruptId = await redis().xadd(stream, "*", { event: '{"specversion":"1.0","id":' });
+    const laterId = await redis().xadd(stream, "*", { event: JSON.stringify(later) });
+    await vi.waitFor(
+      async () => {
+        await stub.runRound();
+        await sleep(30);
+        expect(await redis().get(`example:greeted:${group}:${good.id}`)).toBe(goodId);
+        expect(await redis().get(`example:greeted:${group}:${later.id}`)).toBe(laterId);
+        expect(await redis().xpending(stream, group, "-", "+", 10)).toEqual([]);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    const dlq = await (
+      await call("GET", `/events/${stream}/dlq?limit=1000`, "admin")
+    ).json<{ deadLetters: Array<{ originalId: string; group: string; lastError: string; event: unknown }> }>();
+    const letters = dlq.deadLetters.filter((l) => l.group === group);
+    expect(letters).toEqual([
+      expect.objectContaining({ originalId: corruptId, lastError: "the stored event is not a JSON object", event: null }),
+    ]);
+  });
+
   it("dead-letters an always-failing event after maxDeliveries, with its id, payload, deliveries and last error, leaving nothing pending", async () => {
     const { stream, group, id, stub } = await subscribe();
     const e = await publish(stream, { fail: true });

@@ -1,17 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  correlationIdOf,
   deadLetterStream,
   DELIVERY_PATH,
+  deliveryBody,
   idlePollDelayMs,
+  isEventJson,
   outcomes,
-  parseEntries,
   planRetries,
+  rawEntries,
   signDelivery,
   SIGNATURE_HEADER,
+  type CloudEvent,
   type ConsumerConfig,
   type Delivery,
   type PendingEntry,
-  type StoredEvent,
+  type RawDelivery,
+  type RawEntry,
 } from "@foundation/event-bus";
 import { createLogger, errorFields, flushMetricsIfDue, redisFrom } from "@foundation/service-kit";
 import { archiveDeliveries, streamIdMs, type Outcomes } from "../event-store.ts";
@@ -42,6 +47,11 @@ const GAUGE_REFRESH_MS = 5000;
  * of another consumer name (one that read them and was then replaced), and they must not wait forever.
  */
 const PENDING_CHECK_MS = 5000;
+/**
+ * How long one alarm keeps running rounds back to back while they leave work. Past it, the alarm returns
+ * (flushing metrics) and the next alarm, set for now, carries on.
+ */
+const ALARM_LOOP_MS = 2000;
 /** `lastDeliveryAt` (a status field) is written to storage at most this often; a write is a commit. */
 const LAST_DELIVERY_WRITE_MS = 1000;
 
@@ -66,13 +76,30 @@ function targetName(target: ConsumerConfig["target"]): string {
 }
 
 /** The distinct correlation IDs of a batch (at most 20), so a delivery's log line joins the publishers' traces. */
-function correlationIdsOf(batch: readonly Delivery[]): string[] {
+function correlationIdsOf(batch: readonly RawDelivery[]): string[] {
   const ids = new Set<string>();
   for (const d of batch) {
-    if (d.event.correlationid) ids.add(d.event.correlationid);
+    const id = correlationIdOf(d.json);
+    if (id) ids.add(id);
     if (ids.size === 20) break;
   }
   return [...ids];
+}
+
+const NOT_JSON = "the stored event is not a JSON object";
+
+/** Parses a batch for a target that needs the events themselves; an entry that is not JSON fails alone. */
+function parsedDeliveries(batch: readonly RawDelivery[]): { parsed: Delivery[]; failed: Outcomes } {
+  const parsed: Delivery[] = [];
+  const failed: Outcomes = new Map();
+  for (const d of batch) {
+    try {
+      parsed.push({ streamId: d.streamId, deliveryCount: d.deliveryCount, event: JSON.parse(d.json) as CloudEvent });
+    } catch {
+      failed.set(d.streamId, { ok: false, error: NOT_JSON });
+    }
+  }
+  return { parsed, failed };
 }
 
 /**
@@ -105,6 +132,12 @@ export class StreamConsumer extends DurableObject<Env> {
   #lastDeliveryWrittenAt = 0;
   /** The last delivery's time, ahead of storage by at most {@link LAST_DELIVERY_WRITE_MS}. */
   #lastDeliveryAt: number | undefined;
+  /**
+   * Stream ids delivered by the last round of an alarm's loop and not yet acknowledged: the next round sends
+   * the XACK in one request with its XREADGROUP, which takes a round trip off every busy round. The loop
+   * acknowledges them itself when it ends; a crash before that redelivers them (at least once, as always).
+   */
+  #deferredAcks: string[] = [];
   /** Whether deliveries happened since the gauges were last refreshed. */
   #gaugesStale = false;
 
@@ -164,21 +197,29 @@ export class StreamConsumer extends DurableObject<Env> {
     return { lag, pending, dlqSize, lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null };
   }
 
-  /** One delivery round, then the next alarm; joins the round in progress if there is one. */
-  runRound(): Promise<RoundReport> {
-    this.inFlight ??= this.round().finally(() => {
+  /** One delivery round, then (`schedule`) the next alarm; joins the round in progress if there is one. */
+  runRound(schedule = true): Promise<RoundReport> {
+    this.inFlight ??= this.round(schedule).finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;
   }
 
   /**
-   * Delivery rounds run from the alarm. A round that fails is retried in 5 s; one that finds its group
-   * gone (the stream was deleted, or Redis lost its data) creates the group again from the stream's start.
+   * Delivery rounds run from the alarm. While a round leaves work (a full batch, or a poke during it), the
+   * next one starts here at once: going through the alarm scheduler cost tens of milliseconds per round
+   * under load. The alarm is set once the work runs out (or after {@link ALARM_LOOP_MS}); a crash meanwhile
+   * leaves the current alarm unfinished, so the runtime runs it again. A round that fails is retried in 5 s;
+   * one that finds its group gone (the stream was deleted, or Redis lost its data) creates the group again
+   * from the stream's start.
    */
   override async alarm(): Promise<void> {
     try {
-      await this.runRound();
+      const started = Date.now();
+      let report = await this.runRound(false);
+      while (report.nextRunInMs === 0 && Date.now() - started < ALARM_LOOP_MS) report = await this.runRound(false);
+      await this.flushDeferredAcks();
+      if (report.nextRunInMs >= 0) await this.ctx.storage.setAlarm(Date.now() + (this.poked ? 0 : report.nextRunInMs));
     } catch (err) {
       const config = this.config;
       if (config && err instanceof Error && err.message.includes("NOGROUP")) {
@@ -190,12 +231,23 @@ export class StreamConsumer extends DurableObject<Env> {
       log.error("delivery round failed", { ...errorFields(err) });
       await this.ctx.storage.setAlarm(Date.now() + 5000);
     } finally {
+      // A failed round may leave acknowledgements behind; without them the entries are redelivered later.
+      await this.flushDeferredAcks().catch(() => undefined);
       // This object may run in an isolate that serves no request, so it sends its metrics itself.
       await flushMetricsIfDue(gatewayMetrics, "gateway", this.env);
     }
   }
 
-  private async round(): Promise<RoundReport> {
+  /** Sends the acknowledgements a round deferred (see {@link StreamConsumer.#deferredAcks}). */
+  private async flushDeferredAcks(): Promise<void> {
+    const config = this.config;
+    const ids = this.#deferredAcks;
+    if (!config || ids.length === 0) return;
+    await redisFrom(this.env).xack(config.stream, config.group, ids);
+    this.#deferredAcks = [];
+  }
+
+  private async round(schedule: boolean): Promise<RoundReport> {
     const config = this.config;
     if (!config) return { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: -1 };
     const redis = redisFrom(this.env);
@@ -208,6 +260,7 @@ export class StreamConsumer extends DurableObject<Env> {
     this.#mayHavePending = true;
     let pending: PendingEntry[] = [];
     if (checkPending) {
+      await this.flushDeferredAcks();
       const rawPending = (await redis.xpending(config.stream, config.group, "-", "+", config.batchSize)) as Array<
         [string, string, number, number]
       >;
@@ -224,27 +277,39 @@ export class StreamConsumer extends DurableObject<Env> {
     if (report.deadLettered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "dead_lettered" }, report.deadLettered);
 
     const me = consumerName(this.ctx.id.toString());
-    const batch: Delivery[] = [];
+    const batch: RawDelivery[] = [];
     if (plan.redeliver.length > 0) {
-      const claimed = parseEntries(await redis.xclaim(config.stream, config.group, me, 0, plan.redeliver));
+      const claimed = rawEntries(await redis.xclaim(config.stream, config.group, me, 0, plan.redeliver));
       const counts = new Map(pending.map((p) => [p.streamId, p.deliveries + 1]));
-      for (const e of claimed) batch.push({ streamId: e.streamId, deliveryCount: counts.get(e.streamId) ?? 2, event: e.event });
+      for (const e of claimed) batch.push({ streamId: e.streamId, deliveryCount: counts.get(e.streamId) ?? 2, json: e.json });
       report.redelivered = claimed.length;
       if (claimed.length > 0) eventMetrics.redeliveries.inc(labels, claimed.length);
     }
     const room = config.batchSize - batch.length;
-    let fresh: StoredEvent[] = [];
+    let fresh: RawEntry[] = [];
     if (room > 0) {
-      const read = (await redis.xreadgroup(config.group, me, config.stream, ">", { count: room })) as Array<[string, unknown]> | null;
-      fresh = parseEntries(read?.[0]?.[1] ?? []);
-      for (const e of fresh) batch.push({ streamId: e.streamId, deliveryCount: 1, event: e.event });
-    }
+      const acks = this.#deferredAcks;
+      let read: unknown;
+      if (acks.length > 0) {
+        [, read] = await redis
+          .pipeline()
+          .xack(config.stream, config.group, acks)
+          .xreadgroup(config.group, me, config.stream, ">", { count: room })
+          .exec();
+        this.#deferredAcks = [];
+      } else read = await redis.xreadgroup(config.group, me, config.stream, ">", { count: room });
+      fresh = rawEntries((read as Array<[string, unknown]> | null)?.[0]?.[1] ?? []);
+      for (const e of fresh) batch.push({ streamId: e.streamId, deliveryCount: 1, json: e.json });
+    } else await this.flushDeferredAcks();
+    const backlog = fresh.length === room && room > 0;
 
     if (batch.length > 0) {
       const started = Date.now();
       const results = await this.deliver(config, batch);
       const acked = batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId);
-      if (acked.length > 0) await redis.xack(config.stream, config.group, acked);
+      // In an alarm's loop, when the next round starts at once, its read carries these acknowledgements.
+      if (!schedule && (backlog || this.poked)) this.#deferredAcks = acked;
+      else if (acked.length > 0) await redis.xack(config.stream, config.group, acked);
       const now = Date.now();
       const latencies: number[] = [];
       for (const d of batch) {
@@ -276,7 +341,6 @@ export class StreamConsumer extends DurableObject<Env> {
       });
     }
 
-    const backlog = fresh.length === room && room > 0;
     const active = batch.length > 0 || plan.deadLetter.length > 0;
     if (active) this.#gaugesStale = true;
     // Every few seconds while delivering, and once when a round finds nothing more: two commands per refresh.
@@ -293,7 +357,7 @@ export class StreamConsumer extends DurableObject<Env> {
       pending.length === config.batchSize;
     const retryWait = report.failed > 0 ? config.retryBackoffMs : plan.nextDueInMs;
     report.nextRunInMs = backlog || this.poked ? 0 : Math.min(retryWait ?? Infinity, idlePollDelayMs(emptyPolls));
-    await this.ctx.storage.setAlarm(Date.now() + report.nextRunInMs);
+    if (schedule) await this.ctx.storage.setAlarm(Date.now() + report.nextRunInMs);
     return report;
   }
 
@@ -312,14 +376,15 @@ export class StreamConsumer extends DurableObject<Env> {
    * the same `originalId`, never a lost event.
    */
   private async deadLetter(redis: Redis, config: ConsumerConfig, dead: PendingEntry): Promise<void> {
-    const [entry] = parseEntries(await redis.xrange(config.stream, dead.streamId, dead.streamId));
+    // The stored text as it is: a corrupt entry is dead-lettered like any other.
+    const [entry] = rawEntries(await redis.xrange(config.stream, dead.streamId, dead.streamId));
     const lastError = this.ctx.storage.kv.get<string>(`error:${dead.streamId}`) ?? "unknown";
     await redis.xadd(deadLetterStream(config.stream), "*", {
       originalId: dead.streamId,
       group: config.group,
       deliveries: String(dead.deliveries),
       lastError,
-      event: entry ? JSON.stringify(entry.event) : "",
+      event: entry?.json ?? "",
     });
     await redis.xack(config.stream, config.group, dead.streamId);
     this.ctx.storage.kv.delete(`error:${dead.streamId}`);
@@ -350,22 +415,38 @@ export class StreamConsumer extends DurableObject<Env> {
     return { lag, pending, dlqSize };
   }
 
-  /** Hands one batch to the target and reads per-event outcomes. */
-  private deliver(config: ConsumerConfig, deliveries: Delivery[]): Promise<Outcomes> {
-    if ("archive" in config.target) return archiveDeliveries(this.env, config.stream, deliveries);
-    return this.post(config, config.target, deliveries);
+  /**
+   * Hands one batch to the target and reads per-event outcomes. A first delivery is posted as the stream
+   * stored it; an event delivered again is checked to be JSON first, so a corrupt entry (written to Redis by
+   * something other than the bus) fails on its own and is dead-lettered, and its batch-mates go through.
+   */
+  private async deliver(config: ConsumerConfig, batch: RawDelivery[]): Promise<Outcomes> {
+    if ("archive" in config.target) {
+      const { parsed, failed } = parsedDeliveries(batch);
+      const archived = await archiveDeliveries(this.env, config.stream, parsed);
+      return new Map([...archived, ...failed]);
+    }
+    const failed: Outcomes = new Map();
+    const sendable: RawDelivery[] = [];
+    for (const d of batch) {
+      if (d.deliveryCount === 1 || isEventJson(d.json)) sendable.push(d);
+      else failed.set(d.streamId, { ok: false, error: NOT_JSON });
+    }
+    if (sendable.length === 0) return failed;
+    const posted = await this.post(config, config.target, sendable);
+    return failed.size === 0 ? posted : new Map([...posted, ...failed]);
   }
 
   /** POSTs one signed batch to a service or URL; any failure of the request fails the whole batch. */
-  private async post(config: ConsumerConfig, target: { service: string } | { url: string }, deliveries: Delivery[]): Promise<Outcomes> {
+  private async post(config: ConsumerConfig, target: { service: string } | { url: string }, deliveries: RawDelivery[]): Promise<Outcomes> {
     const ids = deliveries.map((d) => d.streamId);
     // A partition's deliveries carry the topic's name: the service subscribed to the topic, not to a partition.
-    const body = JSON.stringify({ stream: config.topic ?? config.stream, group: config.group, deliveries });
+    const body = deliveryBody(config.topic ?? config.stream, config.group, deliveries);
     const headers = new Headers({
       "content-type": "application/json",
       [SIGNATURE_HEADER]: await signDelivery(this.env.EVENT_SIGNING_SECRET, body, Date.now()),
     });
-    const correlationId = deliveries[0]?.event.correlationid;
+    const correlationId = deliveries[0] ? correlationIdOf(deliveries[0].json) : undefined;
     if (correlationId) headers.set("X-Correlation-Id", correlationId);
     try {
       let res: Response;

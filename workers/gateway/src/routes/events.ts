@@ -158,6 +158,15 @@ function before(a: string, b: string): boolean {
   return am < bm || (am === bm && as < bs);
 }
 
+/** A dead letter's event, or null when its text is not JSON (an entry written to Redis by something other than the bus). */
+function storedEvent(json: string): CloudEvent | null {
+  try {
+    return JSON.parse(json) as CloudEvent;
+  } catch {
+    return null;
+  }
+}
+
 /** The oldest `limit` dead letters of a topic, across its partitions (by the time they were dead-lettered). */
 async function readDeadLetters(c: Context<GatewayEnv>, topic: string, limit: number): Promise<DeadLetter[]> {
   const count = topicPartitions(c.env, topic);
@@ -176,7 +185,7 @@ async function readDeadLetters(c: Context<GatewayEnv>, topic: string, limit: num
           group: f.group ?? "",
           deliveries: Number(f.deliveries ?? 0),
           lastError: f.lastError ?? "",
-          event: f.event ? (JSON.parse(f.event) as CloudEvent) : null,
+          event: f.event ? storedEvent(f.event) : null,
         };
       });
     }),
@@ -202,6 +211,8 @@ async function topicSubscriptions(c: Context<GatewayEnv>, topic: string): Promis
 const pokes = new PokeCoalescer();
 /** Consumers this isolate has already made sure of; later publishes only poke them. */
 const ensuredConsumers = new Set<string>();
+/** Consumer object ids by name: `idFromName` hashes the name, and a busy topic wakes its consumers on every publish. */
+const consumerIds = new Map<string, DurableObjectId>();
 
 /**
  * Wakes one consumer object. The first time an isolate meets it, it is configured if it is not yet (the
@@ -210,7 +221,9 @@ const ensuredConsumers = new Set<string>();
  */
 function wakeConsumer(c: Context<GatewayEnv>, config: ConsumerConfig): Promise<void> {
   const name = consumerObjectName(config.stream, config.group);
-  const stub = c.env.STREAM_CONSUMER.get(c.env.STREAM_CONSUMER.idFromName(name));
+  let id = consumerIds.get(name);
+  if (!id) consumerIds.set(name, (id = c.env.STREAM_CONSUMER.idFromName(name)));
+  const stub = c.env.STREAM_CONSUMER.get(id);
   if (!ensuredConsumers.has(name)) return stub.ensure(config).then(() => void ensuredConsumers.add(name));
   return pokes.poke(name, () => stub.poke()) ?? Promise.resolve();
 }
