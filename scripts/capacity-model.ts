@@ -45,8 +45,13 @@ export interface Assumptions {
   publishBatch: number;
   /** Consumer groups per topic (subscriptions, plus the archiver when archiving). */
   groups: number;
-  /** Upstash commands per delivery round: XPENDING, XREADGROUP, XACK, plus gauge refreshes. */
+  /**
+   * Upstash commands per busy delivery round: XREADGROUP and XACK (XPENDING and the two gauge reads run
+   * every 5 s per consumer, not per round).
+   */
   commandsPerRound: number;
+  /** Upstash round trips per busy round: 1, as a round's XACK travels with the next round's XREADGROUP. */
+  roundTripsPerRound: number;
   /** CPU time of one gateway request (auth, quota, routing, proxy), ms. */
   gatewayCpuMs: number;
   /** Share of gateway requests that carry a rate-limit quota (one limiter call each). */
@@ -73,7 +78,8 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   deliveryBatch: 100,
   publishBatch: 100,
   groups: 2,
-  commandsPerRound: 4,
+  commandsPerRound: 2,
+  roundTripsPerRound: 1,
   gatewayCpuMs: 2,
   quotaShare: 1,
   eventBytes: 600,
@@ -124,12 +130,12 @@ const objectsFor = (load: number, each: number) => Math.max(1, Math.ceil(load / 
 const millions = (n: number) => `${(n / 1e6).toLocaleString("en-US", { maximumFractionDigits: 1 })} M`;
 
 /**
- * Events/s one partition's consumer delivers: a round costs `commandsPerRound` Upstash round trips, the
+ * Events/s one partition's consumer delivers: a round costs `roundTripsPerRound` Upstash round trips, the
  * handler's time and the consumer's CPU per event, and moves `deliveryBatch` events.
- * @example Math.round(perPartitionEps(DEFAULT_ASSUMPTIONS)) // 2857
+ * @example Math.round(perPartitionEps(DEFAULT_ASSUMPTIONS)) // 3846
  */
 export function perPartitionEps(a: Assumptions): number {
-  const roundMs = a.commandsPerRound * a.upstashRttMs + a.handlerMsPerBatch + (a.deliveryBatch * a.consumerUsPerEvent) / 1000;
+  const roundMs = a.roundTripsPerRound * a.upstashRttMs + a.handlerMsPerBatch + (a.deliveryBatch * a.consumerUsPerEvent) / 1000;
   return a.deliveryBatch / (roundMs / 1000);
 }
 

@@ -17,13 +17,13 @@ void describe("capacity model", () => {
   });
 
   void it("adds shards and partitions as the hot key and topic grow, at the planned share of one object", () => {
-    assert.equal(Math.round(perPartitionEps(DEFAULT_ASSUMPTIONS)), 2857); // 100 events per 12 + 20 + 3 ms
-    assert.equal(Math.round(perPartitionEps({ ...DEFAULT_ASSUMPTIONS, deliveryBatch: 1000 })), 16_129); // 1,000 per 62 ms
+    assert.equal(Math.round(perPartitionEps(DEFAULT_ASSUMPTIONS)), 3846); // 100 events per 3 + 20 + 3 ms
+    assert.equal(Math.round(perPartitionEps({ ...DEFAULT_ASSUMPTIONS, deliveryBatch: 1000 })), 18_868); // 1,000 per 53 ms
     const p = plan({ requestsPerSec: 1000, eventsPerSec: 10_000 });
     assert.equal(p.limiterShards, 2); // 1,000/s on one key at 500/s planned per object
-    assert.equal(p.partitions, 7); // 10,000/s at 1,428.6/s planned per partition
+    assert.equal(p.partitions, 6); // 10,000/s at 1,923/s planned per partition
     assert.equal(plan({ requestsPerSec: 1000, eventsPerSec: 10_000, hottestKeyRps: 100 }).limiterShards, 1);
-    assert.equal(plan({ requestsPerSec: 10, eventsPerSec: 10, hottestTopicEps: 50_000 }).partitions, 35);
+    assert.equal(plan({ requestsPerSec: 10, eventsPerSec: 10, hottestTopicEps: 50_000 }).partitions, 26); // 50,000 / 1,923
   });
 
   void it("bills requests past the included 10 million at $0.30 a million", () => {
