@@ -19,7 +19,7 @@ import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
-import { histogramPercentile, SINK_STREAMS } from "./workers/event-sink.ts";
+import { histogramDelta, histogramPercentile, SINK_STREAMS } from "./workers/event-sink.ts";
 import type { PublishAnswer } from "./workers/events-publisher.ts";
 
 /** moleculer-channels' Redis Streams adapter, as quoted in issue 5: the closest measured peer (plain TCP). */
@@ -261,49 +261,78 @@ async function pacedPublish(base: URL, token: string, stream: string, rate: numb
   return { acked, refused };
 }
 
-/** End-to-end delivery to one group at each rate: `settings.repeats` back-to-back windows of twice `BENCH_DURATION`. */
+/** What one steady-state window of an end-to-end run measured. */
+interface EndToEndWindow {
+  eps: number;
+  p50: number;
+  p99: number;
+  upstashPerEvent: number;
+  serverPerEvent: number;
+}
+
+/**
+ * End-to-end delivery to one group at each rate, in steady state: one publish at a fixed rate runs for the
+ * warm-up and `settings.repeats` windows of twice `BENCH_DURATION` back to back (60 s by default), and each
+ * window is what the sink received between two snapshots taken while publishing goes on: deliveries per
+ * second, their latency and the commands spent meanwhile. Afterwards every acknowledged event must arrive.
+ */
 async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: ServedWorkers, token: string) {
   const windowSec = ctx.settings.durationSec * 2;
+  const warmSec = Math.max(2, ctx.settings.warmupSec);
   const results: Array<{ rate: number; eps: number; p50: number; p99: number }> = [];
   for (const { rate, batch, stream, partitions } of E2E_RATES) {
     await subscribeSink(served.url, token, stream, "bench");
-    const runs: Array<{ eps: number; p50: number; p99: number; upstashPerEvent: number; serverPerEvent: number }> = [];
+    await sinkStats(served, true);
+    const totalSec = warmSec + windowSec * ctx.settings.repeats;
+    ctx.log(
+      `events end-to-end at ${fmt(rate)}/s: publishing for ${totalSec} s, ${ctx.settings.repeats} windows of ${windowSec} s after ${warmSec} s`,
+    );
+    const publishing = pacedPublish(served.url, token, stream, rate, batch, totalSec, ctx.signal);
+    const snapshot = async () => {
+      const at = performance.now();
+      const [stats, calls] = await Promise.all([sinkStats(served), commandCalls(redis)]);
+      const upstash = upstashCommands(ctx);
+      ctx.stack.resetStats();
+      return { at, stats, calls, upstash };
+    };
+    const started = performance.now();
+    const until = (sec: number) => new Promise((r) => setTimeout(r, Math.max(0, started + sec * 1000 - performance.now())));
+    await until(warmSec);
+    let previous = await snapshot();
+    const runs: EndToEndWindow[] = [];
     for (let i = 1; i <= ctx.settings.repeats; i++) {
-      await sinkStats(served, true);
-      const {
-        result: sent,
-        server,
-        upstash,
-      } = await countingCommands(ctx, redis, async () => {
-        const published = await pacedPublish(served.url, token, stream, rate, batch, windowSec, ctx.signal);
-        for (let waited = 0; waited < 60_000; waited += 100) {
-          if ((await sinkCount(served)).count >= published.acked) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        return published;
-      });
-      const stats = await sinkStats(served);
-      if (stats.count === 0 || stats.firstAt === null || stats.lastAt === null)
-        throw new Error(`the sink received nothing at ${rate} events/s`);
-      const spanSec = Math.max(windowSec, (stats.lastAt - stats.firstAt) / 1000);
-      const run = {
-        eps: stats.count / spanSec,
-        p50: histogramPercentile(stats.buckets, 50),
-        p99: histogramPercentile(stats.buckets, 99),
-        upstashPerEvent: upstash / stats.count,
-        serverPerEvent: server.total / stats.count,
+      await until(warmSec + i * windowSec);
+      const now = await snapshot();
+      const delivered = now.stats.count - previous.stats.count;
+      const buckets = histogramDelta(previous.stats.buckets, now.stats.buckets);
+      const run: EndToEndWindow = {
+        eps: delivered / ((now.at - previous.at) / 1000),
+        p50: histogramPercentile(buckets, 50),
+        p99: histogramPercentile(buckets, 99),
+        upstashPerEvent: now.upstash / delivered,
+        serverPerEvent: commandDelta(previous.calls, now.calls).total / delivered,
       };
       runs.push(run);
       ctx.log(
-        `events end-to-end at ${fmt(rate)}/s ${i}/${ctx.settings.repeats} … ${fmt(sent.acked)} acknowledged (${fmt(sent.refused)} refused), ` +
-          `${fmt(stats.count)} delivered over ${fmt(spanSec, 1)} s = ${fmt(run.eps)} events/s, latency p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
+        `events end-to-end at ${fmt(rate)}/s window ${i}/${ctx.settings.repeats} … ${fmt(delivered)} delivered in ${fmt((now.at - previous.at) / 1000, 1)} s = ` +
+          `${fmt(run.eps)} events/s, latency p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
           `${fmt(run.upstashPerEvent, 4)} Upstash and ${fmt(run.serverPerEvent, 3)} redis commands per delivered event`,
       );
-      if (stats.count < sent.acked)
-        ctx.log(`events end-to-end: ${fmt(sent.acked - stats.count)} events were not delivered within 60 s of the window's end`);
+      previous = now;
     }
+    const sent = await publishing;
+    let received = 0;
+    for (let waited = 0; waited < 60_000; waited += 100) {
+      received = (await sinkCount(served)).count;
+      if (received >= sent.acked) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    ctx.log(
+      `events end-to-end at ${fmt(rate)}/s: ${fmt(sent.acked)} acknowledged (${fmt(sent.refused)} refused), ${fmt(received)} delivered` +
+        (received < sent.acked ? ` — ${fmt(sent.acked - received)} NOT delivered within 60 s of the end` : ""),
+    );
     const name = `events.e2e.${rate / 1000}k`;
-    const what = `publish at ${fmt(rate)} events/s (${batch} per request through the gateway) → ${partitions === 1 ? "one StreamConsumer" : `${partitions} partitions, a StreamConsumer each`} (batchSize 1000) → a service on the kit, one group, ${windowSec}-s windows back to back`;
+    const what = `publish at ${fmt(rate)} events/s (${batch} per request through the gateway) → ${partitions === 1 ? "one StreamConsumer" : `${partitions} partitions, a StreamConsumer each`} (batchSize 1000) → a service on the kit, one group; ${windowSec}-s windows of one continuous publish, after ${warmSec} s`;
     const eps = runs.map((r) => roundTo(r.eps, 1));
     recordFigure({
       name: `${name}.eps`,

@@ -30,6 +30,23 @@ export interface SinkStats {
   buckets: Array<[number, number]>;
 }
 
+/**
+ * The buckets of the deliveries between two cumulative snapshots: `after` minus `before`.
+ * @example histogramDelta([[5, 2]], [[5, 3], [9, 1]]) // [[5, 1], [9, 1]]
+ */
+export function histogramDelta(
+  before: ReadonlyArray<readonly [number, number]>,
+  after: ReadonlyArray<readonly [number, number]>,
+): Array<[number, number]> {
+  const earlier = new Map(before);
+  const out: Array<[number, number]> = [];
+  for (const [ms, n] of after) {
+    const d = n - (earlier.get(ms) ?? 0);
+    if (d > 0) out.push([ms, d]);
+  }
+  return out;
+}
+
 /** A histogram of delivery latencies in 1-ms buckets, with the receive times of the first and last event. */
 export class LatencyRecorder {
   private counts = new Uint32Array(MAX_MS + 1);
