@@ -138,6 +138,8 @@ export class StreamConsumer extends DurableObject<Env> {
    * acknowledges them itself when it ends; a crash before that redelivers them (at least once, as always).
    */
   #deferredAcks: string[] = [];
+  /** When the gauges were last refreshed (in memory: it only spaces refreshes out, and a storage read per round showed). */
+  #gaugesAt = 0;
   /** Whether deliveries happened since the gauges were last refreshed. */
   #gaugesStale = false;
 
@@ -344,8 +346,7 @@ export class StreamConsumer extends DurableObject<Env> {
     const active = batch.length > 0 || plan.deadLetter.length > 0;
     if (active) this.#gaugesStale = true;
     // Every few seconds while delivering, and once when a round finds nothing more: two commands per refresh.
-    const gaugesAt = this.ctx.storage.kv.get<number>("gaugesAt") ?? 0;
-    if (this.#gaugesStale && (!active || Date.now() - gaugesAt >= GAUGE_REFRESH_MS)) await this.refreshGauges(redis, config);
+    if (this.#gaugesStale && (!active || Date.now() - this.#gaugesAt >= GAUGE_REFRESH_MS)) await this.refreshGauges(redis, config);
     const emptyPolls = active ? 0 : this.#getEmptyPolls() + 1;
     this.#setEmptyPolls(emptyPolls);
     // Entries stay pending when an event failed, a retry is not due yet, a claim came back short, or the
@@ -410,7 +411,7 @@ export class StreamConsumer extends DurableObject<Env> {
     if (lag !== null) eventMetrics.lag.set(labels, lag);
     eventMetrics.pending.set(labels, pending);
     eventMetrics.deadLetters.set({ stream: config.stream }, dlqSize);
-    this.ctx.storage.kv.put("gaugesAt", Date.now());
+    this.#gaugesAt = Date.now();
     this.#gaugesStale = false;
     return { lag, pending, dlqSize };
   }
