@@ -143,11 +143,12 @@ describe("a consumer whose rounds leave nothing pending", () => {
     expect(await stub.runRound()).toMatchObject({ delivered: 0, redelivered: 0 });
     expect(await pendingIds(config.stream, "g")).toEqual([orphan]);
 
-    // Once the check interval has passed, the next round reads the pending list and takes the orphan over.
+    // Once the check interval has passed, the next round reads the pending list and takes the orphan over
+    // (the object's own alarm may be the round that does it; a call during that round joins it).
     await runInDurableObject(stub, (instance: StreamConsumer) => {
       instance.pendingCheckedAt = 0;
     });
-    expect(await stub.runRound()).toMatchObject({ delivered: 1, redelivered: 1 });
+    await stub.runRound();
     expect(await pendingIds(config.stream, "g")).toEqual([]);
   });
 });
