@@ -31,7 +31,7 @@ const BATCHES = [1, 100, 1000] as const;
  * of the topic: 10,000/s on one partition (one consumer object), 20,000/s on a topic of 4, which is what
  * `npm run capacity` plans for 20,000 events/s at `batchSize` 1,000 (3). More partitions than that cost more
  * than they give: a publish writes one script per partition its batch touches, and each consumer's rounds get
- * smaller. On 16 partitions the same load measured p99 238–275 ms, on 4 about 65 ms (see docs/capacity.md).
+ * smaller. On 16 partitions the same load measured p99 238–275 ms, on 4 92–204 ms (see docs/capacity.md).
  */
 const E2E_RATES = [
   { rate: 10_000, batch: 100, stream: SINK_STREAMS[0], partitions: 1 },
