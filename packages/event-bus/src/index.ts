@@ -53,8 +53,8 @@ export {
   DeliveryRequest,
   DeliveryResponse,
   DeliveryResult,
-  isEventJson,
   outcomes,
+  parseStoredEvent,
   readSignedDelivery,
   type RawDelivery,
 } from "./delivery.ts";

@@ -5,13 +5,12 @@ import {
   DELIVERY_PATH,
   deliveryBody,
   idlePollDelayMs,
-  isEventJson,
   outcomes,
+  parseStoredEvent,
   planRetries,
   rawEntries,
   signDelivery,
   SIGNATURE_HEADER,
-  type CloudEvent,
   type ConsumerConfig,
   type Delivery,
   type PendingEntry,
@@ -93,11 +92,9 @@ function parsedDeliveries(batch: readonly RawDelivery[]): { parsed: Delivery[]; 
   const parsed: Delivery[] = [];
   const failed: Outcomes = new Map();
   for (const d of batch) {
-    try {
-      parsed.push({ streamId: d.streamId, deliveryCount: d.deliveryCount, event: JSON.parse(d.json) as CloudEvent });
-    } catch {
-      failed.set(d.streamId, { ok: false, error: NOT_JSON });
-    }
+    const event = parseStoredEvent(d.json);
+    if (event) parsed.push({ streamId: d.streamId, deliveryCount: d.deliveryCount, event });
+    else failed.set(d.streamId, { ok: false, error: NOT_JSON });
   }
   return { parsed, failed };
 }
@@ -430,7 +427,7 @@ export class StreamConsumer extends DurableObject<Env> {
     const failed: Outcomes = new Map();
     const sendable: RawDelivery[] = [];
     for (const d of batch) {
-      if (d.deliveryCount === 1 || isEventJson(d.json)) sendable.push(d);
+      if (d.deliveryCount === 1 || parseStoredEvent(d.json)) sendable.push(d);
       else failed.set(d.streamId, { ok: false, error: NOT_JSON });
     }
     if (sendable.length === 0) return failed;

@@ -7,6 +7,7 @@ import {
   EventInput,
   groupByPartition,
   parseEntries,
+  parseStoredEvent,
   partitionConsumer,
   partitionOfSubject,
   partitionStream,
@@ -158,15 +159,6 @@ function before(a: string, b: string): boolean {
   return am < bm || (am === bm && as < bs);
 }
 
-/** A dead letter's event, or null when its text is not JSON (an entry written to Redis by something other than the bus). */
-function storedEvent(json: string): CloudEvent | null {
-  try {
-    return JSON.parse(json) as CloudEvent;
-  } catch {
-    return null;
-  }
-}
-
 /** The oldest `limit` dead letters of a topic, across its partitions (by the time they were dead-lettered). */
 async function readDeadLetters(c: Context<GatewayEnv>, topic: string, limit: number): Promise<DeadLetter[]> {
   const count = topicPartitions(c.env, topic);
@@ -185,7 +177,7 @@ async function readDeadLetters(c: Context<GatewayEnv>, topic: string, limit: num
           group: f.group ?? "",
           deliveries: Number(f.deliveries ?? 0),
           lastError: f.lastError ?? "",
-          event: f.event ? storedEvent(f.event) : null,
+          event: f.event ? (parseStoredEvent(f.event) ?? null) : null,
         };
       });
     }),
