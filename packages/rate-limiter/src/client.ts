@@ -63,11 +63,12 @@ function reserveOf(policy: Policy): number | undefined {
 }
 
 /**
- * One turn of the event loop (a macrotask, not a microtask). Measured, not derived: through the gateway under
- * wrk (50 connections, one saturated workerd thread), requests answered from a lease without it had p99s of
- * 1.1–1.4 s, with every request in flight stalling together for 0.3–0.5 s, against 0.1 s with it or with an
- * exact quota (whose object call is such a turn); a microtask yield did not help. Why a path without any quota
- * does not show the stall is not understood yet.
+ * One turn of the event loop (a macrotask, not a microtask), taken by every request a lease or the limiter
+ * object answered. Measured, not derived: through the gateway under wrk (50 connections, one saturated workerd
+ * thread), requests answered without any storage I/O on their way (from a lease, or by an object whose stored
+ * headroom covered them) had p99s of 1–2.7 s, with every request in flight stalling together for 0.3–0.5 s
+ * and wrk's connections failing with read errors, against about 0.1 s with this turn. A microtask did not
+ * help, and the same turn inside the object instead cost 40 % of the throughput. Why is not understood yet.
  */
 const yieldToEventLoop = () => new Promise<void>((resume) => setTimeout(resume, 0));
 
@@ -191,6 +192,7 @@ export async function checkRateLimit(
     const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options), timeout]);
     if (decisions === "timeout")
       return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
+    await yieldToEventLoop();
     return { ...combineDecisions(policy, decisions), source: "limiter" };
   } catch (error) {
     return { source: "degraded", reason: "error", error };

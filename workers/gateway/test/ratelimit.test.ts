@@ -10,7 +10,7 @@ import {
   type RateLimiter,
 } from "@foundation/rate-limiter";
 import { createService, MetricsRegistry } from "@foundation/service-kit";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { token } from "./auth.ts";
 
 const stubFor = (key: string) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(key));
@@ -84,6 +84,55 @@ describe("RateLimiter Durable Object", () => {
       });
       await abortAllDurableObjects();
     }
+  });
+
+  describe("write-ahead headroom (limit ≥ 10,000)", () => {
+    const policy: Policy = { algorithm: "fixed-window", limit: 20_000, windowMs: DAY };
+    const storedCount = (key: string) =>
+      runInDurableObject(
+        stubFor(key),
+        (_i: RateLimiter, state) => state.storage.kv.get<{ state: { count: number } }>("fixed-window")?.state.count ?? 0,
+      );
+    const burst = async (key: string) => {
+      const decisions = await Promise.all(Array.from({ length: 300 }, () => stubFor(key).check(policy, 1)));
+      expect(decisions.every((d) => d.allowed)).toBe(true);
+    };
+
+    it("stays exact while the object lives", async () => {
+      const key = uniqueKey("headroom-exact");
+      await burst(key);
+      expect((await stubFor(key).check(policy, 20_000 - 300)).allowed).toBe(true);
+      expect((await stubFor(key).check(policy, 1)).allowed).toBe(false);
+    });
+
+    it("stores at most 0.1 % of the limit ahead, and never admits more than the limit after a crash", async () => {
+      const key = uniqueKey("headroom-crash");
+      expect((await stubFor(key).check(policy, 1)).allowed).toBe(true);
+      expect(await storedCount(key)).toBe(2); // the first write has no rate to go by: one unit ahead
+      await burst(key);
+      const stored = await storedCount(key);
+      expect(stored).toBeGreaterThanOrEqual(301);
+      expect(stored).toBeLessThanOrEqual(301 + 20);
+      await abortAllDurableObjects();
+      expect((await stubFor(key).check(policy, 20_000 - stored)).allowed).toBe(true);
+      expect((await stubFor(key).check(policy, 1)).allowed).toBe(false);
+    });
+
+    it("keeps a full token bucket's headroom across a crash (as a debt taken after the refill)", async () => {
+      const key = uniqueKey("headroom-bucket");
+      const bucket: Policy = { algorithm: "token-bucket", limit: 20_000, refillPerSecond: 1_000_000 };
+      expect((await stubFor(key).check(bucket, 1)).allowed).toBe(true);
+      await abortAllDurableObjects();
+      // Refilled to full at once, less the unit stored ahead: the whole capacity is no longer there.
+      expect((await stubFor(key).check(bucket, 20_000)).allowed).toBe(false);
+      expect((await stubFor(key).check(bucket, 19_999)).allowed).toBe(true);
+    });
+
+    it("writes the exact count once the key goes quiet", async () => {
+      const key = uniqueKey("headroom-settle");
+      await burst(key);
+      await vi.waitFor(async () => expect(await storedCount(key)).toBe(300), { timeout: 5000, interval: 100 });
+    });
   });
 
   it("deletes an idle key's state from its alarm, and running the alarm twice changes nothing more", async () => {

@@ -54,6 +54,14 @@ describe("token bucket", () => {
     expect(r.decision.remaining).toBe(2);
   });
 
+  it("takes a state's debt after the refill is capped, and folds it into the tokens", () => {
+    const full = { tokens: 10, updatedAt: 0, debt: 4 };
+    const r = tokenBucket(full, 60_000, p, 1);
+    expect(r.decision).toMatchObject({ allowed: true, remaining: 5 });
+    expect(r.state).toEqual({ tokens: 5, updatedAt: 60_000 });
+    expect(tokenBucket({ tokens: 10, updatedAt: 0, debt: 10 }, 0, p, 1).decision).toMatchObject({ allowed: false, retryAfterMs: 200 });
+  });
+
   it("rejects a cost larger than the capacity or not a positive integer", () => {
     expect(() => tokenBucket(undefined, 0, p, 11)).toThrow(RangeError);
     expect(() => tokenBucket(undefined, 0, p, 0)).toThrow(RangeError);

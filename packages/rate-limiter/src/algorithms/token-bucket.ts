@@ -10,11 +10,18 @@ export interface TokenBucketParams {
 export interface TokenBucketState {
   tokens: number;
   updatedAt: number;
+  /**
+   * Tokens to take after the refill is capped, when the state is next used: how a limiter object stores units
+   * ahead of what it admitted (see `headroom.ts`); a full bucket cannot hold them in `tokens`. Folded into
+   * `tokens` by the next decision.
+   */
+  debt?: number;
 }
 
 /**
  * Token bucket: refills continuously; a request takes `cost` tokens or is refused without taking any.
- * A clock that goes backwards refills nothing. A lowered limit caps the tokens at the new capacity.
+ * A clock that goes backwards refills nothing. A lowered limit caps the tokens at the new capacity. A state's
+ * `debt` is taken after the cap.
  * @example tokenBucket(undefined, Date.now(), { limit: 10, refillPerSecond: 1 }, 1).decision.allowed // true
  */
 export const tokenBucket: Algorithm<TokenBucketParams, TokenBucketState> = (state, now, policy, cost) => {
@@ -22,7 +29,7 @@ export const tokenBucket: Algorithm<TokenBucketParams, TokenBucketState> = (stat
   const { limit, refillPerSecond } = policy;
   const perMs = refillPerSecond / 1000;
   const elapsed = state ? Math.max(0, now - state.updatedAt) : 0;
-  const available = state ? Math.min(limit, state.tokens + elapsed * perMs) : limit;
+  const available = state ? Math.min(limit, state.tokens + elapsed * perMs) - (state.debt ?? 0) : limit;
   const updatedAt = state ? Math.max(now, state.updatedAt) : now;
   const allowed = available >= cost;
   const tokens = allowed ? available - cost : available;
@@ -30,7 +37,7 @@ export const tokenBucket: Algorithm<TokenBucketParams, TokenBucketState> = (stat
     decision: {
       allowed,
       limit,
-      remaining: Math.floor(tokens),
+      remaining: Math.max(0, Math.floor(tokens)),
       resetMs: Math.ceil((limit - tokens) / perMs),
       retryAfterMs: allowed ? 0 : Math.ceil((cost - tokens) / perMs),
     },

@@ -31,7 +31,9 @@ const checkRoute = createRoute({
     "A policy with `shards` > 1 splits a hot key (above about 1,000 requests/s) over that many limiter objects: it never admits more than `limit`, " +
     "but may refuse early when traffic is uneven across shards (a refusal means two shards are spent), and `remaining` is an estimate. " +
     "A policy with `reserve` lets the gateway isolate that answers take that many units at once and answer from them locally: never more than `limit`, " +
-    "but units an isolate holds when its lease ends (at the window's end, at most 1 s) count as spent.",
+    "but units an isolate holds when its lease ends (at the window's end, at most 1 s) count as spent. " +
+    "A quota of 10,000 or more per window is exact while its limiter object runs, and its object stores up to 0.1 % of the limit ahead of what it admitted, " +
+    "so a restart of the object may refuse up to that many units early in the current window, never admit more.",
   security: [{ bearer: [] }],
   request: { body: { content: { "application/json": { schema: CheckRequest } }, required: true } },
   responses: {
