@@ -9,9 +9,10 @@
  * run in parallel here at all.
  *
  * What to expect on one machine: workerd runs the JavaScript of every isolate and every Durable Object of the
- * process on its one main thread, and a decision is a synchronous SQLite commit of its object (one `fsync`, seen
- * with strace) on that same thread. The shards queue for that thread and the disk like one object does, so more
- * shards only add per-object overhead here; on Cloudflare each object runs apart, which is what sharding buys.
+ * process on its one main thread, including the objects' SQLite commits (one `fsync` each, seen with strace;
+ * the key's limit of 1e9 lets its objects store write-ahead headroom, so they commit about once per 100 ms of
+ * traffic). The shards queue for that thread like one object does, so more shards only add per-object overhead
+ * here; on Cloudflare each object runs apart, which is what sharding buys.
  * These figures show sharding's local cost and the shape of the curve, not its production gain.
  *
  * A third view gives each shard's object its own workerd process, as on Cloudflare, where objects do not share
