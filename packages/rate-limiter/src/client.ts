@@ -68,7 +68,11 @@ function reserveOf(policy: Policy): number | undefined {
  * thread), requests answered without any storage I/O on their way (from a lease, or by an object whose stored
  * headroom covered them) had p99s of 1–2.7 s, with every request in flight stalling together for 0.3–0.5 s
  * and wrk's connections failing with read errors, against about 0.1 s with this turn. A microtask did not
- * help, and the same turn inside the object instead cost 40 % of the throughput. Why is not understood yet.
+ * help, and the same turn inside the object instead cost 40 % of the throughput. During a stall the workerd
+ * thread stays fully busy (its CPU time sampled every 50 ms), so it is not waiting on anything. A likely cause,
+ * not proven: KJ's event loop polls sockets only once its queue of ready events runs dry, and fires timers only
+ * from that poll, so chains of promise continuations can keep new requests unread; a timer turn makes each
+ * request wait for a poll.
  */
 const yieldToEventLoop = () => new Promise<void>((resume) => setTimeout(resume, 0));
 
