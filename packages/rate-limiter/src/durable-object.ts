@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { decide, type Decision, type LimiterState } from "./algorithms/index.ts";
-import { coveredUnits, headroomFor, storeAhead, type Decided } from "./headroom.ts";
+import { decide, type Decided, type Decision, type LimiterState } from "./algorithms/index.ts";
+import { coveredUnits, headroomFor, storeAhead } from "./headroom.ts";
 import { leaseEnd, type Lease } from "./leases.ts";
 import type { Policy } from "./policy.ts";
 

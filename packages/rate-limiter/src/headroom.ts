@@ -16,7 +16,7 @@
  * - An object that goes quiet writes its exact state (`durable-object.ts`), so an idle key loses nothing.
  * Sliding log (exact, small limits) takes no headroom.
  */
-import { decide, type Decision, type LimiterState, type TokenBucketState } from "./algorithms/index.ts";
+import { decide, type Decided, type LimiterState, type TokenBucketState } from "./algorithms/index.ts";
 import type { Policy } from "./policy.ts";
 
 /** Keys with a smaller limit write every admission before answering it (exact across restarts). */
@@ -78,12 +78,6 @@ export function coveredUnits(stored: LimiterState | undefined, truth: LimiterSta
     return Math.max(0, Math.floor(tokensAt(truth.state) - tokensAt(stored.state)));
   }
   return 0;
-}
-
-/** A decision's result: what it answered and the state after it. */
-export interface Decided {
-  decision: Decision;
-  state: LimiterState;
 }
 
 /**

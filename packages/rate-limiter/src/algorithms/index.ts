@@ -16,17 +16,18 @@ export type LimiterState =
   | { algorithm: "sliding-window"; state: SlidingWindowState }
   | { algorithm: "sliding-log"; state: SlidingLogState };
 
+/** A decision's result: what it answered and the state after it. */
+export interface Decided {
+  decision: Decision;
+  state: LimiterState;
+}
+
 /**
  * Applies `policy` to the stored state. State written by another algorithm is ignored (a policy that
  * switches algorithm starts afresh); a changed limit or rate applies at once to the existing counts.
  * @example decide(undefined, Date.now(), { algorithm: "fixed-window", limit: 10, windowMs: 1000 }, 1)
  */
-export function decide(
-  stored: LimiterState | undefined,
-  now: number,
-  policy: Policy,
-  cost: number,
-): { decision: Decision; state: LimiterState } {
+export function decide(stored: LimiterState | undefined, now: number, policy: Policy, cost: number): Decided {
   switch (policy.algorithm) {
     case "token-bucket": {
       const r = tokenBucket(stored?.algorithm === policy.algorithm ? stored.state : undefined, now, policy, cost);
