@@ -16,7 +16,7 @@
  * - An object that goes quiet writes its exact state (`durable-object.ts`), so an idle key loses nothing.
  * Sliding log (exact, small limits) takes no headroom.
  */
-import { decide, type Decided, type LimiterState, type TokenBucketState } from "./algorithms/index.ts";
+import { decide, tokensAt, type Decided, type LimiterState } from "./algorithms/index.ts";
 import type { Policy } from "./policy.ts";
 
 /** Keys with a smaller limit write every admission before answering it (exact across restarts). */
@@ -73,9 +73,7 @@ export function coveredUnits(stored: LimiterState | undefined, truth: LimiterSta
   if (stored.algorithm === "token-bucket" && truth.algorithm === "token-bucket" && policy.algorithm === "token-bucket") {
     // Both refill at the same rate up to the same capacity, and a debt is taken after the cap, so a bucket that
     // holds fewer tokens now never holds more later: the difference now is what the truth may spend.
-    const perMs = policy.refillPerSecond / 1000;
-    const tokensAt = (b: TokenBucketState) => Math.min(policy.limit, b.tokens + Math.max(0, now - b.updatedAt) * perMs) - (b.debt ?? 0);
-    return Math.max(0, Math.floor(tokensAt(truth.state) - tokensAt(stored.state)));
+    return Math.max(0, Math.floor(tokensAt(truth.state, now, policy) - tokensAt(stored.state, now, policy)));
   }
   return 0;
 }

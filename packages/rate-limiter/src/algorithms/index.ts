@@ -2,10 +2,10 @@ import type { Policy } from "../policy.ts";
 import { fixedWindow, type FixedWindowState } from "./fixed-window.ts";
 import { slidingLog, type SlidingLogState } from "./sliding-log.ts";
 import { slidingWindow, type SlidingWindowState } from "./sliding-window.ts";
-import { tokenBucket, type TokenBucketState } from "./token-bucket.ts";
+import { tokenBucket, tokensAt, type TokenBucketState } from "./token-bucket.ts";
 import type { Decision } from "./types.ts";
 
-export { fixedWindow, slidingLog, slidingWindow, tokenBucket };
+export { fixedWindow, slidingLog, slidingWindow, tokenBucket, tokensAt };
 export type { FixedWindowState, SlidingLogState, SlidingWindowState, TokenBucketState };
 export { assertCost, type Algorithm as AlgorithmFn, type Decision } from "./types.ts";
 

@@ -19,6 +19,16 @@ export interface TokenBucketState {
 }
 
 /**
+ * The tokens a bucket holds at `now`: refilled up to the capacity (nothing for a clock that went backwards),
+ * less its debt.
+ * @example tokensAt({ tokens: 2, updatedAt: 0, debt: 1 }, 1000, { limit: 10, refillPerSecond: 5 }) // 6
+ */
+export function tokensAt(state: TokenBucketState, now: number, policy: TokenBucketParams): number {
+  const refilled = state.tokens + Math.max(0, now - state.updatedAt) * (policy.refillPerSecond / 1000);
+  return Math.min(policy.limit, refilled) - (state.debt ?? 0);
+}
+
+/**
  * Token bucket: refills continuously; a request takes `cost` tokens or is refused without taking any.
  * A clock that goes backwards refills nothing. A lowered limit caps the tokens at the new capacity. A state's
  * `debt` is taken after the cap.
@@ -28,8 +38,7 @@ export const tokenBucket: Algorithm<TokenBucketParams, TokenBucketState> = (stat
   assertCost(cost, policy.limit);
   const { limit, refillPerSecond } = policy;
   const perMs = refillPerSecond / 1000;
-  const elapsed = state ? Math.max(0, now - state.updatedAt) : 0;
-  const available = state ? Math.min(limit, state.tokens + elapsed * perMs) - (state.debt ?? 0) : limit;
+  const available = state ? tokensAt(state, now, policy) : limit;
   const updatedAt = state ? Math.max(now, state.updatedAt) : now;
   const allowed = available >= cost;
   const tokens = allowed ? available - cost : available;
