@@ -2,6 +2,45 @@ import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
+/**
+ * The layers of packages/, bottom up: each package may import only the packages listed for it. `core`
+ * imports nothing of ours; capabilities stand on `core` (and `db` where they store); the service kit stands on
+ * the capabilities; workers (not listed) may import any package.
+ */
+const LAYERS = {
+  core: [],
+  db: [],
+  client: [],
+  "rate-limiter": ["core"],
+  registry: ["core", "db"],
+  "event-bus": ["core", "db"],
+  monitoring: ["core"],
+  "service-kit": ["core", "db", "rate-limiter", "registry", "event-bus", "monitoring"],
+  "local-stack": ["core", "db"],
+};
+
+/** One config per package forbidding imports of the packages its layer may not use. */
+const layering = Object.entries(LAYERS).map(([pkg, allowed]) => {
+  const forbidden = Object.keys(LAYERS).filter((p) => p !== pkg && !allowed.includes(p));
+  return {
+    files: [`packages/${pkg}/**/*.ts`],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: forbidden.flatMap((p) => [`@foundation/${p}`, `@foundation/${p}/*`]),
+              message: `packages/${pkg} may import only ${allowed.length ? allowed.join(", ") : "no package of ours"} (layers: see LAYERS in eslint.config.js).`,
+            },
+            { group: ["../../*/src/*", "../../../packages/*"], message: "Import another package by its name, not by a path into it." },
+          ],
+        },
+      ],
+    },
+  };
+});
+
 export default tseslint.config(
   {
     ignores: [
@@ -37,6 +76,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...layering,
   {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,

@@ -1,4 +1,4 @@
-import { setBounded } from "@foundation/service-kit/bounded-map";
+import { setBounded } from "@foundation/core";
 
 /**
  * Per-isolate memory of keys the limiter refused, until when. A refused key is refused locally until

@@ -14,7 +14,7 @@
  *   the other isolates' leases.
  * Sliding log (an exact log of timestamps, for small limits) takes no leases.
  */
-import { setBounded } from "@foundation/service-kit/bounded-map";
+import { setBounded } from "@foundation/core";
 import type { Decision } from "./algorithms/index.ts";
 import type { Policy } from "./policy.ts";
 

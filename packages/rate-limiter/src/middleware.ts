@@ -1,4 +1,4 @@
-import { errorFields, HttpProblem, type Counter, type MetricsRegistry, type ServiceVariables } from "@foundation/service-kit";
+import { errorFields, HttpProblem, type Counter, type Logger, type MetricsRegistry } from "@foundation/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { checkRateLimit, type CheckResult } from "./client.ts";
 import { DenyCache } from "./deny-cache.ts";
@@ -7,6 +7,14 @@ import { rateLimitHeaders } from "./headers.ts";
 import { LeaseCache } from "./leases.ts";
 import { Policy } from "./policy.ts";
 import { maxCost } from "./sharding.ts";
+
+/** What the middleware uses from the request context when the service provides it (the service kit does). */
+export interface LimitVariables {
+  /** Where a degraded check is logged. */
+  log: Logger;
+  /** Runs work after the response (`waitUntil`): lease refills. */
+  defer: (task: Promise<unknown>) => void;
+}
 
 /** What happens when the limiter cannot answer: `open` lets the request through, `closed` refuses it with 503. */
 export type FailMode = "open" | "closed";
@@ -17,7 +25,7 @@ export interface RateLimitOptions<E extends object> {
   name: string;
   policy: Policy;
   /** The client identity the quota applies to (JWT subject, API key, IP...). */
-  key: (c: Context<{ Bindings: E; Variables: Partial<ServiceVariables> }>) => string;
+  key: (c: Context<{ Bindings: E; Variables: Partial<LimitVariables> }>) => string;
   limiter: (env: E) => DurableObjectNamespace<RateLimiter>;
   /** Declared behaviour when the limiter cannot answer; fail closed on auth and write routes. */
   failMode: FailMode;
@@ -70,7 +78,7 @@ export async function enforceLimit<E extends object>(
   limit: PreparedLimit<E>,
   env: E,
   client: string,
-  { log, defer }: Partial<Pick<ServiceVariables, "log" | "defer">> = {},
+  { log, defer }: Partial<LimitVariables> = {},
 ): Promise<Record<string, string>> {
   const { options, policy } = limit;
   const result: CheckResult = await checkRateLimit(options.limiter(env), `${options.name}:${client}`, policy, {
@@ -120,7 +128,7 @@ export async function enforceLimit<E extends object>(
  */
 export const rateLimit = <E extends object>(
   options: RateLimitOptions<E>,
-): MiddlewareHandler<{ Bindings: E; Variables: Partial<ServiceVariables> }> => {
+): MiddlewareHandler<{ Bindings: E; Variables: Partial<LimitVariables> }> => {
   const limit = prepareLimit(options);
   return async function rateLimit(c, next) {
     const headers = await enforceLimit(limit, c.env, options.key(c), c.var);

@@ -17,7 +17,6 @@ export { DEFAULT_MAX_STALENESS_MS, DiscoveryCache, type DiscoveryCacheOptions } 
 export { expiresAt, isPassing, isRoutable, viewAt, type Instance } from "./instance.ts";
 export * from "./schemas.ts";
 export {
-  bindingNameOf,
   registerSelf,
   SELF_TTL_SECONDS,
   type SelfRegistrationEnv,

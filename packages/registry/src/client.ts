@@ -1,7 +1,8 @@
 import { DiscoveryCache, type DiscoveryCacheOptions } from "./discovery-cache.ts";
 import { isPassing, viewAt, type Instance } from "./instance.ts";
 import type { RegistrationIssue } from "./registration.ts";
-import { DIRECTORY_NAME, SERVICE_NAME, type HealthStatus, type HeartbeatRequest, type RegistrationRequest } from "./schemas.ts";
+import { SERVICE_NAME } from "@foundation/core";
+import { DIRECTORY_NAME, type HealthStatus, type HeartbeatRequest, type RegistrationRequest } from "./schemas.ts";
 import type { DeregisterResult, HeartbeatResult, RegisterResult, RegistryBindings, RegistryStub, ServiceSnapshot } from "./types.ts";
 
 /** What a heartbeat answers, whichever way it travelled. */

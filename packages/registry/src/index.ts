@@ -30,7 +30,6 @@ export { LAZY_FLUSH_MS, outboxWakeAt, retryDelayMs, URGENT_FLUSH_MS, type Outbox
 export { writeThrough, type InstanceSnapshot } from "./persistence.ts";
 export {
   defaultDeregisterAfterSeconds,
-  isServiceBindingIn,
   parseRegistration,
   type AddressPolicy,
   type ParsedRegistration,
@@ -38,7 +37,6 @@ export {
 } from "./registration.ts";
 export * from "./schemas.ts";
 export {
-  bindingNameOf,
   registerSelf,
   SELF_TTL_SECONDS,
   type SelfRegistrationEnv,

@@ -64,12 +64,3 @@ export function parseRegistration(input: unknown, policy: AddressPolicy): Parsed
   }
   return { ok: true, registration: { ...base, binding } };
 }
-
-/**
- * Whether `env[name]` is a service binding (a `Fetcher`), as opposed to a Durable Object namespace, a
- * secret or nothing. Bindings are RPC stubs that answer to any property name, so the runtime's own tag
- * is what tells them apart.
- */
-export function isServiceBindingIn(env: object, name: string): boolean {
-  return Object.prototype.toString.call((env as Record<string, unknown>)[name]) === "[object Fetcher]";
-}

@@ -1,7 +1,5 @@
+import { SERVICE_NAME } from "@foundation/core";
 import { z } from "zod";
-
-/** Service names: what `/api/:service/*` and the registry key on. */
-export const SERVICE_NAME = /^[a-z0-9-]{1,64}$/;
 
 /** The name of the one `ServiceDirectory` object. */
 export const DIRECTORY_NAME = "directory";

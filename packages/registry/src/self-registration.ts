@@ -1,3 +1,4 @@
+import { bindingName } from "@foundation/core";
 import { HttpRegistryClient, RegistryClient, type RegistryWriter } from "./client.ts";
 import type { RegistryBindings } from "./types.ts";
 import type { HealthStatus, RegistrationRequest } from "./schemas.ts";
@@ -41,11 +42,6 @@ export type SelfRegistrationOutcome =
 /** The instance ID this isolate registered, per service and address; an isolate forgets, the registry does not need it to. */
 const registered = new Map<string, string>();
 
-/** The gateway's service binding for a service name: `billing-api` → `BILLING_API`. */
-export function bindingNameOf(service: string): string {
-  return service.toUpperCase().replace(/-/g, "_");
-}
-
 function writerFor(env: SelfRegistrationEnv): RegistryWriter | undefined {
   if (env.SERVICE_REGISTRY && env.SERVICE_DIRECTORY) {
     return new RegistryClient({ SERVICE_REGISTRY: env.SERVICE_REGISTRY, SERVICE_DIRECTORY: env.SERVICE_DIRECTORY });
@@ -66,7 +62,7 @@ function writerFor(env: SelfRegistrationEnv): RegistryWriter | undefined {
 export async function registerSelf(env: SelfRegistrationEnv, report: SelfReport): Promise<SelfRegistrationOutcome> {
   const writer = writerFor(env);
   if (!writer) return { action: "skipped", reason: "no registry binding (SERVICE_REGISTRY) or REGISTRY_URL and REGISTRY_TOKEN" };
-  const address = env.SERVICE_URL ? { url: env.SERVICE_URL } : { binding: bindingNameOf(report.service) };
+  const address = env.SERVICE_URL ? { url: env.SERVICE_URL } : { binding: bindingName(report.service) };
   const key = `${report.service} ${address.url ?? address.binding}`;
   const heartbeat = { status: report.status, ...(report.output === undefined ? {} : { output: report.output.slice(0, 4096) }) };
   const known = registered.get(key);

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { bindingNamed, createLogger, errorFields } from "@foundation/core";
 import type { DbEnv } from "@foundation/db";
 import {
   addressKey,
@@ -15,7 +16,7 @@ import {
 } from "./instance.ts";
 import { earliest, outboxWakeAt, retryDelayMs, type OutboxState } from "./outbox.ts";
 import { writeThrough, type InstanceSnapshot } from "./persistence.ts";
-import { isServiceBindingIn, parseRegistration } from "./registration.ts";
+import { parseRegistration } from "./registration.ts";
 import { DIRECTORY_NAME, HeartbeatRequest } from "./schemas.ts";
 import type { ServiceDirectory } from "./service-directory.ts";
 import type { DeregisterResult, HeartbeatResult, NamespaceOf, RegisterResult, ServiceSnapshot, StatusListenerStub } from "./types.ts";
@@ -59,9 +60,7 @@ interface DirectoryReport {
   revision: number;
 }
 
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>): void {
-  console[level](JSON.stringify({ level, msg, component: "service-registry", ...fields }));
-}
+const log = createLogger({ component: "service-registry" });
 
 /** A change with its deterministic ID (`<instance>:<revision>:<n>`). */
 function numbered(c: PendingChange, revision: number, n: number): StatusChange {
@@ -109,7 +108,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
   async register(input: unknown, now: number = Date.now()): Promise<RegisterResult> {
     const parsed = parseRegistration(input, {
       local: this.env.ENVIRONMENT === "local",
-      isServiceBinding: (b) => isServiceBindingIn(this.env, b),
+      isServiceBinding: (b) => bindingNamed(this.env, b) !== undefined,
     });
     if (!parsed.ok) return { ok: false, error: "invalid", issues: parsed.issues };
     const reg = parsed.registration;
@@ -323,7 +322,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
     try {
       await ns.get(ns.idFromName(STATUS_LISTENER_NAME)).statusChanged(changes);
     } catch (err) {
-      log("warn", "status listener not told of changes", { service: this.serviceName, changes: changes.length, error: String(err) });
+      log.warn("status listener not told of changes", { registry: this.serviceName, changes: changes.length, ...errorFields(err) });
     }
   }
 
@@ -352,7 +351,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
       }
     } catch (err) {
       this.setMeta("directoryRetryAt", String(Date.now() + DIRECTORY_RETRY_MS));
-      log("warn", "directory report failed; retrying", { service: this.serviceName, error: String(err) });
+      log.warn("directory report failed; retrying", { registry: this.serviceName, ...errorFields(err) });
     }
   }
 
@@ -414,7 +413,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
         const retryAt = Date.now() + retryDelayMs(failures);
         this.setMeta("failures", String(failures));
         this.setMeta("retryAt", String(retryAt));
-        log("warn", "write-through to Postgres failed; retrying", { service: this.serviceName, failures, retryAt, error: String(err) });
+        log.warn("write-through to Postgres failed; retrying", { registry: this.serviceName, failures, retryAt, ...errorFields(err) });
         return { ok: false, written, pending: this.outboxCounts().total, error: String(err) };
       }
       for (const s of snapshots) this.sql.exec("DELETE FROM outbox_instances WHERE id = ? AND revision <= ?", s.id, s.revision);

@@ -1,14 +1,19 @@
 import { env } from "cloudflare:workers";
-import { z } from "zod";
+import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { correlatedRequest, createService } from "./create-service.ts";
-import { HttpProblem } from "./errors.ts";
-import { validate } from "./validate.ts";
+import { HttpProblem } from "@foundation/core";
 
 function makeService(lines: string[] = []) {
   const app = createService<Env>({ name: "kit-test", version: "9.9.9", bodyLimitBytes: 64, logSink: (line) => lines.push(line) });
   const Body = z.object({ n: z.number().int().positive() }).strict();
-  app.post("/items", validate("json", Body), (c) => c.json({ n: c.req.valid("json").n, correlationId: c.var.correlationId }, 201));
+  const route = createRoute({
+    method: "post",
+    path: "/items",
+    request: { body: { content: { "application/json": { schema: Body } }, required: true } },
+    responses: { 201: { description: "Created" } },
+  });
+  app.openapi(route, (c) => c.json({ n: c.req.valid("json").n, correlationId: c.var.correlationId }, 201));
   app.get("/boom", () => {
     throw new Error("secret connection string postgres://user:pw@host");
   });

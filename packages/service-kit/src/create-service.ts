@@ -9,17 +9,33 @@ import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
 import type { AuthContext } from "./auth/jwt.ts";
 import { corsFromEnv, type CorsEnv } from "./cors.ts";
-import { HttpProblem, problemResponse, toProblem, validationProblem } from "./errors.ts";
+import {
+  aggregatedFamilies,
+  aggregatorSink,
+  createLogger,
+  errorFields,
+  type FlushPolicy,
+  flushPolicyFrom,
+  HttpProblem,
+  type Logger,
+  type LogSink,
+  type MetricFamily,
+  type MetricsEnv,
+  MetricsRegistry,
+  problemResponse,
+  PROMETHEUS_CONTENT_TYPE,
+  pusherOf,
+  type RedisEnv,
+  redisFrom,
+  renderFamilies,
+  shardCount,
+  sinkFromEnv,
+  toProblem,
+  validationProblem,
+} from "@foundation/core";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
 import { DELIVERY_PATH } from "@foundation/event-bus";
-import { createLogger, errorFields, type LogSink, type Logger } from "./logger.ts";
-import { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "./metrics/exposition.ts";
-import type { MetricFamily } from "./metrics/families.ts";
-import { pusherOf, type FlushPolicy } from "./metrics/pusher.ts";
-import { MetricsRegistry } from "./metrics/registry.ts";
-import { aggregatedFamilies, aggregatorSink, flushPolicyFrom, shardCount, sinkFromEnv, type MetricsEnv } from "./metrics/transport.ts";
-import { redisFrom, type RedisEnv } from "./redis.ts";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
 export type ServiceEnv = Partial<RedisEnv & DbEnv> &

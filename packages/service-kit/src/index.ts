@@ -1,3 +1,8 @@
+/**
+ * `@foundation/service-kit`: `createService()` and what a service built on it uses. It re-exports
+ * `@foundation/core`, so a service imports everything from here.
+ */
+export * from "@foundation/core";
 export {
   correlatedRequest,
   createService,
@@ -10,69 +15,7 @@ export {
   type ServiceVariables,
 } from "./create-service.ts";
 export { allowedOrigins, corsFromEnv, type CorsEnv } from "./cors.ts";
-export {
-  HttpProblem,
-  issuesFrom,
-  problemResponse,
-  toProblem,
-  validationProblem,
-  type HttpProblemOptions,
-  type Problem,
-  type ProblemDetails,
-  type ValidationIssue,
-} from "./errors.ts";
 export { runHealthChecks, type CheckResult, type DependencyCheck, type HealthReport } from "./health.ts";
-export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
-export { Counter, DEFAULT_BUCKETS, Gauge, Histogram, MetricsRegistry } from "./metrics/registry.ts";
-export {
-  MetricsAggregate,
-  type AcceptResult,
-  type AggregateOptions,
-  type FamilyMeta,
-  type MergeResult,
-  type SourceMark,
-  type StoredSeries,
-  type SweepResult,
-} from "./metrics/aggregate.ts";
-export { metricsDelta } from "./metrics/delta.ts";
-export { PROMETHEUS_CONTENT_TYPE, renderFamilies } from "./metrics/exposition.ts";
-export {
-  CounterSample,
-  GaugeSample,
-  HistogramSample,
-  labelKey,
-  MetricFamily,
-  MetricsBatch,
-  type Labels,
-  type MetricType,
-} from "./metrics/families.ts";
-export {
-  DEFAULT_FLUSH_POLICY,
-  flushDecision,
-  MetricsBatchRefused,
-  MetricsPusher,
-  pusherOf,
-  type FlushDecision,
-  type FlushPolicy,
-  type FlushState,
-  type MetricsSink,
-} from "./metrics/pusher.ts";
-export {
-  aggregatedFamilies,
-  aggregatorSink,
-  flushMetricsIfDue,
-  flushPolicyFrom,
-  httpSink,
-  shardCount,
-  shardName,
-  sinkFromEnv,
-  type AggregatorNamespace,
-  type AggregatorStub,
-  type IngestResult,
-  type MetricsEnv,
-} from "./metrics/transport.ts";
-export { redisFrom, type RedisEnv } from "./redis.ts";
-export { validate } from "./validate.ts";
 export {
   ADMIN_SCOPE,
   DEFAULT_AUDIENCE,

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { HttpProblem } from "./errors.ts";
+import { HttpProblem } from "@foundation/core";
 import { assertKey, BlobStore, contentTypeAllowed } from "./storage.ts";
 
 const store = (options: ConstructorParameters<typeof BlobStore>[1] = {}) =>

@@ -1,4 +1,4 @@
-import { HttpProblem } from "./errors.ts";
+import { HttpProblem } from "@foundation/core";
 
 /** What a {@link BlobStore} accepts. */
 export interface BlobStoreOptions {

@@ -7,9 +7,7 @@ import {
   type DeliveryResult,
 } from "@foundation/event-bus";
 import type { Context, Handler } from "hono";
-import { HttpProblem, validationProblem } from "./errors.ts";
-import { errorFields, type Logger } from "./logger.ts";
-import type { MetricsRegistry } from "./metrics/registry.ts";
+import { errorFields, HttpProblem, type Logger, type MetricsRegistry, validationProblem } from "@foundation/core";
 
 /** What a handler learns about the delivery besides the event. */
 export interface DeliveryContext<E extends object> {

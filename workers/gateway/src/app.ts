@@ -1,6 +1,6 @@
+import { workerMetrics } from "@foundation/core";
 import { createService } from "@foundation/service-kit";
 import { dashboardRoutes } from "./dashboard/routes.ts";
-import { gatewayMetrics } from "./metrics.ts";
 import { routeRateLimits } from "./rate-limits.ts";
 import { registryFamilies } from "./registry-metrics.ts";
 import { routeAuth } from "./route-auth.ts";
@@ -16,7 +16,7 @@ export const app = createService<Env>({
   version: "0.1.0",
   jsonBodiesOnly: false,
   bodyLimitBytes: 10 * 1024 * 1024,
-  metrics: gatewayMetrics,
+  metrics: workerMetrics,
   aggregatedMetrics: true,
   scrapeFamilies: registryFamilies,
 });

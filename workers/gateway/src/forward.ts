@@ -11,29 +11,6 @@ export const HOP_BY_HOP = [
   "upgrade",
 ];
 
-/** Service names that may appear in `/api/:service/*`. */
-export const SERVICE_NAME = /^[a-z0-9-]{1,64}$/;
-
-/** The env binding that serves a service: `ai-monitor` → `AI_MONITOR`. */
-export function bindingName(service: string): string {
-  return service.toUpperCase().replace(/-/g, "_");
-}
-
-/**
- * Finds the service binding for `service`, or undefined when no service binding of that name exists.
- * Bindings are RPC stubs that answer to any property name, so the runtime's own tag is what identifies
- * a service binding (`[object Fetcher]`) as opposed to a Durable Object namespace, a KV namespace or a var.
- */
-export function serviceBinding(env: object, service: string): Fetcher | undefined {
-  return SERVICE_NAME.test(service) ? bindingNamed(env, bindingName(service)) : undefined;
-}
-
-/** The service binding called `name` (`EXAMPLE`), or undefined when `env` has no service binding of that name. */
-export function bindingNamed(env: object, name: string): Fetcher | undefined {
-  const binding = (env as Record<string, unknown>)[name];
-  return Object.prototype.toString.call(binding) === "[object Fetcher]" ? (binding as Fetcher) : undefined;
-}
-
 /** What the gateway knows about the client side of a request. */
 export interface ForwardContext {
   correlationId: string;

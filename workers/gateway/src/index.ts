@@ -3,7 +3,7 @@ import { app } from "./app.ts";
 import { runUptimeChecks } from "./uptime/checks.ts";
 
 export { RateLimiter } from "@foundation/rate-limiter";
-export { MetricsAggregator } from "@foundation/service-kit/metrics-aggregator";
+export { MetricsAggregator } from "@foundation/monitoring";
 export { ServiceDirectory, ServiceRegistry } from "@foundation/registry";
 export { StatusDashboard } from "./dashboard/status-dashboard.ts";
 export { StreamConsumer } from "./consumers/stream-consumer.ts";

@@ -1,10 +1,4 @@
-import { MetricsRegistry } from "@foundation/service-kit";
-
-/**
- * The gateway's metrics registry, shared by its routes and by the Durable Objects it exports (in the same
- * isolate they write into the same registry, so `/metrics` shows them). `app.metrics` is this registry.
- */
-export const gatewayMetrics = new MetricsRegistry();
+import { workerMetrics as gatewayMetrics } from "@foundation/core";
 
 /** Delivery latency buckets in seconds: from 5 ms to 5 minutes, since retries stretch the tail. */
 const DELIVERY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];

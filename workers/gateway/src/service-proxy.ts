@@ -7,17 +7,20 @@ import {
   RegistryClient,
   type Instance,
 } from "@foundation/registry";
-import { errorFields, HttpProblem, type Counter, type Logger, type MetricsRegistry } from "@foundation/service-kit";
-import type { Context } from "hono";
 import {
   bindingName,
   bindingNamed,
-  downstreamResponse,
-  serviceBinding,
+  errorFields,
+  HttpProblem,
   SERVICE_NAME,
-  upstreamRequest,
-  type ForwardContext,
-} from "./forward.ts";
+  serviceBinding,
+  type Counter,
+  type Logger,
+  type MetricsRegistry,
+  type ServiceBinding,
+} from "@foundation/core";
+import type { Context } from "hono";
+import { downstreamResponse, upstreamRequest, type ForwardContext } from "./forward.ts";
 import {
   bodyReplay,
   DEFAULT_BREAKER_POLICY,
@@ -91,7 +94,7 @@ function proxyMetrics(registry: MetricsRegistry): ProxyMetrics {
   };
 }
 
-const fetchTarget = (key: string, base: string, fetcher: Fetcher | undefined): Target | undefined =>
+const fetchTarget = (key: string, base: string, fetcher: ServiceBinding | undefined): Target | undefined =>
   fetcher ? { key, base, send: (req, signal) => fetcher.fetch(req, { signal }) } : undefined;
 
 /**

@@ -1,6 +1,6 @@
 import { apiKeys, createDb, type DbEnv } from "@foundation/db";
 import { eq } from "drizzle-orm";
-import { HttpProblem } from "../errors.ts";
+import { HttpProblem } from "@foundation/core";
 import type { AuthContext } from "./jwt.ts";
 
 /** The header that carries an API key. */

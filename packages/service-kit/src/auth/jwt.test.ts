@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from "jose";
 import { describe, expect, it } from "vitest";
-import { toProblem } from "../errors.ts";
+import { toProblem } from "@foundation/core";
 import { requireAuth, type AuthContext, type AuthEnv } from "./jwt.ts";
 
 const secret = new TextEncoder().encode(env.JWT_SECRET);

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { MiddlewareHandler } from "hono";
 import type { DbEnv } from "@foundation/db";
-import { HttpProblem } from "../errors.ts";
+import { HttpProblem } from "@foundation/core";
 import { API_KEY_HEADER, verifyApiKey } from "./api-keys.ts";
 import { VerifiedTokenCache } from "./token-cache.ts";
 

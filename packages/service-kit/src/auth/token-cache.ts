@@ -1,4 +1,4 @@
-import { setBounded } from "../bounded-map.ts";
+import { setBounded } from "@foundation/core";
 
 /** How long a verified token is answered from memory at most, so a rotated key set or secret takes effect within it. */
 export const TOKEN_CACHE_TTL_MS = 60_000;

@@ -17,10 +17,10 @@ import {
   type RawDelivery,
   type RawEntry,
 } from "@foundation/event-bus";
-import { createLogger, errorFields, flushMetricsIfDue, redisFrom } from "@foundation/service-kit";
+import { createLogger, errorFields, flushMetricsIfDue, redisFrom, workerMetrics } from "@foundation/core";
 import { archiveDeliveries, streamIdMs, type Outcomes } from "../event-store.ts";
-import { serviceBinding } from "../forward.ts";
-import { eventMetrics, gatewayMetrics } from "../metrics.ts";
+import { serviceBinding } from "@foundation/core";
+import { eventMetrics } from "../metrics.ts";
 
 /** What one delivery round did, for tests and status. */
 export interface RoundReport {
@@ -233,7 +233,7 @@ export class StreamConsumer extends DurableObject<Env> {
       // A failed round may leave acknowledgements behind; without them the entries are redelivered later.
       await this.flushDeferredAcks().catch(() => undefined);
       // This object may run in an isolate that serves no request, so it sends its metrics itself.
-      await flushMetricsIfDue(gatewayMetrics, "gateway", this.env);
+      await flushMetricsIfDue(workerMetrics, this.env);
     }
   }
 

@@ -13,7 +13,7 @@ import { errorFields, HttpProblem, jsonBodiesOnly, requireAuth } from "@foundati
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import type { ConsumerStatus } from "../consumers/stream-consumer.ts";
-import { serviceBinding } from "../forward.ts";
+import { serviceBinding } from "@foundation/core";
 import { topicPartitions } from "../stream-settings.ts";
 import type { GatewayEnv } from "./index.ts";
 

@@ -1,6 +1,6 @@
 import { RegistryClient, type Instance } from "@foundation/registry";
 import { errorFields, type Logger } from "@foundation/service-kit";
-import { bindingNamed } from "../forward.ts";
+import { bindingNamed } from "@foundation/core";
 import { tellDashboard } from "../dashboard/status-dashboard.ts";
 import {
   instanceUptime,

@@ -121,15 +121,17 @@ export async function aggregatedFamilies(
 
 /**
  * Sends a registry's deltas when the flush interval has passed: for Durable Objects, whose alarms and RPC
- * calls do not go through the service's request middleware. Failures are left for the next flush.
- * @example await flushMetricsIfDue(gatewayMetrics, "gateway", this.env);
+ * calls do not go through the service's request middleware. Failures are left for the next flush. `service`
+ * names the series only when no service has created the registry's pusher yet (see {@link pusherOf}).
+ * @example await flushMetricsIfDue(workerMetrics, this.env);
  */
-export async function flushMetricsIfDue(registry: MetricsRegistry, service: string, env: MetricsEnv): Promise<void> {
+export async function flushMetricsIfDue(registry: MetricsRegistry, env: MetricsEnv, service = "worker"): Promise<void> {
   const sink = sinkFromEnv(env);
   if (!sink) return;
+  const pusher = pusherOf(registry, service);
   try {
-    await pusherOf(registry, service).flushIfDue(sink, flushPolicyFrom(env));
+    await pusher.flushIfDue(sink, flushPolicyFrom(env));
   } catch (err) {
-    createLogger({ service, component: "metrics" }).warn("metrics flush failed", errorFields(err));
+    createLogger({ service: pusher.service, component: "metrics" }).warn("metrics flush failed", errorFields(err));
   }
 }

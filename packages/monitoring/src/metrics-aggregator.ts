@@ -1,8 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
-import { createLogger } from "../logger.ts";
-import { MetricsAggregate, type FamilyMeta, type MergeResult, type SourceMark, type StoredSeries } from "./aggregate.ts";
-import type { MetricFamily, MetricsBatch, MetricType } from "./families.ts";
-import type { IngestResult } from "./transport.ts";
+import {
+  createLogger,
+  MetricsAggregate,
+  type FamilyMeta,
+  type IngestResult,
+  type MergeResult,
+  type MetricFamily,
+  type MetricsBatch,
+  type MetricType,
+  type SourceMark,
+  type StoredSeries,
+} from "@foundation/core";
 
 const log = createLogger({ service: "gateway", component: "metrics-aggregator" });
 

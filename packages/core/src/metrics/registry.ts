@@ -186,3 +186,10 @@ export class MetricsRegistry {
     return renderFamilies(this.collect());
   }
 }
+
+/**
+ * The registry of this worker's isolate, as prom-client's default register: the packages whose Durable Objects
+ * run inside a worker (the event bus's consumers, say) count into it, and a worker that passes it to
+ * `createService({ metrics: workerMetrics })` serves and pushes those series with its own.
+ */
+export const workerMetrics = new MetricsRegistry();

@@ -149,7 +149,7 @@ const pushers = new WeakMap<MetricsRegistry, MetricsPusher>();
 /**
  * The isolate's pusher of `registry`, created on first use: the service's request handling and the Durable
  * Objects writing into the same registry share it, so they share its batch numbering.
- * @example await pusherOf(gatewayMetrics, "gateway").flush(sink);
+ * @example await pusherOf(workerMetrics, "gateway").flush(sink);
  */
 export function pusherOf(registry: MetricsRegistry, service: string): MetricsPusher {
   let pusher = pushers.get(registry);

@@ -1,5 +1,7 @@
 import { Redis } from "@upstash/redis/cloudflare";
 
+export type { Redis };
+
 /** Bindings a worker needs to reach Redis: Upstash in production, the local stack's REST endpoint in dev and tests. */
 export interface RedisEnv {
   UPSTASH_REDIS_REST_URL: string;

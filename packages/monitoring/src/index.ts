@@ -1,0 +1,1 @@
+export { MetricsAggregator } from "./metrics-aggregator.ts";
