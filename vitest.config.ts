@@ -20,71 +20,85 @@ const streamRetention = {
 const streamPartitions = { "example.orders": 4, "test.partitioned.*": 4 };
 const compatibility = { compatibilityDate: "2026-04-20", compatibilityFlags: ["nodejs_compat"] };
 
+/** Pure tests beside the code they test: plain Node, no servers, seconds. */
+const UNIT = ["packages/*/src/**/*.test.ts", "workers/*/src/**/*.test.ts", "scripts/**/*.test.ts"];
+/** Node-side tests that start what they need themselves (the stack, Miniflare, Prometheus, Chromium). */
+const NODE = ["scripts/**/*.node.test.ts", "packages/*/test/**/*.node.test.ts", "workers/*/test/**/*.node.test.ts"];
+
 /**
- * Every test runs inside workerd. The global setup starts the project's own redis-server and PostgreSQL
- * (plus the local Upstash and Neon endpoints in front of them) and hands their URLs to the workers here.
+ * Three projects, all run by `npm test` (`vitest run`): `unit`, `workerd` (integration tests inside workerd
+ * against the real redis-server and PostgreSQL that the global setup starts, with the Upstash and Neon
+ * endpoints in front of them) and `node`. `npx vitest run --project unit` needs no server.
  */
 export default defineConfig({
-  plugins: [
-    cloudflareTest(({ inject }) => {
-      const stack = inject("stack");
-      const backing = {
-        ENVIRONMENT: "local",
-        UPSTASH_REDIS_REST_URL: stack.upstashUrl,
-        UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
-        DATABASE_URL: stack.databaseUrl,
-        NEON_HTTP_ENDPOINT: stack.neonHttpEndpoint,
-        NEON_WS_PROXY: stack.neonWsProxy,
-        EVENT_SIGNING_SECRET: eventSigningSecret,
-      };
-      return {
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            ...backing,
-            JWT_SECRET: jwtSecret,
-            STACK_CONTROL_URL: stack.controlUrl,
-            STACK_CONTROL_TOKEN: stack.controlToken,
-            STREAM_RETENTION: JSON.stringify(streamRetention),
-            STREAM_PARTITIONS: JSON.stringify(streamPartitions),
-          },
-          // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
-          r2Buckets: ["TEST_BLOBS"],
-          // Every service worker (npm run build → dist/<name>/), reachable through the gateway's service bindings.
-          workers: WORKERS.filter((w) => w.name !== "gateway").map((w) => ({
-            name: `foundation-${w.name}`,
-            modules: true,
-            scriptPath: `./dist/${w.name}/index.js`,
-            ...compatibility,
-            bindings: backing,
-          })),
-        },
-      };
-    }),
-  ],
   test: {
-    globalSetup: ["./packages/local-stack/src/vitest-setup.ts", "./packages/local-stack/src/upstream-fixture.ts"],
-    include: [
-      "packages/*/src/**/*.test.ts",
-      "packages/*/test/workerd/**/*.test.ts",
-      "workers/*/src/**/*.test.ts",
-      "workers/*/test/**/*.test.ts",
+    projects: [
+      { test: { name: "unit", environment: "node", include: UNIT, exclude: NODE } },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: NODE,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Each file starts its own servers on free ports; two at a time keeps a 2-core machine responsive.
+          maxWorkers: 2,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => {
+            const stack = inject("stack");
+            const backing = {
+              ENVIRONMENT: "local",
+              UPSTASH_REDIS_REST_URL: stack.upstashUrl,
+              UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
+              DATABASE_URL: stack.databaseUrl,
+              NEON_HTTP_ENDPOINT: stack.neonHttpEndpoint,
+              NEON_WS_PROXY: stack.neonWsProxy,
+              EVENT_SIGNING_SECRET: eventSigningSecret,
+            };
+            return {
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  ...backing,
+                  JWT_SECRET: jwtSecret,
+                  STACK_CONTROL_URL: stack.controlUrl,
+                  STACK_CONTROL_TOKEN: stack.controlToken,
+                  STREAM_RETENTION: JSON.stringify(streamRetention),
+                  STREAM_PARTITIONS: JSON.stringify(streamPartitions),
+                },
+                // An R2 bucket for the kit's BlobStore tests (Miniflare's local R2 implementation).
+                r2Buckets: ["TEST_BLOBS"],
+                // Every service worker (npm run build → dist/<name>/), reachable through the gateway's service bindings.
+                workers: WORKERS.filter((w) => w.name !== "gateway").map((w) => ({
+                  name: `foundation-${w.name}`,
+                  modules: true,
+                  scriptPath: `./dist/${w.name}/index.js`,
+                  ...compatibility,
+                  bindings: backing,
+                })),
+              },
+            };
+          }),
+        ],
+        test: {
+          name: "workerd",
+          globalSetup: ["./packages/local-stack/src/vitest-setup.ts", "./packages/local-stack/src/upstream-fixture.ts"],
+          include: ["packages/*/test/**/*.test.ts", "workers/*/test/**/*.test.ts"],
+          exclude: NODE,
+          testTimeout: 20_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
-    testTimeout: 20_000,
     coverage: {
       provider: "istanbul",
-      include: [
-        "packages/service-kit/src/**",
-        "packages/db/src/**",
-        "packages/rate-limiter/src/**",
-        "packages/event-bus/src/**",
-        "packages/registry/src/**",
-        "workers/*/src/**",
-      ],
-      exclude: ["**/*.test.ts"],
+      include: ["packages/*/src/**", "workers/*/src/**"],
+      exclude: ["**/*.test.ts", "packages/local-stack/**", "packages/client/**"],
       reporter: ["text-summary", "html", "json-summary"],
       thresholds: { lines: 80 },
     },
-    hookTimeout: 60_000,
   },
 });

@@ -13,14 +13,13 @@ import { Redis } from "ioredis";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile } from "./lib/latency.ts";
 import { benchToken } from "./lib/auth.ts";
-import { gatewayWorker, sinkCount, sinkStats, sinkWorker, subscribeSink } from "./lib/event-workers.ts";
+import { gatewayWorker, sinkCount, sinkStats, sinkWorker, subscribeSink, type PublishAnswer } from "./lib/event-workers.ts";
 import { benchOnlyWorker, serveWorkers, upstashBindings, type ServedWorkers } from "./lib/miniflare.ts";
 import { runRedisBenchmark } from "./lib/redis-benchmark.ts";
 import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { ensureWrk, runWrkScript } from "./lib/wrk.ts";
 import { histogramDelta, histogramPercentile, SINK_STREAMS } from "./workers/event-sink.ts";
-import type { PublishAnswer } from "./workers/events-publisher.ts";
 
 /** moleculer-channels' Redis Streams adapter, as quoted in issue 5: the closest measured peer (plain TCP). */
 const MOLECULER_CHANNELS_MSG_PER_S = 4081;

@@ -78,3 +78,12 @@ export async function subscribeSink(base: URL, token: string, stream: string, gr
   });
   if (res.status !== 201) throw new Error(`subscribing bench-sink to ${stream} answered ${res.status}: ${await res.text()}`);
 }
+
+/** What `/publish` answers. */
+export interface PublishAnswer {
+  events: number;
+  calls: number;
+  elapsedMs: number;
+  /** Milliseconds per `publishEvents` call. */
+  latencies: number[];
+}

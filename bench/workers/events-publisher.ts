@@ -6,15 +6,7 @@
  */
 import { publishEvents, toEnvelope } from "@foundation/event-bus";
 import { Redis } from "@upstash/redis/cloudflare";
-
-/** What `/publish` answers. */
-export interface PublishAnswer {
-  events: number;
-  calls: number;
-  elapsedMs: number;
-  /** Milliseconds per `publishEvents` call. */
-  latencies: number[];
-}
+import type { PublishAnswer } from "../lib/event-workers.ts";
 
 interface PublisherEnv {
   UPSTASH_REDIS_REST_URL: string;

@@ -3,6 +3,7 @@
  * RFC 9457 problems, the JSON logger, metric primitives with their exposition and their push to the
  * aggregator, a bounded map, the Redis client factory, stream ids and typed stream replies, and binding lookup.
  */
+export { checkPublicUrl, hostRefusal, isLoopbackHost, MAX_URL_LENGTH, type UrlCheck, type UrlPolicy } from "./address.ts";
 export { bindingName, bindingNamed, SERVICE_NAME, serviceBinding, type ServiceBinding } from "./bindings.ts";
 export { setBounded } from "./bounded-map.ts";
 export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";

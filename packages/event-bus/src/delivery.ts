@@ -21,6 +21,9 @@ export type DeliveryResult = z.infer<typeof DeliveryResult>;
 /** Answer of a delivery POST. */
 export const DeliveryResponse = z.object({ results: z.array(DeliveryResult) });
 
+/** A delivery outcome per stream id, as a consumer acknowledges them. */
+export type Outcomes = Map<string, { ok: boolean; error?: string }>;
+
 /** A delivery whose event is still the JSON text its stream holds. */
 export interface RawDelivery {
   streamId: string;
@@ -133,8 +136,8 @@ function readResults(body: unknown): DeliveryResult[] | undefined {
  * Reads a subscriber's answer into per-event outcomes. A non-2xx answer, an unreadable body or a missing
  * entry fails the event, so one bad event never acknowledges the others by accident.
  */
-export function outcomes(streamIds: readonly string[], status: number, body: unknown): Map<string, { ok: boolean; error?: string }> {
-  const out = new Map<string, { ok: boolean; error?: string }>();
+export function outcomes(streamIds: readonly string[], status: number, body: unknown): Outcomes {
+  const out: Outcomes = new Map();
   const answered = status >= 200 && status < 300;
   const results = answered ? readResults(body) : undefined;
   const byId = new Map((results ?? []).map((r) => [r.streamId, r]));

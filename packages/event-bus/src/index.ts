@@ -1,23 +1,24 @@
+/**
+ * `@foundation/event-bus`: events on Redis Streams. The envelope and partitions, atomic idempotent publish,
+ * replay with the Postgres archive behind it, dead letters and redrive, subscriptions, and the `StreamConsumer`
+ * Durable Object that pushes each group's events to its target. A subscriber needs only `./subscriber`.
+ */
+export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
+export { deliverBatch, type DeliveryEnv } from "./consumer/deliver.ts";
 export {
-  CloudEvent,
-  EventInput,
-  MAX_EVENT_BYTES,
-  serialiseEvent,
-  ShortEvent,
-  StreamName,
-  toEnvelope,
-  type EnvelopeContext,
-} from "./envelope.ts";
-export {
-  IDEMPOTENCY_TTL_SECONDS,
-  idempotencyRecordKey,
-  publishEvents,
-  RETENTION_CHECK_INTERVAL_MS,
-  retentionMarkerKey,
-  type PublishOptions,
-  type PublishResult,
-  type RetentionOutcome,
-} from "./publish.ts";
+  GAUGE_REFRESH_MS,
+  nextRound,
+  PENDING_CHECK_MS,
+  shouldReadPending,
+  type NextRound,
+  type RoundFacts,
+  type RoundMemory,
+} from "./consumer/round.ts";
+export { consumerName, StreamConsumer, type ConsumerStatus, type RoundReport } from "./consumer/stream-consumer.ts";
+export { consumerStub, wakeConsumer } from "./consumer/wake.ts";
+export { readDeadLetters, redriveDeadLetters, type DeadLetter } from "./dead-letters.ts";
+export type { BusContext, EventBusEnv, StreamSettings } from "./env.ts";
+export { eventMetrics } from "./metrics.ts";
 export {
   assignPartitions,
   fnv1a,
@@ -31,7 +32,27 @@ export {
   partitionStream,
   spreadOffset,
 } from "./partitions.ts";
-export { parseEntries, rawEntries, replayEvents, STREAM_ID, type RawEntry, type ReplayOptions, type StoredEvent } from "./replay.ts";
+export {
+  IDEMPOTENCY_TTL_SECONDS,
+  idempotencyRecordKey,
+  publishEvents,
+  RETENTION_CHECK_INTERVAL_MS,
+  retentionMarkerKey,
+  type PublishOptions,
+  type PublishResult,
+  type RetentionOutcome,
+} from "./publish.ts";
+export {
+  parseEntries,
+  rawEntries,
+  replayEvents,
+  replayStream,
+  replayTopic,
+  type RawEntry,
+  type ReplayOptions,
+  type StoredEvent,
+  type TopicReplayOptions,
+} from "./replay.ts";
 export {
   DEFAULT_RETENTION,
   lookupByStream,
@@ -44,21 +65,8 @@ export {
   type TrimRule,
 } from "./retention.ts";
 export { PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA1 } from "./scripts.ts";
-export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
-export {
-  correlationIdOf,
-  Delivery,
-  DELIVERY_PATH,
-  deliveryBody,
-  DeliveryRequest,
-  DeliveryResponse,
-  DeliveryResult,
-  outcomes,
-  parseStoredEvent,
-  readSignedDelivery,
-  type RawDelivery,
-} from "./delivery.ts";
-export { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, signDelivery, verifyDelivery, type SignatureFailure } from "./signature.ts";
+export { archiveDeliveries, archiveRow, readArchive, type ArchiveQuery, type EventRow } from "./store/archive.ts";
+export * from "./subscriber.ts";
 export {
   ARCHIVER_GROUP,
   archiverConfig,
@@ -73,3 +81,5 @@ export {
   type ConsumerTarget,
   type SubscriptionConfig,
 } from "./subscription.ts";
+export { createSubscription, subscriptionView, sumStatuses, topicSubscriptions, type SubscriptionView } from "./subscriptions.ts";
+export { completeEvents, publishToTopic, type TopicPublishOptions, type TopicPublishResult } from "./topics.ts";

@@ -1,5 +1,9 @@
+import { entryField, errorFields, HttpProblem, isBefore, redisFrom } from "@foundation/core";
 import type { Redis } from "@upstash/redis";
 import type { CloudEvent } from "./envelope.ts";
+import type { BusContext } from "./env.ts";
+import { partitionCount, partitionOfSubject, partitionStream } from "./partitions.ts";
+import { readArchive } from "./store/archive.ts";
 
 /** An event as read back from its stream. */
 export interface StoredEvent {
@@ -16,25 +20,15 @@ export interface ReplayOptions {
   subject?: string;
 }
 
-/** Stream ids as Redis writes them: milliseconds, a dash, a sequence number. */
-export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-
 /** A stream entry with its event still the JSON text the bus stored. */
 export interface RawEntry {
   streamId: string;
   json: string;
 }
 
-/** Reads a raw XRANGE/XREADGROUP/XCLAIM reply (`[[id, [field, value, ...]], ...]`) without parsing the events, skipping foreign entries. */
+/** Reads a raw XRANGE/XCLAIM reply without parsing the events, skipping foreign entries (those without an `event` field). */
 export function rawEntries(raw: unknown): RawEntry[] {
-  const out: RawEntry[] = [];
-  for (const entry of (raw ?? []) as Array<[string, string[]]>) {
-    const fields = entry[1];
-    const i = fields.indexOf("event");
-    const json = i >= 0 ? fields[i + 1] : undefined;
-    if (json !== undefined) out.push({ streamId: entry[0], json });
-  }
-  return out;
+  return entryField(raw, "event").map((e) => ({ streamId: e.id, json: e.value }));
 }
 
 /** Parses a raw XRANGE reply (`[[id, [field, value, ...]], ...]`) into stored events, skipping foreign entries. */
@@ -67,4 +61,77 @@ export async function replayEvents(
     if (entries.length < page) return { events, next: events.length === options.limit ? (cursor ?? null) : null };
   }
   return { events, next: cursor ?? null };
+}
+
+/** Options of {@link replayTopic}. */
+export interface TopicReplayOptions extends ReplayOptions {
+  /** The partition to read, for a partitioned topic read without `subject`. */
+  partition?: number;
+}
+
+/**
+ * The Redis stream a replay reads: the topic's own for an unpartitioned topic; for a partitioned one, the
+ * partition of `subject` (where all its events are, in order) or the partition asked for (400 otherwise).
+ * @example replayStream("orders", 4, { subject: "order-42" }) // "orders~1"
+ */
+export function replayStream(topic: string, count: number, options: { subject?: string; partition?: number }): string {
+  const { subject, partition } = options;
+  if (partition !== undefined && partition >= count) {
+    throw new HttpProblem(400, {
+      slug: "unknown-partition",
+      detail: `Stream "${topic}" has ${count} partition(s); ${partition} does not exist.`,
+    });
+  }
+  if (count === 1) return topic;
+  if (subject !== undefined) {
+    const own = partitionOfSubject(subject, count);
+    if (partition !== undefined && partition !== own) {
+      throw new HttpProblem(400, {
+        slug: "unknown-partition",
+        detail: `Events of subject "${subject}" are in partition ${own} of "${topic}", not ${partition}.`,
+      });
+    }
+    return partitionStream(topic, own, count);
+  }
+  if (partition === undefined) {
+    throw new HttpProblem(400, {
+      slug: "partition-required",
+      detail: `Stream "${topic}" has ${count} partitions; replay one \`subject\` (kept in order in its partition) or one \`partition\` (0-${count - 1}).`,
+    });
+  }
+  return partitionStream(topic, partition, count);
+}
+
+/**
+ * Replays a topic in order. Where Redis has trimmed the stream past the requested position, the events before
+ * its first entry come from the Postgres event store first; a 503 when that store cannot answer, rather than a
+ * replay with a silent gap.
+ * @example const page = await replayTopic(bus, "orders", { after, limit: 100, subject: "order-42" });
+ */
+export async function replayTopic(
+  bus: BusContext,
+  topic: string,
+  options: TopicReplayOptions,
+): Promise<{ events: StoredEvent[]; next: string | null }> {
+  const stream = replayStream(topic, partitionCount(topic, bus.settings.partitions), options);
+  const redis = redisFrom(bus.env);
+  const [first] = parseEntries(await redis.xrange(stream, "-", "+", 1));
+  const query = { after: options.after, limit: options.limit, subject: options.subject };
+  let archived: StoredEvent[] = [];
+  if (!first || !options.after || isBefore(options.after, first.streamId)) {
+    try {
+      archived = await readArchive(bus.env, stream, { ...query, before: first?.streamId });
+    } catch (err) {
+      bus.log.error("event store replay failed", { stream, ...errorFields(err) });
+      throw new HttpProblem(503, {
+        slug: "event-store-unavailable",
+        detail: "Part of this stream is only in the event store, which did not answer; retry.",
+        headers: { "Retry-After": "1" },
+      });
+    }
+  }
+  const last = archived.at(-1)?.streamId;
+  if (archived.length === options.limit) return { events: archived, next: last ?? null };
+  const page = await replayEvents(redis, stream, { ...query, after: last ?? options.after, limit: options.limit - archived.length });
+  return { events: [...archived, ...page.events], next: page.next };
 }

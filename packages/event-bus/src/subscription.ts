@@ -27,8 +27,10 @@ export const SubscriptionInput = z
     startAt: z.enum(["new", "beginning"]).default("new"),
   })
   .strict();
+/** A subscription as its creator asked for it, defaults filled in. */
+export type SubscriptionInput = z.infer<typeof SubscriptionInput>;
 /** A subscription as configured. */
-export type SubscriptionConfig = z.infer<typeof SubscriptionInput> & { id: string };
+export type SubscriptionConfig = SubscriptionInput & { id: string };
 
 /** The stream holding a stream's dead letters. */
 export function deadLetterStream(stream: string): string {

@@ -1,4 +1,3 @@
-export { checkInstanceUrl, hostRefusal, isLoopbackHost, MAX_URL_LENGTH, type UrlCheck, type UrlPolicy } from "./address.ts";
 export {
   HttpRegistryClient,
   RegistryCache,

@@ -1,4 +1,4 @@
-import { checkInstanceUrl } from "./address.ts";
+import { checkPublicUrl } from "@foundation/core";
 import type { Registration } from "./instance.ts";
 import { DEFAULT_TTL_SECONDS, MAX_DEREGISTER_AFTER_SECONDS, MIN_DEREGISTER_AFTER_SECONDS, RegistrationRequest } from "./schemas.ts";
 
@@ -51,7 +51,7 @@ export function parseRegistration(input: unknown, policy: AddressPolicy): Parsed
     deregisterAfterMs: (r.deregisterAfterSeconds ?? defaultDeregisterAfterSeconds(ttlSeconds)) * 1000,
   };
   if (r.url !== undefined) {
-    const check = checkInstanceUrl(r.url, { local: policy.local });
+    const check = checkPublicUrl(r.url, { local: policy.local });
     if (!check.ok) return { ok: false, issues: [{ path: ["url"], message: check.reason, code: "unsafe_url" }] };
     return { ok: true, registration: { ...base, url: check.url } };
   }

@@ -35,7 +35,7 @@ import {
 } from "@foundation/core";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
-import { DELIVERY_PATH } from "@foundation/event-bus";
+import { DELIVERY_PATH } from "@foundation/event-bus/subscriber";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
 export type ServiceEnv = Partial<RedisEnv & DbEnv> &

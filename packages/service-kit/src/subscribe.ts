@@ -5,7 +5,7 @@ import {
   verifyDelivery,
   type CloudEvent,
   type DeliveryResult,
-} from "@foundation/event-bus";
+} from "@foundation/event-bus/subscriber";
 import type { Context, Handler } from "hono";
 import { errorFields, HttpProblem, type Logger, type MetricsRegistry, validationProblem } from "@foundation/core";
 

@@ -6,7 +6,7 @@ export { RateLimiter } from "@foundation/rate-limiter";
 export { MetricsAggregator } from "@foundation/monitoring";
 export { ServiceDirectory, ServiceRegistry } from "@foundation/registry";
 export { StatusDashboard } from "./dashboard/status-dashboard.ts";
-export { StreamConsumer } from "./consumers/stream-consumer.ts";
+export { StreamConsumer } from "@foundation/event-bus";
 
 const uptimeLog = createLogger({ service: "gateway", component: "uptime" });
 

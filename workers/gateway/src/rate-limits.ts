@@ -9,7 +9,7 @@ import {
 } from "@foundation/rate-limiter";
 import { credentialsOf, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
-import type { GatewayEnv } from "./routes/index.ts";
+import type { GatewayEnv } from "./env.ts";
 
 interface Prepared {
   route: RoutePolicy;

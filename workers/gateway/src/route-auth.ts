@@ -1,7 +1,7 @@
 import { credentialsOf, HttpProblem, hasScope, verifyCaller, type AuthContext } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
 import { z } from "zod";
-import type { GatewayEnv } from "./routes/index.ts";
+import type { GatewayEnv } from "./env.ts";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 

@@ -1,15 +1,8 @@
-import {
-  addressKey,
-  checkInstanceUrl,
-  heartbeatIntervalSeconds,
-  isRoutable,
-  RegistryCache,
-  RegistryClient,
-  type Instance,
-} from "@foundation/registry";
+import { addressKey, heartbeatIntervalSeconds, isRoutable, RegistryCache, RegistryClient, type Instance } from "@foundation/registry";
 import {
   bindingName,
   bindingNamed,
+  checkPublicUrl,
   errorFields,
   HttpProblem,
   SERVICE_NAME,
@@ -36,7 +29,7 @@ import {
   type RetryPolicy,
   type Upstream,
 } from "./routing/index.ts";
-import type { GatewayEnv } from "./routes/index.ts";
+import type { GatewayEnv } from "./env.ts";
 
 /** Options of {@link serviceProxy}. */
 export interface ServiceProxyOptions {
@@ -105,7 +98,7 @@ const fetchTarget = (key: string, base: string, fetcher: ServiceBinding | undefi
 function targetOf(env: Env, instance: Instance, service: string): Target | undefined {
   const key = addressKey(instance);
   if (instance.binding !== undefined) return fetchTarget(key, `https://${service}.internal`, bindingNamed(env, instance.binding));
-  const check = checkInstanceUrl(instance.url ?? "", { local: env.ENVIRONMENT === "local" });
+  const check = checkPublicUrl(instance.url ?? "", { local: env.ENVIRONMENT === "local" });
   return check.ok ? { key, base: check.url, send: (req, signal) => fetch(req, { signal }) } : undefined;
 }
 

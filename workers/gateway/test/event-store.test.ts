@@ -4,7 +4,7 @@ import { createDb, events } from "@foundation/db";
 import { redisFrom } from "@foundation/service-kit";
 import { count, eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { archiveRow } from "../src/event-store.ts";
+import { archiveRow } from "@foundation/event-bus";
 import { token } from "./auth.ts";
 
 const api = "http://gw.test/api/foundation/events";

@@ -1,8 +1,14 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
-import { consumerObjectName, deadLetterStream, type ConsumerConfig } from "@foundation/event-bus";
+import {
+  consumerName,
+  consumerObjectName,
+  deadLetterStream,
+  PENDING_CHECK_MS,
+  type ConsumerConfig,
+  type StreamConsumer,
+} from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
-import { consumerName, type StreamConsumer } from "../src/consumers/stream-consumer.ts";
 import { token } from "./auth.ts";
 import { stackControl } from "./stack.ts";
 
@@ -145,9 +151,7 @@ describe("a consumer whose rounds leave nothing pending", () => {
 
     // Once the check interval has passed, the next round reads the pending list and takes the orphan over
     // (the object's own alarm may be the round that does it; a call during that round joins it).
-    await runInDurableObject(stub, (instance: StreamConsumer) => {
-      instance.pendingCheckedAt = 0;
-    });
+    await sleep(PENDING_CHECK_MS);
     await stub.runRound();
     expect(await pendingIds(config.stream, "g")).toEqual([]);
   });

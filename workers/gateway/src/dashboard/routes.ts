@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { HttpProblem } from "@foundation/service-kit";
-import type { GatewayEnv } from "../routes/index.ts";
+import type { GatewayEnv } from "../env.ts";
 import { dashboardState, type DashboardState } from "./snapshot.ts";
 import { STATUS_LISTENER_NAME } from "@foundation/registry";
 

@@ -3,7 +3,7 @@ import { apiKeys, createDb } from "@foundation/db";
 import { ADMIN_SCOPE, errorFields, forgetApiKey, generateApiKey, HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
-import type { GatewayEnv } from "./index.ts";
+import type { GatewayEnv } from "../env.ts";
 
 /** Scope names a key may hold; `admin` is never granted to a key (admin work needs a token from the identity provider). */
 const Scope = z

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { ServiceHonoEnv } from "@foundation/service-kit";
+import type { GatewayEnv } from "../env.ts";
 import { apiKeysRoutes } from "./api-keys.ts";
 import { eventsRoutes } from "./events.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -7,9 +7,6 @@ import { ratelimitRoutes } from "./ratelimit.ts";
 import { servicesRoutes } from "./services.ts";
 import { subscriptionsRoutes } from "./subscriptions.ts";
 import { uptimeRoutes } from "./uptime.ts";
-
-/** The Hono environment of the gateway's own routes. */
-export type GatewayEnv = ServiceHonoEnv<Env>;
 
 /** Foundation's own API, mounted at `/api/foundation`; one module per capability. */
 export const foundationRoutes = new OpenAPIHono<GatewayEnv>()

@@ -9,7 +9,7 @@ import {
   shardName,
   type AuthContext,
 } from "@foundation/service-kit";
-import type { GatewayEnv } from "./index.ts";
+import type { GatewayEnv } from "../env.ts";
 
 /** Answer of `POST /api/foundation/metrics`. */
 export const IngestResponse = z

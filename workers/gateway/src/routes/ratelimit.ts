@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { DenyCache, checkRateLimit, LeaseCache, maxCost, Policy } from "@foundation/rate-limiter";
 import { HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
-import type { GatewayEnv } from "./index.ts";
+import type { GatewayEnv } from "../env.ts";
 
 /** Body of `POST /api/foundation/ratelimit/check`. */
 export const CheckRequest = z

@@ -12,7 +12,7 @@ import {
   type RegistrationIssue,
 } from "@foundation/registry";
 import { ADMIN_SCOPE, HttpProblem, jsonBodiesOnly, requireAuth, type AuthContext } from "@foundation/service-kit";
-import type { GatewayEnv } from "./index.ts";
+import type { GatewayEnv } from "../env.ts";
 
 /** One instance as the API shows it. */
 export const InstanceView = z

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { RegistryCache, RegistryClient, DEFAULT_MAX_STALENESS_MS } from "@foundation/registry";
 import { requireAuth } from "@foundation/service-kit";
 import { uptimeOf } from "../uptime/checks.ts";
-import type { GatewayEnv } from "./index.ts";
+import type { GatewayEnv } from "../env.ts";
 
 const ratio = z.number().min(0).max(1).nullable();
 

@@ -1,4 +1,4 @@
-import { RegistryClient, type Instance } from "@foundation/registry";
+import { RegistryClient, type Instance } from "@foundation/registry/client";
 import { errorFields, type Logger } from "@foundation/service-kit";
 import { bindingNamed } from "@foundation/core";
 import { tellDashboard } from "../dashboard/status-dashboard.ts";

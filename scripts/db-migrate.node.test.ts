@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { promisify } from "node:util";
 import { startLocalStack, type LocalStack } from "@foundation/local-stack";
 import pg from "pg";
@@ -28,19 +28,19 @@ async function tables(databaseUrl: string): Promise<string[]> {
 
 // `npm run db:migrate` is how a Neon database gets its schema (README, Deployment). Neon speaks the PostgreSQL
 // protocol, so the check runs drizzle-kit against a real, empty PostgreSQL: the stack here applies no migrations.
-void describe("npm run db:migrate", () => {
+describe("npm run db:migrate", () => {
   let stack: LocalStack;
   let root: string;
-  before(async () => {
+  beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), "foundation-migrate-"));
     stack = await startLocalStack({ root, profile: "test", migrationsDir: join(root, "no-migrations"), log: () => {} });
   });
-  after(async () => {
+  afterAll(async () => {
     await stack?.stop();
     rmSync(root, { recursive: true, force: true });
   });
 
-  void it("creates every table of the schema in an empty database, and changes nothing when run again", { timeout: 120_000 }, async () => {
+  it("creates every table of the schema in an empty database, and changes nothing when run again", { timeout: 120_000 }, async () => {
     const url = stack.postgres.databaseUrl;
     assert.deepEqual(await tables(url), []);
     await migrate(url);

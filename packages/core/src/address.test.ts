@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { checkInstanceUrl, hostRefusal, isLoopbackHost } from "./address.ts";
+import { checkPublicUrl, hostRefusal, isLoopbackHost } from "./address.ts";
 
 const production = { local: false };
 const local = { local: true };
 
-describe("checkInstanceUrl (SSRF)", () => {
+describe("checkPublicUrl (SSRF)", () => {
   it("accepts a public https base URL and returns it normalised", () => {
-    expect(checkInstanceUrl("https://Billing.Example.com/v1", production)).toEqual({ ok: true, url: "https://billing.example.com/v1" });
-    expect(checkInstanceUrl("https://93.184.216.34:8443/", production)).toMatchObject({ ok: true });
-    expect(checkInstanceUrl("https://[2606:4700:4700::1111]/", production)).toMatchObject({ ok: true });
+    expect(checkPublicUrl("https://Billing.Example.com/v1", production)).toEqual({ ok: true, url: "https://billing.example.com/v1" });
+    expect(checkPublicUrl("https://93.184.216.34:8443/", production)).toMatchObject({ ok: true });
+    expect(checkPublicUrl("https://[2606:4700:4700::1111]/", production)).toMatchObject({ ok: true });
   });
 
   it.each([
@@ -41,31 +41,31 @@ describe("checkInstanceUrl (SSRF)", () => {
     ["another scheme", "ftp://billing.example.com/"],
     ["a relative URL", "/internal"],
   ])("refuses %s in production mode", (_, url) => {
-    expect(checkInstanceUrl(url, production).ok).toBe(false);
+    expect(checkPublicUrl(url, production).ok).toBe(false);
   });
 
   it("accepts http and https on loopback in local mode only", () => {
     for (const url of ["http://127.0.0.1:8788/", "http://localhost:8788", "http://[::1]:9000/", "https://127.0.0.2/"]) {
-      expect(checkInstanceUrl(url, local).ok, url).toBe(true);
-      expect(checkInstanceUrl(url, production).ok, url).toBe(false);
+      expect(checkPublicUrl(url, local).ok, url).toBe(true);
+      expect(checkPublicUrl(url, production).ok, url).toBe(false);
     }
   });
 
   it("still refuses private, metadata and plain-http public addresses in local mode", () => {
     for (const url of ["http://169.254.169.254/", "https://10.0.0.1/", "http://billing.example.com/", "https://[::ffff:a00:1]/"]) {
-      expect(checkInstanceUrl(url, local).ok, url).toBe(false);
+      expect(checkPublicUrl(url, local).ok, url).toBe(false);
     }
   });
 
   it("names the reason of a refusal", () => {
-    expect(checkInstanceUrl("https://169.254.169.254/", production)).toEqual({
+    expect(checkPublicUrl("https://169.254.169.254/", production)).toEqual({
       ok: false,
       reason: "the host 169.254.169.254 is not a public address (link-local (cloud metadata))",
     });
   });
 
   it("refuses URLs longer than 2048 characters", () => {
-    expect(checkInstanceUrl(`https://billing.example.com/${"a".repeat(2048)}`, production).ok).toBe(false);
+    expect(checkPublicUrl(`https://billing.example.com/${"a".repeat(2048)}`, production).ok).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@ export interface UrlPolicy {
   local: boolean;
 }
 
-/** The outcome of {@link checkInstanceUrl}: the normalised URL, or why it is refused. */
+/** The outcome of {@link checkPublicUrl}: the normalised URL, or why it is refused. */
 export type UrlCheck = { ok: true; url: string } | { ok: false; reason: string };
 
 /** Longest instance URL accepted. */
@@ -122,10 +122,10 @@ export function hostRefusal(hostname: string): string | undefined {
 /**
  * Accepts an instance URL when it is an absolute `https:` base URL (no credentials, query or fragment) on a
  * public host; in local mode `http:` and `https:` on loopback are accepted as well. Returns the normalised URL.
- * @example checkInstanceUrl("https://billing.example.com/v1", { local: false }) // { ok: true, url: "https://billing.example.com/v1" }
- * @example checkInstanceUrl("http://169.254.169.254/", { local: false }).ok // false
+ * @example checkPublicUrl("https://billing.example.com/v1", { local: false }) // { ok: true, url: "https://billing.example.com/v1" }
+ * @example checkPublicUrl("http://169.254.169.254/", { local: false }).ok // false
  */
-export function checkInstanceUrl(raw: string, policy: UrlPolicy): UrlCheck {
+export function checkPublicUrl(raw: string, policy: UrlPolicy): UrlCheck {
   if (raw.length > MAX_URL_LENGTH) return { ok: false, reason: `URLs are limited to ${MAX_URL_LENGTH} characters` };
   let url: URL;
   try {

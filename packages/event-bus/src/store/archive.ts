@@ -1,30 +1,12 @@
+import { splitStreamId } from "@foundation/core";
 import { createDb, events, type DbEnv } from "@foundation/db";
-import type { CloudEvent, Delivery, StoredEvent } from "@foundation/event-bus";
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
-
-/** A delivery outcome per stream id, as the consumer acknowledges them. */
-export type Outcomes = Map<string, { ok: boolean; error?: string }>;
+import type { Delivery, Outcomes } from "../delivery.ts";
+import type { CloudEvent } from "../envelope.ts";
+import type { StoredEvent } from "../replay.ts";
 
 /** A row of the `events` table. */
 export type EventRow = typeof events.$inferInsert;
-
-/**
- * Splits a stream id (`<ms>-<seq>`) into its two numbers.
- * @example splitStreamId("1700000000000-3") // { ms: 1700000000000, seq: 3 }
- */
-export function splitStreamId(streamId: string): { ms: number; seq: number } {
-  const [ms = "0", seq = "0"] = streamId.split("-");
-  return { ms: Number(ms), seq: Number(seq) };
-}
-
-/**
- * The time part of a stream id, without splitting it (the consumer reads it for every event it delivers).
- * @example streamIdMs("1700000000000-3") // 1700000000000
- */
-export function streamIdMs(streamId: string): number {
-  const dash = streamId.indexOf("-");
-  return Number(dash === -1 ? streamId : streamId.slice(0, dash));
-}
 
 /**
  * The event-store row of an event read at `streamId`: its `time` (or, without one, when Redis accepted it)

@@ -4,20 +4,20 @@
  * /docs UI and its assets are served by the worker itself. Runs on `dist/gateway` (npm run build).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import type { Miniflare } from "miniflare";
 import { builtWorkers, openApiDocument } from "../../../scripts/gateway-miniflare.ts";
 
 let mf: Miniflare;
 
-void describe("gateway documentation", () => {
-  before(() => {
+describe("gateway documentation", () => {
+  beforeAll(() => {
     mf = builtWorkers();
   });
-  after(() => mf.dispose());
+  afterAll(() => mf.dispose());
 
-  void it("serves /openapi.json that validates as OpenAPI 3.1", async () => {
+  it("serves /openapi.json that validates as OpenAPI 3.1", async () => {
     const doc = await openApiDocument(mf);
     assert.equal(doc.openapi, "3.1.0");
     const result = await new Validator().validate(doc);
@@ -26,7 +26,7 @@ void describe("gateway documentation", () => {
     assert.equal(broken.valid, false, "the validator refuses a malformed document");
   });
 
-  void it("serves the Swagger UI at /docs with its assets and a strict CSP, no network needed", async () => {
+  it("serves the Swagger UI at /docs with its assets and a strict CSP, no network needed", async () => {
     const page = await mf.dispatchFetch("http://gw.test/docs");
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type") ?? "", /text\/html/);

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
-import { correlatedRequest, createService } from "./create-service.ts";
+import { correlatedRequest, createService } from "../src/create-service.ts";
 import { HttpProblem } from "@foundation/core";
 
 function makeService(lines: string[] = []) {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -56,8 +56,8 @@ async function openDashboard(): Promise<{ page: Page; errors: string[] }> {
   return { page, errors };
 }
 
-void describe("the status dashboard in headless Chromium", () => {
-  before(async () => {
+describe("the status dashboard in headless Chromium", () => {
+  beforeAll(async () => {
     const executablePath = await ensureChromium(log);
     const [port] = (await freePorts(1)) as [number];
     const jwtSecret = randomBytes(32).toString("base64url");
@@ -68,12 +68,12 @@ void describe("the status dashboard in headless Chromium", () => {
     browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await browser?.close();
     await mf?.dispose();
   });
 
-  void it("shows a registered service and its instance turning critical without a reload, with no console errors", async () => {
+  it("shows a registered service and its instance turning critical without a reload, with no console errors", async () => {
     const registered = await api("POST", "/services", { name: "billing", url: "https://billing.example.com/", version: "1.4.2" });
     assert.equal(registered.status, 201, await registered.clone().text());
     const { instanceId } = await registered.json<{ instanceId: string }>();

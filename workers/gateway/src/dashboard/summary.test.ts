@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { MetricFamily } from "@foundation/service-kit";
-import { publicAddress, sumBy } from "./snapshot.ts";
+import type { MetricFamily } from "@foundation/core";
+import { publicAddress, sumBy } from "./summary.ts";
 
 const requests: MetricFamily = {
   type: "counter",

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { HttpProblem } from "@foundation/core";
-import { assertKey, BlobStore, contentTypeAllowed } from "./storage.ts";
+import { assertKey, BlobStore, contentTypeAllowed } from "../src/storage.ts";
 
 const store = (options: ConstructorParameters<typeof BlobStore>[1] = {}) =>
   new BlobStore(env.TEST_BLOBS, { prefix: `t-${crypto.randomUUID().slice(0, 8)}/`, ...options });

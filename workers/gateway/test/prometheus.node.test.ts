@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import {
@@ -107,8 +107,8 @@ const panelExprs = (): Array<{ title: string; expr: string }> =>
     (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr.replaceAll("$__rate_interval", "1m").replaceAll("$service", ".*") })),
   );
 
-void describe("gateway /metrics with the real Prometheus tools", () => {
-  before(async () => {
+describe("gateway /metrics with the real Prometheus tools", () => {
+  beforeAll(async () => {
     bins = await ensurePrometheus(log);
     const [gatewayPort, promPort] = (await freePorts(2)) as [number, number];
     const jwtSecret = randomBytes(32).toString("base64url");
@@ -130,13 +130,13 @@ void describe("gateway /metrics with the real Prometheus tools", () => {
     prom = await startPrometheus({ binary: bins.prometheus, configFile, dataDir: join(workDir, "data"), port: promPort, log });
   });
 
-  after(async () => {
+  afterAll(async () => {
     await prom?.stop();
     await mf?.dispose();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  void it(`counts exactly the ${K} requests sent through the gateway, as scraped by Prometheus`, async () => {
+  it(`counts exactly the ${K} requests sent through the gateway, as scraped by Prometheus`, async () => {
     for (let i = 0; i < K; i += 8) {
       const batch = Array.from({ length: Math.min(8, K - i) }, () => fetch(`${gatewayUrl}/api/example/hello`));
       for (const res of await Promise.all(batch)) {
@@ -152,7 +152,7 @@ void describe("gateway /metrics with the real Prometheus tools", () => {
     assert.equal(await scalar('up{job="foundation"}'), 1);
   });
 
-  void it("serves /metrics that passes `promtool check metrics`, and only with the bearer token", async () => {
+  it("serves /metrics that passes `promtool check metrics`, and only with the bearer token", async () => {
     assert.equal((await fetch(`${gatewayUrl}/metrics`)).status, 401);
     const res = await fetch(`${gatewayUrl}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
     assert.equal(res.status, 200);
@@ -162,7 +162,7 @@ void describe("gateway /metrics with the real Prometheus tools", () => {
     assert.equal(check.code, 0, check.output);
   });
 
-  void it("has alert rules that pass `promtool check rules` and their unit tests, and that Prometheus evaluates", async () => {
+  it("has alert rules that pass `promtool check rules` and their unit tests, and that Prometheus evaluates", async () => {
     const check = await promtool(bins.promtool, ["check", "rules", RULES]);
     assert.equal(check.code, 0, check.output);
     const unit = await promtool(bins.promtool, ["test", "rules", RULE_TESTS]);
@@ -174,7 +174,7 @@ void describe("gateway /metrics with the real Prometheus tools", () => {
     for (const r of rules) assert.equal(r.health, "ok", `${r.name}: ${r.lastError ?? r.health}`);
   });
 
-  void it("has a Grafana dashboard whose every panel query runs against that Prometheus", async () => {
+  it("has a Grafana dashboard whose every panel query runs against that Prometheus", async () => {
     const exprs = panelExprs();
     assert.ok(exprs.length >= 17, `${exprs.length} panel queries`);
     for (const { title, expr } of exprs) {

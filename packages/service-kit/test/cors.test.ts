@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { allowedOrigins } from "./cors.ts";
-import { createService } from "./create-service.ts";
+import { allowedOrigins } from "../src/cors.ts";
+import { createService } from "../src/create-service.ts";
 
 const LISTED = "https://app.example";
 const corsEnv = { ...env, CORS_ORIGINS: `${LISTED}, http://localhost:5173 null * https://*.example https://a.example/path` };

@@ -1,0 +1,93 @@
+import { entryField, groupInfos, pendingEntries, readGroupField, type Redis } from "@foundation/core";
+import type { PendingEntry } from "../backoff.ts";
+import type { RawDelivery } from "../delivery.ts";
+import type { RawEntry } from "../replay.ts";
+import { deadLetterStream, type ConsumerConfig } from "../subscription.ts";
+
+/**
+ * The Redis commands of one delivery round, each a named step of `StreamConsumer`'s round. They hold no state:
+ * the object decides, these talk to Redis.
+ */
+
+/** The first page (`batchSize`) of the group's pending list. */
+export async function readPending(redis: Redis, config: ConsumerConfig): Promise<PendingEntry[]> {
+  const raw = await redis.xpending(config.stream, config.group, "-", "+", config.batchSize);
+  return pendingEntries(raw).map(({ streamId, idleMs, deliveries }) => ({ streamId, idleMs, deliveries }));
+}
+
+/** Claims due pending entries for `consumer` and returns them as deliveries, each counted once more than before. */
+export async function claim(
+  redis: Redis,
+  config: ConsumerConfig,
+  consumer: string,
+  ids: readonly string[],
+  pending: readonly PendingEntry[],
+): Promise<RawDelivery[]> {
+  if (ids.length === 0) return [];
+  const counts = new Map(pending.map((p) => [p.streamId, p.deliveries + 1]));
+  const claimed = entryField(await redis.xclaim(config.stream, config.group, consumer, 0, [...ids]), "event");
+  return claimed.map((e) => ({ streamId: e.id, deliveryCount: counts.get(e.id) ?? 2, json: e.value }));
+}
+
+/**
+ * Reads up to `room` new entries for `consumer`. Acknowledgements the last round deferred travel in the same
+ * request (one round trip instead of two).
+ */
+export async function readNew(
+  redis: Redis,
+  config: ConsumerConfig,
+  consumer: string,
+  room: number,
+  acks: readonly string[],
+): Promise<RawEntry[]> {
+  let reply: unknown;
+  if (acks.length > 0) {
+    [, reply] = await redis
+      .pipeline()
+      .xack(config.stream, config.group, [...acks])
+      .xreadgroup(config.group, consumer, config.stream, ">", { count: room })
+      .exec();
+  } else reply = await redis.xreadgroup(config.group, consumer, config.stream, ">", { count: room });
+  return readGroupField(reply, "event").map((e) => ({ streamId: e.id, json: e.value }));
+}
+
+/** Acknowledges `ids` in the group (nothing to send for none). */
+export async function acknowledge(redis: Redis, config: ConsumerConfig, ids: readonly string[]): Promise<void> {
+  if (ids.length > 0) await redis.xack(config.stream, config.group, [...ids]);
+}
+
+/**
+ * Writes one exhausted entry to the dead-letter stream, then acknowledges it. A crash between the two leaves
+ * the entry pending, so the next round writes it again: at worst a duplicate dead letter with the same
+ * `originalId`, never a lost event. The stored text goes as it is: a corrupt entry is dead-lettered like any other.
+ */
+export async function writeDeadLetter(redis: Redis, config: ConsumerConfig, dead: PendingEntry, lastError: string): Promise<void> {
+  const [entry] = entryField(await redis.xrange(config.stream, dead.streamId, dead.streamId), "event");
+  await redis.xadd(deadLetterStream(config.stream), "*", {
+    originalId: dead.streamId,
+    group: config.group,
+    deliveries: String(dead.deliveries),
+    lastError,
+    event: entry?.value ?? "",
+  });
+  await redis.xack(config.stream, config.group, dead.streamId);
+}
+
+/** The group's lag and pending count and the dead-letter stream's length. */
+export async function readGauges(redis: Redis, config: ConsumerConfig): Promise<{ lag: number | null; pending: number; dlqSize: number }> {
+  const [groups, dlqSize] = await Promise.all([
+    redis.xinfo(config.stream, { type: "GROUPS" }),
+    redis.xlen(deadLetterStream(config.stream)),
+  ]);
+  const group = groupInfos(groups).find((g) => g.name === config.group);
+  return { lag: group ? group.lag : null, pending: group?.pending ?? 0, dlqSize };
+}
+
+/** Creates the group at `id` (and the stream if missing); an existing group is left as it is. */
+export async function createGroup(redis: Redis, config: ConsumerConfig, id: string): Promise<void> {
+  try {
+    await redis.xgroup(config.stream, { type: "CREATE", group: config.group, id, options: { MKSTREAM: true } });
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
+  }
+}

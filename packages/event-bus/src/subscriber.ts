@@ -1,0 +1,29 @@
+/**
+ * `@foundation/event-bus/subscriber`: what a service that receives deliveries needs (the event and delivery
+ * formats, and the signature check) without Redis, Postgres or the consumer object.
+ */
+export {
+  CloudEvent,
+  EventInput,
+  MAX_EVENT_BYTES,
+  serialiseEvent,
+  ShortEvent,
+  StreamName,
+  toEnvelope,
+  type EnvelopeContext,
+} from "./envelope.ts";
+export {
+  correlationIdOf,
+  Delivery,
+  DELIVERY_PATH,
+  deliveryBody,
+  DeliveryRequest,
+  DeliveryResponse,
+  DeliveryResult,
+  outcomes,
+  parseStoredEvent,
+  readSignedDelivery,
+  type Outcomes,
+  type RawDelivery,
+} from "./delivery.ts";
+export { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, signDelivery, verifyDelivery, type SignatureFailure } from "./signature.ts";
