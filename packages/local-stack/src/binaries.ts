@@ -2,6 +2,7 @@ import { existsSync, readdirSync, accessSync, constants } from "node:fs";
 import { join, delimiter } from "node:path";
 import { run, type LogFn } from "./process.ts";
 
+/** Paths of the server binaries found and their versions. */
 export interface Binaries {
   redisServer: string;
   initdb: string;
@@ -13,6 +14,7 @@ export interface Binaries {
   postgresVersion: string;
 }
 
+/** What to run when redis-server or PostgreSQL is missing (Debian packages). */
 export const INSTALL_COMMAND = "sudo apt-get install -y redis-server postgresql";
 
 function isExecutable(p: string): boolean {

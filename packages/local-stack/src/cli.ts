@@ -10,8 +10,10 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { startLocalStack, stackInfo, type LocalStack, type ServiceName, type StackInfo } from "./index.ts";
 
+/** The dev profile's fixed ports, which the README and the workers' local settings name. */
 export const DEV_PORTS: Record<ServiceName, number> = { redis: 6390, postgres: 5440, upstash: 8079, neon: 8078, control: 8077 };
 const PORT_ENV: Record<ServiceName, string> = {
   redis: "REDIS_PORT",
@@ -55,6 +57,7 @@ export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.ur
   }
 }
 
+/** What `up()` starts and where it prints. */
 export interface UpOptions {
   profile: "dev" | "test";
   root?: string;
@@ -65,6 +68,7 @@ export interface UpOptions {
   print?: (line: string) => void;
 }
 
+/** The running stack, its StackInfo and stack.json, and how to stop both. */
 export interface UpResult {
   stack: LocalStack;
   info: StackInfo;
@@ -113,35 +117,36 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
 const USAGE = "usage: tsx packages/local-stack/src/cli.ts up [--profile dev|test] [--root DIR]";
 
-export function parseArgs(argv: string[]): { command: string; profile: "dev" | "test"; root?: string } {
+/** The command and the flags of `cli.ts`'s arguments; throws naming the bad argument, with the usage. */
+export function parseCommandLine(argv: string[]): { command: string; profile: "dev" | "test"; root?: string } {
   const [command = "", ...rest] = argv;
+  // Not strict, with tokens: every error can then name the argument as it was typed (`--root=x`, `-p`, `--`).
+  const { tokens } = parseArgs({
+    args: rest,
+    options: { profile: { type: "string" }, root: { type: "string" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   let profile: "dev" | "test" = "dev";
   let root: string | undefined;
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    const value = () => {
-      const v = a.includes("=") ? a.slice(a.indexOf("=") + 1) : rest[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === "--profile" || a.startsWith("--profile=")) {
-      const v = value();
-      if (v !== "dev" && v !== "test") throw new Error(`--profile must be dev or test, got ${v}\n${USAGE}`);
-      profile = v;
-    } else if (a === "--root" || a.startsWith("--root=")) {
-      root = value();
-    } else {
-      throw new Error(`unknown argument ${a}\n${USAGE}`);
-    }
+  for (const token of tokens) {
+    const given = rest[token.index]!;
+    if (token.kind !== "option" || (token.name !== "profile" && token.name !== "root"))
+      throw new Error(`unknown argument ${given}\n${USAGE}`);
+    if (token.value === undefined) throw new Error(`${given} needs a value\n${USAGE}`);
+    if (token.name === "root") root = token.value;
+    else if (token.value === "dev" || token.value === "test") profile = token.value;
+    else throw new Error(`--profile must be dev or test, got ${token.value}\n${USAGE}`);
   }
   return root === undefined ? { command, profile } : { command, profile, root };
 }
 
 /** CLI entry: `up` runs until SIGINT/SIGTERM, then stops everything and exits 0. */
 export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
-  let args: ReturnType<typeof parseArgs>;
+  let args: ReturnType<typeof parseCommandLine>;
   try {
-    args = parseArgs(argv);
+    args = parseCommandLine(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exit(2);

@@ -12,6 +12,7 @@ import { LOOPBACK } from "./ports.ts";
 import type { LogFn } from "./process.ts";
 import type { UpstashStats } from "./upstash-endpoint.ts";
 
+/** What the control endpoint's routes do to the stack. */
 export interface ControlActions {
   stopRedis(): Promise<void>;
   startRedis(): Promise<void>;
@@ -21,6 +22,7 @@ export interface ControlActions {
   resetStats(): void;
 }
 
+/** The control endpoint's token, actions, and where it listens. */
 export interface ControlEndpointOptions {
   token: string;
   actions: ControlActions;
@@ -30,6 +32,7 @@ export interface ControlEndpointOptions {
   log?: LogFn;
 }
 
+/** A running control endpoint: its URL and token, and `close()`. */
 export interface ControlEndpoint {
   /** http://127.0.0.1:P */
   readonly url: string;
@@ -50,6 +53,7 @@ export const CONTROL_ROUTES: readonly Route[] = [
   { method: "POST", path: "/stats/reset", run: (a) => (a.resetStats(), { ok: true }) },
 ];
 
+/** Starts the control endpoint on a loopback port. */
 export async function startControlEndpoint(opts: ControlEndpointOptions): Promise<ControlEndpoint> {
   const host = opts.host ?? LOOPBACK;
   const log = opts.log ?? (() => {});

@@ -9,35 +9,42 @@
  *   //          NEON_WS_PROXY=stack.neon.wsProxy
  *   await stack.stop();
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { ensureBinaries } from "./binaries.ts";
+import { acquireOwnership, cleanStaleTestDirs, wipeTestDir } from "./data-dir.ts";
 import { startControlEndpoint, type ControlEndpoint } from "./control-endpoint.ts";
 import { applyMigrations } from "./migrate.ts";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint.ts";
 import { resolvePorts } from "./ports.ts";
 import { createPostgresServer, type PostgresServer } from "./postgres.ts";
-import { elapsed, killFromPidFile, pidAlive, processCommandLine, type LogFn } from "./process.ts";
+import { elapsed, type LogFn } from "./process.ts";
 import { createRedisServer, type RedisServer } from "./redis-server.ts";
 import { startUpstashEndpoint, type UpstashEndpoint, type UpstashStats } from "./upstash-endpoint.ts";
 
 export * from "./binaries.ts";
 export * from "./chromium.ts";
 export * from "./control-endpoint.ts";
+export { dataDirFor } from "./data-dir.ts";
 export * from "./migrate.ts";
 export * from "./neon-endpoint.ts";
+export * from "./neon-protocol.ts";
 export * from "./ports.ts";
 export * from "./postgres.ts";
 export * from "./prometheus.ts";
 export * from "./redis-server.ts";
 export * from "./resp.ts";
 export * from "./upstash-endpoint.ts";
+export * from "./upstash-protocol.ts";
 export type { LogFn } from "./process.ts";
 
+/** The stack's five parts, which each get a port. */
 export type ServiceName = "redis" | "postgres" | "upstash" | "neon" | "control";
+/** Every ServiceName: the keys of `LocalStackOptions.ports`. */
 export const SERVICE_NAMES: readonly ServiceName[] = ["redis", "postgres", "upstash", "neon", "control"];
 
+/** Where the stack keeps its data, its profile, and optional fixed ports and tokens. */
 export interface LocalStackOptions {
   /** Project root; data lives in <root>/.local/<profile>/ */
   root: string;
@@ -55,6 +62,7 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
 }
 
+/** A running stack: the addresses of its parts, stop/start of the servers, and `stop()`. */
 export interface LocalStack {
   redis: { port: number; url: string };
   postgres: { port: number; databaseUrl: string };
@@ -95,6 +103,7 @@ export interface StackInfo {
   redisUrl: string;
 }
 
+/** The StackInfo of a running stack. */
 export function stackInfo(stack: LocalStack): StackInfo {
   return {
     upstashUrl: stack.upstash.url,
@@ -107,16 +116,6 @@ export function stackInfo(stack: LocalStack): StackInfo {
     redisUrl: stack.redis.url,
   };
 }
-
-/** `<root>/.local/<profile>` */
-export function dataDirFor(root: string, profile: "dev" | "test"): string {
-  return join(resolve(root), ".local", profile);
-}
-
-const ACTIVE_KEY = Symbol.for("@foundation/local-stack/active");
-const active: Set<string> =
-  ((globalThis as Record<symbol, unknown>)[ACTIVE_KEY] as Set<string> | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[ACTIVE_KEY] = new Set<string>());
 
 const randomToken = () => randomBytes(24).toString("base64url");
 
@@ -140,110 +139,7 @@ function loadTokens(dir: string, profile: "dev" | "test", opts: LocalStackOption
   return tokens;
 }
 
-type LockResult = { ok: true } | { ok: false; pid: number };
-
-/** Creates `lockFile` exclusively with our pid; a stale lock (dead owner) is replaced. */
-function tryLock(lockFile: string): LockResult {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const fd = openSync(lockFile, "wx");
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return { ok: true };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    let pid = Number.NaN;
-    try {
-      pid = Number.parseInt(readFileSync(lockFile, "utf8"), 10);
-    } catch {
-      /* vanished meanwhile */
-    }
-    if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) return { ok: false, pid };
-    rmSync(lockFile, { force: true });
-  }
-  throw new Error(`could not acquire ${lockFile}`);
-}
-
-interface Ownership {
-  dir: string;
-  /** A per-process test folder (the shared one was busy): deleted again on stop. */
-  ephemeral: boolean;
-  release(): void;
-}
-
-/**
- * One stack per data folder, recorded in `<root>/.local/<profile>.pid`. A second *test* stack while
- * the first runs (two vitest processes) gets its own `<root>/.local/test-<pid>/` instead; a second dev
- * stack is refused (it would share the dev database).
- */
-function acquireOwnership(root: string, profile: "dev" | "test", log: LogFn): Ownership {
-  const base = dataDirFor(root, profile);
-  if (active.has(base)) {
-    throw new Error(`a local stack for ${base} is already running in this process; reuse it (or stop() it first)`);
-  }
-  const localDir = join(resolve(root), ".local");
-  mkdirSync(localDir, { recursive: true });
-  let dir = base;
-  let lockFile = join(localDir, `${profile}.pid`);
-  let ephemeral = false;
-  const r = tryLock(lockFile);
-  if (!r.ok) {
-    const who = `pid ${r.pid}: ${processCommandLine(r.pid).slice(0, 120)}`;
-    if (profile === "dev") {
-      throw new Error(`another local stack (${who}) is using ${base}; stop it first (kill ${r.pid})`);
-    }
-    dir = `${base}-${process.pid}`;
-    lockFile = join(localDir, `${profile}-${process.pid}.pid`);
-    ephemeral = true;
-    const again = tryLock(lockFile);
-    if (!again.ok) throw new Error(`${lockFile} is held by pid ${again.pid}`);
-    log(`${base} is in use (${who}); this run uses ${dir}`);
-  }
-  active.add(base);
-  return {
-    dir,
-    ephemeral,
-    release: () => {
-      active.delete(base);
-      try {
-        if (Number.parseInt(readFileSync(lockFile, "utf8"), 10) === process.pid) rmSync(lockFile, { force: true });
-      } catch {
-        /* already gone */
-      }
-      if (ephemeral) rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Kills the servers of a test data folder (via their pid files) and deletes it. */
-async function wipeTestDir(dir: string, log: LogFn): Promise<void> {
-  const [r0, p0] = await Promise.all([
-    killFromPidFile(join(dir, "redis", "redis-server.pid"), "redis-server", "SIGKILL", 3000),
-    killFromPidFile(join(dir, "postgres", "postmaster.pid"), "postgres", "SIGQUIT", 5000),
-  ]);
-  if (r0) log(`killed leftover redis-server (pid ${r0}) of ${dir}`);
-  if (p0) log(`killed leftover postmaster (pid ${p0}) of ${dir}`);
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/** Removes `<root>/.local/test-<pid>/` folders whose process is gone (a crashed parallel run). */
-async function cleanStaleTestDirs(root: string, log: LogFn): Promise<void> {
-  const localDir = join(resolve(root), ".local");
-  let names: string[];
-  try {
-    names = readdirSync(localDir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const m = /^test-(\d+)$/.exec(name);
-    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    await wipeTestDir(join(localDir, name), log);
-    rmSync(join(localDir, `${name}.pid`), { force: true });
-  }
-}
-
+/** Starts redis-server, PostgreSQL (migrated) and the three endpoints; stops what started if any part fails. */
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const t0 = performance.now();
   const log: LogFn = opts.log ?? ((line) => console.log(`[local-stack] ${line}`));

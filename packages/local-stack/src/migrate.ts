@@ -5,6 +5,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
 import { elapsed, type LogFn } from "./process.ts";
 
+/** The database to migrate and the drizzle-kit folder to apply. */
 export interface MigrateOptions {
   databaseUrl: string;
   /** drizzle-kit output folder (with meta/_journal.json). */
@@ -12,6 +13,7 @@ export interface MigrateOptions {
   log?: LogFn;
 }
 
+/** Whether migrations were applied (how many of how many), or why they were skipped. */
 export type MigrateResult = { status: "skipped"; reason: string } | { status: "applied"; applied: number; total: number };
 
 /** True when `dir` looks like drizzle-kit output (has meta/_journal.json). */

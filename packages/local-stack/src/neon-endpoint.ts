@@ -10,15 +10,28 @@
  * - WebSocket relay `GET /v1?address=host:port` (also /v2 and /): binary frames ↔ a TCP socket to the
  *   address, for `Pool`/`Client` with `neonConfig.wsProxy = "127.0.0.1:P/v1"`.
  *
- * Only loopback database hosts are accepted (127.0.0.0/8, ::1, localhost).
+ * Only loopback database hosts are accepted (127.0.0.0/8, ::1, localhost). This file is the server and the
+ * `/sql` executor over pg pools; the request parsing and reply shaping are in `neon-protocol.ts`, the
+ * WebSocket relay in `neon-relay.ts`.
  */
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import pg from "pg";
-import { WebSocketServer, type WebSocket } from "ws";
+import {
+  beginStatement,
+  formatError,
+  formatResult,
+  parseNeonBody,
+  parseNeonHeaders,
+  poolConfigFor,
+  RAW_TEXT_TYPES,
+} from "./neon-protocol.ts";
+import type { NeonHeaders, NeonQuery, NeonRequest, NeonResult } from "./neon-protocol.ts";
+import { createNeonRelay } from "./neon-relay.ts";
 import { LOOPBACK } from "./ports.ts";
 import type { LogFn } from "./process.ts";
 
+/** Where the endpoint listens and how many pg connections it may open. */
 export interface NeonEndpointOptions {
   /** 0 or missing → a free loopback port. */
   port?: number;
@@ -28,6 +41,7 @@ export interface NeonEndpointOptions {
   poolSize?: number;
 }
 
+/** A running endpoint: its addresses, its relays, and `close()`. */
 export interface NeonEndpoint {
   readonly port: number;
   /** http://127.0.0.1:P/sql */
@@ -45,255 +59,12 @@ export interface NeonEndpoint {
   close(): Promise<void>;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pure protocol helpers
-// ---------------------------------------------------------------------------------------------
-
-export interface NeonQuery {
-  query: string;
-  params: unknown[];
-}
-
-export type NeonRequest = { kind: "single"; query: NeonQuery } | { kind: "batch"; queries: NeonQuery[] };
-
-export type IsolationLevel = "ReadUncommitted" | "ReadCommitted" | "RepeatableRead" | "Serializable";
-
-export interface NeonHeaders {
-  connectionString: string;
-  rawTextOutput: boolean;
-  arrayMode: boolean;
-  isolationLevel?: IsolationLevel;
-  readOnly?: boolean;
-  deferrable?: boolean;
-}
-
-/** An HTTP-level failure answered as `{message, code?}` with the given status. */
-export class NeonHttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
-
-const ISOLATION_SQL: Record<IsolationLevel, string> = {
-  ReadUncommitted: "READ UNCOMMITTED",
-  ReadCommitted: "READ COMMITTED",
-  RepeatableRead: "REPEATABLE READ",
-  Serializable: "SERIALIZABLE",
-};
-
-function headerValue(h: http.IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name.toLowerCase()];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function parseBool(v: string | undefined, name: string): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (v === "true") return true;
-  if (v === "false") return false;
-  throw new NeonHttpError(400, `invalid ${name} header: ${JSON.stringify(v)} (expected true or false)`);
-}
-
-/** Reads the Neon-* request headers. */
-export function parseNeonHeaders(h: http.IncomingHttpHeaders): NeonHeaders {
-  const connectionString = headerValue(h, "Neon-Connection-String");
-  if (!connectionString) throw new NeonHttpError(400, "missing Neon-Connection-String header");
-  const iso = headerValue(h, "Neon-Batch-Isolation-Level");
-  if (iso !== undefined && !(iso in ISOLATION_SQL)) {
-    throw new NeonHttpError(400, `invalid Neon-Batch-Isolation-Level: ${JSON.stringify(iso)}`);
-  }
-  const out: NeonHeaders = {
-    connectionString,
-    rawTextOutput: parseBool(headerValue(h, "Neon-Raw-Text-Output"), "Neon-Raw-Text-Output") ?? false,
-    arrayMode: parseBool(headerValue(h, "Neon-Array-Mode"), "Neon-Array-Mode") ?? false,
-  };
-  if (iso !== undefined) out.isolationLevel = iso as IsolationLevel;
-  const ro = parseBool(headerValue(h, "Neon-Batch-Read-Only"), "Neon-Batch-Read-Only");
-  if (ro !== undefined) out.readOnly = ro;
-  const def = parseBool(headerValue(h, "Neon-Batch-Deferrable"), "Neon-Batch-Deferrable");
-  if (def !== undefined) out.deferrable = def;
-  return out;
-}
-
-function parseQuery(q: unknown, where: string): NeonQuery {
-  if (typeof q !== "object" || q === null || typeof (q as { query?: unknown }).query !== "string") {
-    throw new NeonHttpError(400, `${where}: expected an object with a string "query"`);
-  }
-  const params = (q as { params?: unknown }).params ?? [];
-  if (!Array.isArray(params)) throw new NeonHttpError(400, `${where}: "params" must be an array`);
-  return { query: (q as { query: string }).query, params };
-}
-
-/** Parses the JSON body: `{query, params}` or `{queries:[{query, params}, ...]}`. */
-export function parseNeonBody(raw: string): NeonRequest {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch {
-    throw new NeonHttpError(400, "request body is not valid JSON");
-  }
-  if (typeof body === "object" && body !== null && Array.isArray((body as { queries?: unknown }).queries)) {
-    const queries = (body as { queries: unknown[] }).queries.map((q, i) => parseQuery(q, `queries[${i}]`));
-    return { kind: "batch", queries };
-  }
-  return { kind: "single", query: parseQuery(body, "body") };
-}
-
-/** 127.0.0.0/8, ::1 (with or without brackets), ::ffff:127.x, localhost. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
-  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
-  return net.isIPv4(v4) && v4.startsWith("127.");
-}
-
-/** Splits "host:port" / "[::1]:port" of a relay `address` parameter. */
-export function parseAddress(address: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  if (!m) throw new NeonHttpError(400, `invalid address ${JSON.stringify(address)} (expected host:port)`);
-  const port = Number(m[2]);
-  if (!(port > 0 && port < 65536)) throw new NeonHttpError(400, `invalid port in address ${address}`);
-  return { host: m[1]!, port };
-}
-
-/** pg connection settings for a Neon-Connection-String; rejects non-loopback hosts. */
-export function poolConfigFor(connectionString: string): pg.PoolConfig {
-  let url: URL;
-  try {
-    url = new URL(connectionString);
-  } catch {
-    throw new NeonHttpError(400, "Neon-Connection-String is not a valid URL");
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new NeonHttpError(400, `Neon-Connection-String must use postgres:// or postgresql:// (got ${url.protocol})`);
-  }
-  const host = url.hostname || "localhost";
-  if (!isLoopbackHost(host)) {
-    throw new NeonHttpError(400, `this local Neon endpoint only connects to loopback hosts, not ${JSON.stringify(host)}`);
-  }
-  const cfg: pg.PoolConfig = {
-    host: host.replace(/^\[|\]$/g, ""),
-    port: url.port ? Number(url.port) : 5432,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.replace(/^\//, "")) || decodeURIComponent(url.username),
-    ssl: false,
-    application_name: url.searchParams.get("application_name") ?? "local-neon-http",
-  };
-  const options = url.searchParams.get("options");
-  if (options) cfg.options = options;
-  return cfg;
-}
-
-/** pg query type overrides that hand back Postgres' text output unparsed (Neon-Raw-Text-Output). */
-export const RAW_TEXT_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
-
-export interface NeonField {
-  name: string;
-  tableID: number;
-  columnID: number;
-  dataTypeID: number;
-  dataTypeSize: number;
-  dataTypeModifier: number;
-  format: string;
-}
-
-export interface NeonResult {
-  fields: NeonField[];
-  rows: unknown[];
-  command: string;
-  rowCount: number | null;
-  rowAsArray: boolean;
-}
-
-function jsonSafe(v: unknown): unknown {
-  if (v instanceof Date) return v.toISOString();
-  if (Buffer.isBuffer(v)) return "\\x" + v.toString("hex");
-  return v;
-}
-
-/** Shapes a pg result (rowMode array) as Neon's JSON reply. */
-export function formatResult(r: pg.QueryResult<unknown[]>, arrayMode: boolean): NeonResult {
-  const fields: NeonField[] = r.fields.map((f) => ({
-    name: f.name,
-    tableID: f.tableID,
-    columnID: f.columnID,
-    dataTypeID: f.dataTypeID,
-    dataTypeSize: f.dataTypeSize,
-    dataTypeModifier: f.dataTypeModifier,
-    format: f.format,
-  }));
-  let rows: unknown[];
-  if (arrayMode) {
-    rows = r.rows.map((row) => row.map(jsonSafe));
-  } else {
-    rows = r.rows.map((row) => {
-      const o: Record<string, unknown> = {};
-      for (let i = 0; i < fields.length; i++) o[fields[i]!.name] = jsonSafe(row[i]);
-      return o;
-    });
-  }
-  return { fields, rows, command: r.command, rowCount: r.rowCount, rowAsArray: arrayMode };
-}
-
-const PG_ERROR_FIELDS = [
-  "severity",
-  "code",
-  "detail",
-  "hint",
-  "position",
-  "internalPosition",
-  "internalQuery",
-  "where",
-  "schema",
-  "table",
-  "column",
-  "dataType",
-  "constraint",
-  "file",
-  "line",
-  "routine",
-] as const;
-
-/** HTTP status and JSON body for a failure: Postgres errors keep all their fields. */
-export function formatError(e: unknown): { status: number; body: Record<string, unknown> } {
-  if (e instanceof NeonHttpError) {
-    return { status: e.status, body: { message: e.message, ...(e.code ? { code: e.code } : {}) } };
-  }
-  const err = e as Error & Record<string, unknown>;
-  if (err instanceof pg.DatabaseError || (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code))) {
-    const body: Record<string, unknown> = { message: err.message };
-    for (const k of PG_ERROR_FIELDS) if (err[k] !== undefined) body[k] = err[k];
-    return { status: 400, body };
-  }
-  // Not a Postgres error: the server is unreachable, starting up, or the connection broke.
-  const msg = err instanceof Error ? err.message : String(e);
-  return {
-    status: 400,
-    body: { message: `Error connecting to database: ${msg || (err as { code?: string }).code || "connection failed"}`, code: "08001" },
-  };
-}
-
-export function beginStatement(h: Pick<NeonHeaders, "isolationLevel" | "readOnly" | "deferrable">): string {
-  let sql = "BEGIN";
-  if (h.isolationLevel) sql += ` ISOLATION LEVEL ${ISOLATION_SQL[h.isolationLevel]}`;
-  if (h.readOnly !== undefined) sql += h.readOnly ? " READ ONLY" : " READ WRITE";
-  if (h.deferrable !== undefined) sql += h.deferrable ? " DEFERRABLE" : " NOT DEFERRABLE";
-  return sql;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server
-// ---------------------------------------------------------------------------------------------
-
+/** Starts the endpoint (`POST /sql` and the WebSocket relay) on a loopback port. */
 export async function startNeonEndpoint(opts: NeonEndpointOptions = {}): Promise<NeonEndpoint> {
   const host = opts.host ?? LOOPBACK;
   const log = opts.log ?? (() => {});
   const pools = new Map<string, pg.Pool>();
-  const relays = new Set<{ ws: WebSocket; tcp: net.Socket; port: number }>();
+  const relay = createNeonRelay();
 
   function poolFor(connectionString: string): pg.Pool {
     let pool = pools.get(connectionString);
@@ -383,62 +154,7 @@ export async function startNeonEndpoint(opts: NeonEndpointOptions = {}): Promise
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
-
-  server.on("upgrade", (req, socket, head) => {
-    const reject = (status: number, message: string) => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${message}\n`);
-    };
-    let target: { host: string; port: number };
-    try {
-      const url = new URL(req.url ?? "/", "http://local");
-      if (!["/v1", "/v2", "/"].includes(url.pathname)) return reject(404, `no WebSocket route ${url.pathname}; use /v1?address=host:port`);
-      const address = url.searchParams.get("address");
-      if (!address) return reject(400, "missing address=host:port");
-      target = parseAddress(address);
-      if (!isLoopbackHost(target.host)) return reject(403, `only loopback addresses may be relayed, not ${target.host}`);
-    } catch (e) {
-      return reject(400, (e as Error).message);
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => relay(ws, target));
-  });
-
-  function relay(ws: WebSocket, target: { host: string; port: number }): void {
-    const tcp = net.connect({ host: target.host.replace(/^\[|\]$/g, ""), port: target.port });
-    tcp.setNoDelay(true);
-    const entry = { ws, tcp, port: target.port };
-    relays.add(entry);
-    let closed = false;
-    const finish = (code: number, reason: string) => {
-      if (closed) return;
-      closed = true;
-      relays.delete(entry);
-      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
-      tcp.end();
-      setTimeout(() => {
-        tcp.destroy();
-        if (ws.readyState !== ws.CLOSED) ws.terminate();
-      }, 2000).unref();
-    };
-    // Postgres → client, pausing the TCP side while the WebSocket send buffer is large.
-    tcp.on("data", (chunk) => {
-      ws.send(chunk, { binary: true }, () => {
-        if (tcp.isPaused() && ws.bufferedAmount < 1 << 20) tcp.resume();
-      });
-      if (ws.bufferedAmount >= 4 << 20) tcp.pause();
-    });
-    // Client → Postgres (writes before the TCP connect completes are queued by the socket).
-    ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      if (!tcp.write(buf)) ws.pause();
-    });
-    tcp.on("drain", () => ws.resume());
-    tcp.on("end", () => finish(1000, "database closed the connection"));
-    tcp.on("close", () => finish(1000, "database connection closed"));
-    tcp.on("error", (e) => finish(1011, `database connection failed: ${e.message}`));
-    ws.on("close", () => finish(1000, ""));
-    ws.on("error", () => finish(1011, "websocket error"));
-  }
+  server.on("upgrade", (req, socket, head) => relay.handleUpgrade(req, socket, head));
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(new Error(`Neon endpoint cannot listen on ${host}:${opts.port ?? 0}: ${e.message}`, { cause: e })));
@@ -455,26 +171,12 @@ export async function startNeonEndpoint(opts: NeonEndpointOptions = {}): Promise
     httpEndpoint,
     wsProxy,
     get openRelays() {
-      return relays.size;
+      return relay.open;
     },
-    closeRelays: (dbPort?: number) => {
-      for (const r of [...relays]) {
-        if (dbPort !== undefined && r.port !== dbPort) continue;
-        relays.delete(r);
-        r.tcp.destroy();
-        if (r.ws.readyState === r.ws.OPEN) r.ws.close(1001, "database is stopping");
-        setTimeout(() => r.ws.terminate(), 1000).unref();
-      }
-    },
+    closeRelays: (dbPort?: number) => relay.closeRelays(dbPort),
     close: () =>
       (closing ??= (async () => {
-        for (const r of relays) {
-          r.ws.terminate();
-          r.tcp.destroy();
-        }
-        relays.clear();
-        for (const c of wss.clients) c.terminate();
-        wss.close();
+        relay.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

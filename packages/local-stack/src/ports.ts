@@ -1,5 +1,6 @@
 import net from "node:net";
 
+/** The address every server and endpoint of the stack listens on. */
 export const LOOPBACK = "127.0.0.1";
 
 /** Binds port 0 on 127.0.0.1 and returns the port the kernel picked (the socket is closed again). */

@@ -7,6 +7,7 @@ import type { Binaries } from "./binaries.ts";
 import { LOOPBACK } from "./ports.ts";
 import { elapsed, killFromPidFile, run, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
 
+/** The binaries, port, profile folder and database of a PostgreSQL server. */
 export interface PostgresOptions {
   bins: Pick<Binaries, "initdb" | "postgres"> & Partial<Pick<Binaries, "postgresVersion">>;
   port: number;
@@ -24,6 +25,7 @@ export interface PostgresOptions {
   startTimeoutMs?: number;
 }
 
+/** A PostgreSQL server of the stack: its address and credentials, and how to start and stop it. */
 export interface PostgresServer {
   readonly port: number;
   readonly user: string;
@@ -119,6 +121,7 @@ function chownTree(path: string, user: OsUser): Promise<string> {
   return run("chown", ["-R", `${user.uid}:${user.gid}`, path]);
 }
 
+/** Prepares (does not start) a PostgreSQL server; `start()` runs initdb on first use. */
 export function createPostgresServer(opts: PostgresOptions): PostgresServer {
   const log = opts.log ?? (() => {});
   const user = opts.user ?? "foundation";

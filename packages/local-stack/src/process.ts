@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 /** Logger used across the package: one progress line per call. */
 export type LogFn = (line: string) => void;
 
+/** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Seconds since `t0` formatted like "0.4 s". */
@@ -28,6 +29,7 @@ export function findSetpriv(): string | null {
   return setprivPath;
 }
 
+/** How to spawn a server child process. */
 export interface ServerSpawn {
   command: string;
   args: string[];

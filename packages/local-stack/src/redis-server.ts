@@ -5,6 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import { LOOPBACK } from "./ports.ts";
 import { elapsed, killFromPidFile, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
 
+/** The binary, port and folder of a redis-server. */
 export interface RedisServerOptions {
   /** Path of redis-server. */
   binary: string;
@@ -20,6 +21,7 @@ export interface RedisServerOptions {
   startTimeoutMs?: number;
 }
 
+/** A redis-server of the stack: its address, and how to start and stop it. */
 export interface RedisServer {
   readonly port: number;
   /** redis://127.0.0.1:P */
@@ -95,6 +97,7 @@ function shutdownSave(port: number, host = LOOPBACK, timeoutMs = 10_000): Promis
   });
 }
 
+/** Prepares (does not start) a redis-server. */
 export function createRedisServer(opts: RedisServerOptions): RedisServer {
   const log = opts.log ?? (() => {});
   const logFile = opts.logFile ?? join(opts.dir, "redis-server.log");

@@ -129,6 +129,7 @@ export class RespParser {
   }
 }
 
+/** Where a RespClient connects and its timeouts. */
 export interface RespClientOptions {
   host: string;
   port: number;
@@ -150,6 +151,7 @@ interface Pending {
   deadline: number;
 }
 
+/** A RespClient's connection state: only `ready` sends commands. */
 export type RespStatus = "connecting" | "ready" | "reconnecting" | "closed";
 
 /** One RESP2 connection with request batching, no offline queue, and automatic reconnection. */

@@ -12,15 +12,25 @@
  * - `Upstash-Encoding: base64` → every string in the reply (status replies and nested ones too) is
  *   base64 of its bytes; integers stay JSON numbers, nil is null, arrays are RESP2 arrays.
  * - redis-server unreachable → 503 `{error}` at once (no queueing), served again after it restarts.
+ *
+ * This file is the server; parsing requests and encoding replies are in `upstash-protocol.ts`.
  */
 import http from "node:http";
 import { LOOPBACK } from "./ports.ts";
 import { RespClient, RespConnectionError, RespError, type RespValue } from "./resp.ts";
 import type { LogFn } from "./process.ts";
+import {
+  encodeReply,
+  parseCommands,
+  parsePathCommand,
+  rejectCommand,
+  requestToken,
+  toRedisArgs,
+  UpstashHttpError,
+} from "./upstash-protocol.ts";
+import type { RedisArg, UpstashReply } from "./upstash-protocol.ts";
 
-export type RedisArg = string;
-export type UpstashReply = { result: unknown } | { error: string };
-
+/** What the endpoint counted since it started or since `resetStats()`. */
 export interface UpstashStats {
   /** Commands by upper-case name. */
   upstashCommands: Record<string, number>;
@@ -28,6 +38,7 @@ export interface UpstashStats {
   upstashRequests: number;
 }
 
+/** The redis-server behind the endpoint, its token, and where it listens. */
 export interface UpstashEndpointOptions {
   /** redis://127.0.0.1:P of the redis-server behind the endpoint. */
   redisUrl: string;
@@ -42,6 +53,7 @@ export interface UpstashEndpointOptions {
   commandTimeoutMs?: number;
 }
 
+/** A running endpoint: its URL and token, its counters, and `close()`. */
 export interface UpstashEndpoint {
   /** http://127.0.0.1:P (the REST base URL) */
   readonly url: string;
@@ -56,164 +68,6 @@ export interface UpstashEndpoint {
   close(): Promise<void>;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pure protocol helpers
-// ---------------------------------------------------------------------------------------------
-
-/** A request-level failure with its HTTP status and `{error}` message. */
-export class UpstashHttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Converts one JSON command array into Redis arguments: strings as they are, numbers and booleans
- * via String() (true → "true"), objects as JSON. The command name is upper-cased.
- */
-export function toRedisArgs(command: unknown): RedisArg[] {
-  if (!Array.isArray(command) || command.length === 0) {
-    throw new UpstashHttpError(400, "ERR command must be a non-empty JSON array");
-  }
-  const out = new Array<string>(command.length);
-  for (let i = 0; i < command.length; i++) {
-    const a: unknown = command[i];
-    switch (typeof a) {
-      case "string":
-        out[i] = a;
-        break;
-      case "number":
-      case "boolean":
-      case "bigint":
-        out[i] = String(a);
-        break;
-      case "object":
-        if (a === null) throw new UpstashHttpError(400, `ERR null is not a valid argument (position ${i})`);
-        out[i] = JSON.stringify(a);
-        break;
-      default:
-        throw new UpstashHttpError(400, `ERR invalid argument at position ${i}`);
-    }
-  }
-  if (out[0] === "") throw new UpstashHttpError(400, "ERR empty command name");
-  out[0] = out[0]!.toUpperCase();
-  return out;
-}
-
-/** Commands the REST protocol cannot serve (blocking, connection state, pub/sub) → error text, else null. */
-export function rejectCommand(args: readonly string[]): string | null {
-  const name = args[0]!;
-  const notAvailable = () =>
-    `ERR Command is not available: '${name.toLowerCase()}'. See https://upstash.com/docs/redis/overall/rediscompatibility for details`;
-  if (BLOCKED.has(name)) return notAvailable();
-  if (name === "XREAD" || name === "XREADGROUP") {
-    for (let i = 1; i < args.length; i++) {
-      const a = args[i]!.toUpperCase();
-      if (a === "STREAMS") break;
-      if (a === "BLOCK") return `ERR blocking is not supported: '${name.toLowerCase()} ... BLOCK'; poll without BLOCK instead`;
-    }
-  }
-  if (name === "CLIENT") {
-    const sub = (args[1] ?? "").toUpperCase();
-    if (!CLIENT_ALLOWED.has(sub)) return notAvailable();
-  }
-  return null;
-}
-
-const BLOCKED = new Set([
-  "BLPOP",
-  "BRPOP",
-  "BRPOPLPUSH",
-  "BLMOVE",
-  "BLMPOP",
-  "BZPOPMIN",
-  "BZPOPMAX",
-  "BZMPOP",
-  "WAIT",
-  "WAITAOF",
-  "SUBSCRIBE",
-  "PSUBSCRIBE",
-  "SSUBSCRIBE",
-  "UNSUBSCRIBE",
-  "PUNSUBSCRIBE",
-  "SUNSUBSCRIBE",
-  "MONITOR",
-  "SYNC",
-  "PSYNC",
-  "REPLCONF",
-  "REPLICAOF",
-  "SLAVEOF",
-  "MULTI",
-  "EXEC",
-  "DISCARD",
-  "WATCH",
-  "UNWATCH",
-  "SELECT",
-  "HELLO",
-  "RESET",
-  "AUTH",
-  "QUIT",
-  "READONLY",
-  "READWRITE",
-  "SHUTDOWN",
-  "FAILOVER",
-]);
-const CLIENT_ALLOWED = new Set(["ID", "INFO", "LIST", "GETNAME", "HELP", "SETINFO"]);
-
-/**
- * Encodes a Redis reply (Buffers for strings) as Upstash JSON: Buffers/strings → UTF-8 strings or
- * base64 of their bytes, integers → numbers, nil → null, arrays recursively, nested errors → their text.
- */
-export function encodeReply(value: unknown, base64: boolean): unknown {
-  if (value === null || value === undefined) return null;
-  if (Buffer.isBuffer(value)) return base64 ? value.toString("base64") : value.toString("utf8");
-  if (typeof value === "string") return base64 ? Buffer.from(value, "utf8").toString("base64") : value;
-  if (typeof value === "number") return value;
-  if (Array.isArray(value)) {
-    const out = new Array(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = encodeReply(value[i], base64);
-    return out;
-  }
-  if (value instanceof Error) return encodeReply(value.message, base64);
-  if (typeof value === "bigint") return Number(value);
-  return value;
-}
-
-/** True for Redis error replies (ERR, WRONGTYPE, NOSCRIPT...), false for connection trouble. */
-export function isRedisReplyError(e: unknown): e is Error {
-  return e instanceof RespError || (e instanceof Error && (e.name === "ReplyError" || e.name === "RespError"));
-}
-
-/** Parses a path-style request (`/set/key/value?EX=10`) into a command array; null for "/". */
-export function parsePathCommand(pathname: string, search: URLSearchParams, body: string | undefined): unknown[] | null {
-  const parts = pathname.split("/").filter((p) => p !== "");
-  if (parts.length === 0) return null;
-  const cmd: unknown[] = parts.map((p) => decodeURIComponent(p));
-  for (const [k, v] of search) {
-    if (k === "_token") continue;
-    cmd.push(k);
-    if (v !== "") cmd.push(v);
-  }
-  if (body !== undefined && body !== "") cmd.push(body);
-  return cmd;
-}
-
-/** Extracts the bearer token from an Authorization header or `_token` query parameter. */
-export function requestToken(authorization: string | undefined, search: URLSearchParams): string | undefined {
-  if (authorization) {
-    const m = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-    return m?.[1];
-  }
-  return search.get("_token") ?? undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server
-// ---------------------------------------------------------------------------------------------
-
 const UNAVAILABLE = "redis-server is not reachable (stopped or restarting); the request was not executed";
 
 function connectionError(e: unknown): UpstashHttpError {
@@ -221,6 +75,7 @@ function connectionError(e: unknown): UpstashHttpError {
   return new UpstashHttpError(503, `${UNAVAILABLE}: ${msg}`);
 }
 
+/** Starts the endpoint on a loopback port once its redis connections are ready. */
 export async function startUpstashEndpoint(opts: UpstashEndpointOptions): Promise<UpstashEndpoint> {
   const host = opts.host ?? LOOPBACK;
   const log = opts.log ?? (() => {});
@@ -326,19 +181,6 @@ export async function startUpstashEndpoint(opts: UpstashEndpointOptions): Promis
       "content-length": Buffer.byteLength(json),
     });
     res.end(json);
-  }
-
-  function parseCommands(raw: string, route: "pipeline" | "multi-exec"): RedisArg[][] {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      throw new UpstashHttpError(400, "ERR failed to parse request body as JSON");
-    }
-    if (!Array.isArray(parsed) || parsed.length === 0) {
-      throw new UpstashHttpError(400, `ERR ${route} body must be a non-empty JSON array of command arrays`);
-    }
-    return parsed.map((c) => toRedisArgs(c));
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string): Promise<void> {
