@@ -33,11 +33,13 @@ const NODE = ["scripts/**/*.node.test.ts", "packages/*/test/**/*.node.test.ts", 
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", environment: "node", include: UNIT, exclude: NODE } },
+      { test: { name: "unit", environment: "node", include: UNIT, exclude: NODE, sequence: { groupOrder: 0 } } },
       {
         test: {
           name: "node",
           environment: "node",
+          // After the workerd project: both start servers, and two cores serve one project at a time better.
+          sequence: { groupOrder: 2 },
           include: NODE,
           testTimeout: 120_000,
           hookTimeout: 120_000,
@@ -85,6 +87,7 @@ export default defineConfig({
         ],
         test: {
           name: "workerd",
+          sequence: { groupOrder: 1 },
           globalSetup: ["./packages/local-stack/src/vitest-setup.ts", "./packages/local-stack/src/upstream-fixture.ts"],
           include: ["packages/*/test/**/*.test.ts", "workers/*/test/**/*.test.ts"],
           exclude: NODE,

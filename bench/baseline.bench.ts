@@ -10,7 +10,7 @@
  */
 import { resolve } from "node:path";
 import { SignJWT } from "jose";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/auth";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/config";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
 import { benchOnlyWorker, bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";

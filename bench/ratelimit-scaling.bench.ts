@@ -32,7 +32,7 @@ import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { childProcesses, threadLoad, threadTimes, type ThreadLoad } from "./lib/threads.ts";
 import { checkEndpoint, ensureWrk, measureHttp, type HttpTarget } from "./lib/wrk.ts";
-import { SHARD_COUNTS, type BurstAnswer, type DecideAnswer, type Variant } from "./workers/ratelimit.ts";
+import { SHARD_COUNTS, type BurstAnswer, type DecideAnswer, type Variant } from "./workers/ratelimit-api.ts";
 
 const variantOf = (shards: number) => `ours.shards-${shards}` as Variant;
 const figureOf = (shards: number) => `ratelimit.shards.${shards}`;

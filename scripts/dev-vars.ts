@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { SignJWT } from "jose";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/auth";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/config";
 import { ROOT } from "./workers.ts";
 
 /** The gateway's local secrets file (git-ignored); wrangler dev reads it, `npm run token` signs with it. */

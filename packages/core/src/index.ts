@@ -6,6 +6,7 @@
 export { checkPublicUrl, hostRefusal, isLoopbackHost, MAX_URL_LENGTH, type UrlCheck, type UrlPolicy } from "./address.ts";
 export { bindingName, bindingNamed, SERVICE_NAME, serviceBinding, type ServiceBinding } from "./bindings.ts";
 export { setBounded } from "./bounded-map.ts";
+export { ConfigError, configProblems, configReader, intVar, jsonVar, optionalVar, parsedVar, parseVars } from "./config.ts";
 export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
 export {
   MetricsAggregate,

@@ -7,8 +7,8 @@ import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
-import type { AuthContext } from "./auth/jwt.ts";
-import { corsFromEnv, type CorsEnv } from "./cors.ts";
+import type { AuthContext } from "./auth/types.ts";
+import { corsFromEnv } from "./cors.ts";
 import {
   aggregatedFamilies,
   aggregatorSink,
@@ -40,8 +40,9 @@ import { DELIVERY_PATH } from "@foundation/event-bus/subscriber";
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
 export type ServiceEnv = Partial<RedisEnv & DbEnv> &
   SelfRegistrationEnv &
-  MetricsEnv &
-  CorsEnv & {
+  MetricsEnv & {
+    /** Browser origins allowed to call the service (see `ServiceVars`). */
+    CORS_ORIGINS?: string;
     /** `local` in dev and tests, `staging` or `production` when deployed. */
     ENVIRONMENT?: string;
     /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */

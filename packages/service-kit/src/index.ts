@@ -14,12 +14,21 @@ export {
   type ServiceOptions,
   type ServiceVariables,
 } from "./create-service.ts";
-export { allowedOrigins, corsFromEnv, type CorsEnv } from "./cors.ts";
+export { corsFromEnv } from "./cors.ts";
 export { runHealthChecks, type CheckResult, type DependencyCheck, type HealthReport } from "./health.ts";
 export {
-  ADMIN_SCOPE,
+  CorsOrigins,
   DEFAULT_AUDIENCE,
   DEFAULT_ISSUER,
+  serviceConfig,
+  serviceConfigOf,
+  ServiceVars,
+  type AuthSettings,
+  type ServiceConfig,
+} from "./config.ts";
+export type { AuthContext } from "./auth/types.ts";
+export {
+  ADMIN_SCOPE,
   hasScope,
   requireAuth,
   scopesOf,
@@ -27,7 +36,6 @@ export {
   verifyBearer,
   verifyCaller,
   type Credentials,
-  type AuthContext,
   type AuthEnv,
 } from "./auth/jwt.ts";
 export {

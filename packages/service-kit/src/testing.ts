@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./auth/jwt.ts";
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./config.ts";
 
 /**
  * For tests in workerd: a token the gateway accepts, signed with the test run's `JWT_SECRET` binding

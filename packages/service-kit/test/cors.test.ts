@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { allowedOrigins } from "../src/cors.ts";
+import { serviceConfig } from "../src/config.ts";
 import { createService } from "../src/create-service.ts";
 
 const LISTED = "https://app.example";
-const corsEnv = { ...env, CORS_ORIGINS: `${LISTED}, http://localhost:5173 null * https://*.example https://a.example/path` };
+const corsEnv = { ...env, CORS_ORIGINS: `${LISTED}, http://localhost:5173` };
 
 function makeService() {
   const app = createService<Env>({ name: "cors-test", version: "1.0.0", logSink: () => {} });
@@ -18,11 +18,14 @@ function makeService() {
 
 const get = (path: string, origin: string) => makeService().request(path, { headers: { Origin: origin, Cookie: "session=1" } }, corsEnv);
 
-describe("allowedOrigins", () => {
-  it("keeps plain origins and drops null, wildcards, paths and non-HTTP schemes", () => {
-    expect([...allowedOrigins(corsEnv.CORS_ORIGINS)]).toEqual([LISTED, "http://localhost:5173"]);
-    expect(allowedOrigins("file:///etc/passwd javascript:alert(1)").size).toBe(0);
-    expect(allowedOrigins(undefined).size).toBe(0);
+describe("CORS_ORIGINS", () => {
+  it("keeps plain origins and refuses null, wildcards, paths and non-HTTP schemes, naming the variable", () => {
+    expect([...serviceConfig({ CORS_ORIGINS: corsEnv.CORS_ORIGINS }).corsOrigins]).toEqual([LISTED, "http://localhost:5173"]);
+    for (const entry of ["null", "*", "https://*.example", "https://a.example/path", "file:///etc/passwd", "javascript:alert(1)"]) {
+      expect(() => serviceConfig({ CORS_ORIGINS: `${LISTED} ${entry}` }), entry).toThrow(/CORS_ORIGINS.*is not an origin/);
+    }
+    expect(serviceConfig({}).corsOrigins.size).toBe(0);
+    expect(serviceConfig({ CORS_ORIGINS: "" }).corsOrigins.size).toBe(0);
   });
 });
 

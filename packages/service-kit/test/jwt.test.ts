@@ -3,7 +3,8 @@ import { Hono } from "hono";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWTPayload } from "jose";
 import { describe, expect, it } from "vitest";
 import { toProblem } from "@foundation/core";
-import { requireAuth, type AuthContext, type AuthEnv } from "../src/auth/jwt.ts";
+import { requireAuth, type AuthEnv } from "../src/auth/jwt.ts";
+import type { AuthContext } from "../src/auth/types.ts";
 
 const secret = new TextEncoder().encode(env.JWT_SECRET);
 const now = () => Math.floor(Date.now() / 1000);

@@ -2,13 +2,13 @@ import {
   clientIdentity,
   enforceLimit,
   matchingPolicies,
-  parseRoutePolicies,
   prepareLimit,
   type PreparedLimit,
   type RoutePolicy,
 } from "@foundation/rate-limiter";
 import { credentialsOf, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
+import { configFrom } from "./config.ts";
 import type { GatewayEnv } from "./env.ts";
 
 interface Prepared {
@@ -16,12 +16,13 @@ interface Prepared {
   limit: PreparedLimit<Env>;
 }
 
-const preparedByConfig = new Map<string, Prepared[]>();
+/** Prepared quotas (with their deny caches and leases) per parsed configuration: once per isolate. */
+const preparedByConfig = new WeakMap<readonly RoutePolicy[], Prepared[]>();
 
-function prepare(config: string, metrics: MetricsRegistry): Prepared[] {
-  let prepared = preparedByConfig.get(config);
+function prepare(policies: readonly RoutePolicy[], metrics: MetricsRegistry): Prepared[] {
+  let prepared = preparedByConfig.get(policies);
   if (!prepared) {
-    prepared = parseRoutePolicies(config).map((route) => ({
+    prepared = policies.map((route) => ({
       route,
       limit: prepareLimit<Env>({
         name: route.name,
@@ -34,7 +35,7 @@ function prepare(config: string, metrics: MetricsRegistry): Prepared[] {
         metrics,
       }),
     }));
-    preparedByConfig.set(config, prepared);
+    preparedByConfig.set(policies, prepared);
   }
   return prepared;
 }
@@ -46,9 +47,9 @@ function prepare(config: string, metrics: MetricsRegistry): Prepared[] {
  */
 export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<GatewayEnv> =>
   async function routeRateLimits(c, next) {
-    const config = c.env.RATE_LIMIT_POLICIES;
-    if (!config) return next();
-    const matched = prepare(config, metrics).filter((p) => matchingPolicies([p.route], c.req.method, c.req.path).length > 0);
+    const policies = configFrom(c.env).rateLimits;
+    if (policies.length === 0) return next();
+    const matched = prepare(policies, metrics).filter((p) => matchingPolicies([p.route], c.req.method, c.req.path).length > 0);
     if (matched.length === 0) return next();
     const credentials = credentialsOf(c.req);
     const subject =

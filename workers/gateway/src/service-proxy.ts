@@ -13,6 +13,7 @@ import {
   type ServiceBinding,
 } from "@foundation/core";
 import type { Context } from "hono";
+import { configFrom } from "./config.ts";
 import { downstreamResponse, upstreamRequest, type ForwardContext } from "./forward.ts";
 import {
   bodyReplay,
@@ -20,7 +21,7 @@ import {
   DEFAULT_OUTLIER_POLICY,
   DEFAULT_RETRY_POLICY,
   shouldRetry,
-  upstreamTimeoutMs,
+  timeoutFor,
   UpstreamPool,
   type BodyReplay,
   type BreakerPolicy,
@@ -251,7 +252,7 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
       throw unavailable(service, "no-healthy-instance", "No instance is passing its health checks", String(resolution.retryAfterSeconds));
     }
     const { targets } = resolution;
-    const timeoutMs = upstreamTimeoutMs(c.env, service);
+    const timeoutMs = timeoutFor(configFrom(c.env).timeouts, service);
     const deadline = Date.now() + timeoutMs;
     const pool = poolOf(service, timeoutMs);
 

@@ -1,7 +1,7 @@
 import { apiKeys, createDb, type DbEnv } from "@foundation/db";
 import { eq } from "drizzle-orm";
 import { HttpProblem } from "@foundation/core";
-import type { AuthContext } from "./jwt.ts";
+import type { AuthContext } from "./types.ts";
 
 /** The header that carries an API key. */
 export const API_KEY_HEADER = "X-Api-Key";

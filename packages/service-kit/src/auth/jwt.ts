@@ -1,8 +1,10 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { MiddlewareHandler } from "hono";
 import type { DbEnv } from "@foundation/db";
 import { HttpProblem } from "@foundation/core";
+import { serviceConfig, type AuthSettings } from "../config.ts";
 import { API_KEY_HEADER, verifyApiKey } from "./api-keys.ts";
+import type { AuthContext } from "./types.ts";
 import { VerifiedTokenCache } from "./token-cache.ts";
 
 /** Bindings that configure token verification. */
@@ -24,17 +26,6 @@ export interface AuthEnv {
   JWT_ALGORITHMS?: string;
 }
 
-/** Who is calling, as proven by a verified token. */
-export interface AuthContext {
-  subject: string;
-  scopes: ReadonlySet<string>;
-  claims: JWTPayload;
-}
-
-/** Defaults of the local stack; `npm run token` issues tokens with these. */
-export const DEFAULT_ISSUER = "foundation-local";
-export const DEFAULT_AUDIENCE = "foundation";
-
 /** The scope that grants every other scope. */
 export const ADMIN_SCOPE = "admin";
 
@@ -53,44 +44,55 @@ const verifiedTokens = new VerifiedTokenCache<AuthContext>();
 interface Verification {
   key: JWTVerifyGetKey | Uint8Array;
   algorithms: string[];
+  issuer: string;
+  audience: string;
   /** Everything verification depends on, as one string: the token cache's namespace. */
   settings: string;
 }
 
-/** Verifications by their configuration, so a request does not re-encode the secret or re-split the algorithms. */
-const verifications = new Map<string, Verification>();
+/** Verifications by the settings they were built from: built once per env, not per request. */
+const verifications = new WeakMap<AuthSettings, Verification>();
 
 /** How tokens are verified under `env`: a key set with asymmetric algorithms, or the HS256 secret. */
 function verification(env: AuthEnv): Verification {
-  const config = env.JWT_JWKS_URL ?? env.JWT_JWKS;
-  if (!config && !env.JWT_SECRET)
-    throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
-  const settings = config
-    ? `keys\u0000${config}\u0000${env.JWT_ALGORITHMS ?? ""}\u0000${claimSettings(env)}`
-    : `HS256\u0000${env.JWT_SECRET}\u0000${claimSettings(env)}`;
-  let v = verifications.get(settings);
+  const auth = serviceConfig(env).auth;
+  let v = verifications.get(auth);
   if (!v) {
-    v = config ? keySetVerification(env, config, settings) : { key: encoder.encode(env.JWT_SECRET), algorithms: ["HS256"], settings };
-    verifications.set(settings, v);
+    if (!auth.keySet && !env.JWT_SECRET)
+      throw new HttpProblem(503, { slug: "auth-not-configured", detail: "Token verification is not configured." });
+    v = auth.keySet ? keySetVerification(auth, auth.keySet) : secretVerification(auth, env.JWT_SECRET ?? "");
+    verifications.set(auth, v);
   }
   return v;
 }
 
-function keySetVerification(env: AuthEnv, config: string, settings: string): Verification {
-  let keys = keySets.get(config);
-  if (!keys) {
-    keys = env.JWT_JWKS_URL ? createRemoteJWKSet(new URL(env.JWT_JWKS_URL)) : createLocalJWKSet(JSON.parse(config) as JSONWebKeySet);
-    keySets.set(config, keys);
-  }
-  const algorithms = (env.JWT_ALGORITHMS ?? "RS256,ES256")
-    .split(",")
-    .map((a) => a.trim())
-    .filter((a) => ASYMMETRIC.has(a));
-  return { key: keys, algorithms, settings };
+function secretVerification(auth: AuthSettings, secret: string): Verification {
+  const { issuer, audience } = auth;
+  return {
+    key: encoder.encode(secret),
+    algorithms: ["HS256"],
+    issuer,
+    audience,
+    settings: `HS256\u0000${secret}\u0000${issuer}\u0000${audience}`,
+  };
 }
 
-function claimSettings(env: AuthEnv): string {
-  return `${env.JWT_ISSUER ?? DEFAULT_ISSUER}\u0000${env.JWT_AUDIENCE ?? DEFAULT_AUDIENCE}`;
+function keySetVerification(auth: AuthSettings, keySet: NonNullable<AuthSettings["keySet"]>): Verification {
+  const source = "url" in keySet ? keySet.url.href : JSON.stringify(keySet.keys);
+  let keys = keySets.get(source);
+  if (!keys) {
+    keys = "url" in keySet ? createRemoteJWKSet(keySet.url) : createLocalJWKSet(keySet.keys);
+    keySets.set(source, keys);
+  }
+  const algorithms = auth.algorithms.filter((a) => ASYMMETRIC.has(a));
+  const { issuer, audience } = auth;
+  return {
+    key: keys,
+    algorithms,
+    issuer,
+    audience,
+    settings: `keys\u0000${source}\u0000${algorithms.join(",")}\u0000${issuer}\u0000${audience}`,
+  };
 }
 
 function unauthorized(detail: string): HttpProblem {
@@ -112,7 +114,7 @@ export function scopesOf(claims: JWTPayload): Set<string> {
  * minute, and not yet expired, is answered from memory (see `VerifiedTokenCache`).
  */
 export async function verifyBearer(authorization: string | undefined, env: AuthEnv, now: () => number = Date.now): Promise<AuthContext> {
-  const { key, algorithms, settings } = verification(env);
+  const { key, algorithms, issuer, audience, settings } = verification(env);
   const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? "");
   if (!match?.[1]) throw unauthorized("A bearer token is required in the Authorization header.");
   const cached = verifiedTokens.get(settings, match[1], now());
@@ -120,8 +122,8 @@ export async function verifyBearer(authorization: string | undefined, env: AuthE
   try {
     const options = {
       algorithms,
-      issuer: env.JWT_ISSUER ?? DEFAULT_ISSUER,
-      audience: env.JWT_AUDIENCE ?? DEFAULT_AUDIENCE,
+      issuer,
+      audience,
       requiredClaims: ["exp", "sub"],
       currentDate: new Date(now()),
     };

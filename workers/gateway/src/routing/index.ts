@@ -38,7 +38,7 @@ export {
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   MAX_UPSTREAM_TIMEOUT_MS,
   parseTimeouts,
-  upstreamTimeoutMs,
+  timeoutFor,
   type TimeoutVars,
   type Timeouts,
 } from "./timeouts.ts";

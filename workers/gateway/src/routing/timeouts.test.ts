@@ -1,20 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_UPSTREAM_TIMEOUT_MS, parseTimeouts, upstreamTimeoutMs } from "./timeouts.ts";
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, parseTimeouts, timeoutFor } from "./timeouts.ts";
 
 describe("upstream timeouts", () => {
   it("defaults to 10 s when nothing is configured", () => {
     expect(parseTimeouts({})).toEqual({ defaultMs: DEFAULT_UPSTREAM_TIMEOUT_MS, perService: {} });
-    expect(upstreamTimeoutMs({ UPSTREAM_TIMEOUT_MS: "", UPSTREAM_TIMEOUTS: "" }, "example")).toBe(DEFAULT_UPSTREAM_TIMEOUT_MS);
+    expect(timeoutFor(parseTimeouts({ UPSTREAM_TIMEOUT_MS: "", UPSTREAM_TIMEOUTS: "" }), "example")).toBe(DEFAULT_UPSTREAM_TIMEOUT_MS);
   });
 
   it("takes the configured default, and a service's own timeout over it", () => {
     const vars = { UPSTREAM_TIMEOUT_MS: "2500", UPSTREAM_TIMEOUTS: '{"reports": 30000}' };
-    expect(upstreamTimeoutMs(vars, "example")).toBe(2500);
-    expect(upstreamTimeoutMs(vars, "reports")).toBe(30_000);
+    expect(timeoutFor(parseTimeouts(vars), "example")).toBe(2500);
+    expect(timeoutFor(parseTimeouts(vars), "reports")).toBe(30_000);
   });
 
   it("does not mistake inherited object properties for services", () => {
-    expect(upstreamTimeoutMs({ UPSTREAM_TIMEOUT_MS: "2500", UPSTREAM_TIMEOUTS: "{}" }, "constructor")).toBe(2500);
+    expect(timeoutFor(parseTimeouts({ UPSTREAM_TIMEOUT_MS: "2500", UPSTREAM_TIMEOUTS: "{}" }), "constructor")).toBe(2500);
   });
 
   it("refuses invalid configurations with a clear message", () => {

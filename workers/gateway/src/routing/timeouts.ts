@@ -48,18 +48,10 @@ export function parseTimeouts(vars: TimeoutVars): Timeouts {
   return { defaultMs: defaultMs?.data ?? DEFAULT_UPSTREAM_TIMEOUT_MS, perService };
 }
 
-const parsedByVars = new Map<string, Timeouts>();
-
 /**
- * The upstream timeout of `service` under `vars`, parsed once per distinct configuration.
- * @example upstreamTimeoutMs({ UPSTREAM_TIMEOUT_MS: "2000" }, "example") // 2000
+ * The upstream timeout of `service`: its own, else the default.
+ * @example timeoutFor(parseTimeouts({ UPSTREAM_TIMEOUT_MS: "2000" }), "example") // 2000
  */
-export function upstreamTimeoutMs(vars: TimeoutVars, service: string): number {
-  const key = `${vars.UPSTREAM_TIMEOUT_MS ?? ""}\n${vars.UPSTREAM_TIMEOUTS ?? ""}`;
-  let timeouts = parsedByVars.get(key);
-  if (!timeouts) {
-    timeouts = parseTimeouts(vars);
-    parsedByVars.set(key, timeouts);
-  }
+export function timeoutFor(timeouts: Timeouts, service: string): number {
   return Object.hasOwn(timeouts.perService, service) ? (timeouts.perService[service] ?? timeouts.defaultMs) : timeouts.defaultMs;
 }

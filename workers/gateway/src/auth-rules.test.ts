@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accessFor, parseRouteAuth } from "./route-auth.ts";
+import { accessFor, parseRouteAuth } from "./auth-rules.ts";
 
 describe("ROUTE_AUTH", () => {
   const rules = parseRouteAuth(

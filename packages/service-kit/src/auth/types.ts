@@ -1,0 +1,8 @@
+import type { JWTPayload } from "jose";
+
+/** Who is calling, as proven by a verified token or API key. */
+export interface AuthContext {
+  subject: string;
+  scopes: ReadonlySet<string>;
+  claims: JWTPayload;
+}

@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/**
+ * Who may call the routes under a path prefix: anyone (`public`), any valid token or API key (`token`),
+ * or one holding one of `scopes` (admin holds them all). The first matching rule decides.
+ */
+export const RouteAuthRule = z
+  .object({
+    path: z.string().startsWith("/api/").max(256),
+    methods: z.array(z.enum(METHODS)).min(1).optional(),
+    auth: z.union([z.enum(["public", "token"]), z.object({ scopes: z.array(z.string().regex(/^[a-z0-9:._-]{1,64}$/)).min(1) }).strict()]),
+  })
+  .strict();
+/** One rule of `ROUTE_AUTH`. */
+export type RouteAuthRule = z.infer<typeof RouteAuthRule>;
+
+/** What a request to a service needs when no rule matches: a valid token. */
+export const DEFAULT_ROUTE_AUTH: RouteAuthRule["auth"] = "token";
+
+/**
+ * Parses `ROUTE_AUTH` (a JSON list of rules), throwing a readable error on a bad config so a deploy with a
+ * broken rule fails loudly instead of opening a route.
+ */
+export function parseRouteAuth(json: string | undefined): RouteAuthRule[] {
+  if (!json?.trim()) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`ROUTE_AUTH is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const result = z.array(RouteAuthRule).max(64).safeParse(raw);
+  if (!result.success) throw new Error(`ROUTE_AUTH is invalid: ${z.prettifyError(result.error)}`);
+  return result.data;
+}
+
+/** The access rule for a request: the first rule whose prefix and methods match, else {@link DEFAULT_ROUTE_AUTH}. */
+export function accessFor(rules: readonly RouteAuthRule[], method: string, path: string): RouteAuthRule["auth"] {
+  const rule = rules.find((r) => path.startsWith(r.path) && (!r.methods || (r.methods as readonly string[]).includes(method)));
+  return rule?.auth ?? DEFAULT_ROUTE_AUTH;
+}
