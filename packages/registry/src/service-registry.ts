@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { bindingNamed, createLogger, errorFields } from "@foundation/core";
 import type { DbEnv } from "@foundation/db";
+import { DirectoryReporter } from "./directory-report.ts";
 import {
   addressKey,
   deregister,
@@ -14,12 +15,16 @@ import {
   type PendingChange,
   type StatusChange,
 } from "./instance.ts";
-import { earliest, outboxWakeAt, retryDelayMs, type OutboxState } from "./outbox.ts";
-import { writeThrough, type InstanceSnapshot } from "./persistence.ts";
+import { earliest, outboxWakeAt } from "./outbox.ts";
+import type { InstanceSnapshot } from "./persistence.ts";
+import { PostgresOutbox, type FlushResult } from "./postgres-outbox.ts";
+import { RegistryStorage } from "./registry-storage.ts";
 import { parseRegistration } from "./registration.ts";
-import { DIRECTORY_NAME, HeartbeatRequest } from "./schemas.ts";
+import { HeartbeatRequest } from "./schemas.ts";
 import type { ServiceDirectory } from "./service-directory.ts";
 import type { DeregisterResult, HeartbeatResult, NamespaceOf, RegisterResult, ServiceSnapshot, StatusListenerStub } from "./types.ts";
+
+export type { FlushResult } from "./postgres-outbox.ts";
 
 /** Bindings the registry objects use (the gateway's env). Without `DATABASE_URL` nothing is written through. */
 export interface RegistryEnv extends Partial<DbEnv> {
@@ -34,15 +39,6 @@ export const STATUS_LISTENER_NAME = "status";
 
 /** Most instances one service may have; a registration beyond it is refused. */
 export const MAX_INSTANCES_PER_SERVICE = 1000;
-/** Outbox rows written per Postgres transaction. */
-const WRITE_BATCH = { instances: 500, changes: 1000 };
-/** Batches one flush writes before it lets the alarm come back for the rest. */
-const MAX_BATCHES_PER_FLUSH = 20;
-/** Wait before a failed directory report is sent again. */
-const DIRECTORY_RETRY_MS = 1000;
-
-/** Outcome of one write-through attempt. */
-export type FlushResult = { ok: true; written: number; pending: number } | { ok: false; written: number; pending: number; error: string };
 
 /** Everything the object holds, for tests and operators. */
 export interface RegistryState {
@@ -55,11 +51,6 @@ export interface RegistryState {
   alarmAt: number | null;
 }
 
-interface DirectoryReport {
-  present: boolean;
-  revision: number;
-}
-
 const log = createLogger({ component: "service-registry" });
 
 /** A change with its deterministic ID (`<instance>:<revision>:<n>`). */
@@ -67,38 +58,33 @@ function numbered(c: PendingChange, revision: number, n: number): StatusChange {
   return { changeId: `${c.instanceId}:${revision}:${n}`, ...c };
 }
 
-const SCHEMA = [
-  "CREATE TABLE IF NOT EXISTS instances (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS outbox_instances (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, urgent INTEGER NOT NULL, queued_at INTEGER NOT NULL, snapshot TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS outbox_changes (seq INTEGER PRIMARY KEY, queued_at INTEGER NOT NULL, change TEXT NOT NULL)",
-  "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-];
-
 /**
  * The instances of one service (one object per service name). Every change is written to the object's
- * SQLite storage before the answer leaves, together with an outbox row for Postgres; the fields are caches
- * of that storage. One alarm does all time-driven work: it records TTL expiries and deregistrations
- * (see `instance.ts`), re-sends a failed directory report, writes the outbox through to Postgres with
- * backoff, and re-arms itself for the next of those. Running it twice, or early, changes nothing more.
- * Methods take an optional `now` so tests can drive time.
+ * SQLite storage (`registry-storage.ts`) before the answer leaves, together with an outbox row for Postgres
+ * (`postgres-outbox.ts`); the fields are caches of that storage. One alarm does all time-driven work: it
+ * records TTL expiries and deregistrations (see `instance.ts`), re-sends a failed directory report
+ * (`directory-report.ts`), writes the outbox through to Postgres with backoff, and re-arms itself for the
+ * next of those. Running it twice, or early, changes nothing more. Methods take an optional `now` so tests
+ * can drive time.
  */
 export class ServiceRegistry extends DurableObject<RegistryEnv> {
-  private readonly sql: SqlStorage;
+  private readonly storage: RegistryStorage;
+  private readonly outbox: PostgresOutbox;
+  private readonly directory: DirectoryReporter;
   private readonly instances = new Map<string, Instance>();
   private readonly byAddress = new Map<string, string>();
   private serviceName: string | null = null;
   private revision = 0;
-  private hasSchema: boolean;
-  private flushing: Promise<FlushResult> | undefined;
   /** Status changes not yet announced to the status listener; announcing is best effort, so this is a cache only. */
   private unannounced: StatusChange[] = [];
 
   constructor(ctx: DurableObjectState, env: RegistryEnv) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.storage = new RegistryStorage(ctx.storage.sql);
+    this.outbox = new PostgresOutbox(this.storage, env, () => this.serviceName);
+    this.directory = new DirectoryReporter(this.storage, env.SERVICE_DIRECTORY);
     // Reads never create storage: a lookup of an unknown service leaves nothing behind.
-    this.hasSchema = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
-    if (this.hasSchema) this.load();
+    if (this.storage.hasSchema) this.load();
   }
 
   /**
@@ -183,11 +169,10 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
    * directory report, writes the outbox through, and re-arms the alarm for the next thing to do.
    */
   async tick(now: number = Date.now()): Promise<RegistryState> {
-    if (this.hasSchema) {
+    if (this.storage.hasSchema) {
       for (const id of [...this.instances.keys()]) this.settleOne(id, now);
-      this.trackPresence();
-      if (this.directoryReport()) await this.reportToDirectory();
-      if (this.outboxCounts().total > 0) await this.flush();
+      await this.reportPresence();
+      if (this.outbox.counts().total > 0) await this.flush();
     }
     await this.scheduleAlarm(true);
     await this.announce();
@@ -200,57 +185,42 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
 
   /** Writes the outbox through to Postgres now, in batches; on failure the next attempt is scheduled with backoff. */
   flush(): Promise<FlushResult> {
-    this.flushing ??= this.writeOutbox().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
+    return this.outbox.flush();
   }
 
   /** Everything the object holds. */
   async state(): Promise<RegistryState> {
-    const counts = this.outboxCounts();
+    const counts = this.outbox.counts();
     return {
       service: this.serviceName,
       revision: this.revision,
       instances: [...this.instances.values()].sort((a, b) => a.id.localeCompare(b.id)),
-      outbox: {
-        instances: counts.instances,
-        changes: counts.changes,
-        failures: this.metaNumber("failures") ?? 0,
-        retryAt: this.metaNumber("retryAt"),
-      },
-      directoryPending: this.directoryReport() !== null,
+      outbox: { instances: counts.instances, changes: counts.changes, ...this.outbox.failures() },
+      directoryPending: this.directory.isPending(),
       alarmAt: await this.ctx.storage.getAlarm(),
     };
   }
 
   private load(): void {
-    this.serviceName = this.meta("service");
-    this.revision = this.metaNumber("revision") ?? 0;
-    for (const row of this.sql.exec<{ record: string }>("SELECT record FROM instances")) {
-      const i = JSON.parse(row.record) as Instance;
+    this.serviceName = this.storage.meta("service");
+    this.revision = this.storage.metaNumber("revision") ?? 0;
+    for (const i of this.storage.instances()) {
       this.instances.set(i.id, i);
       this.byAddress.set(addressKey(i), i.id);
     }
   }
 
-  private ensureSchema(): void {
-    if (this.hasSchema) return;
-    for (const statement of SCHEMA) this.sql.exec(statement);
-    this.hasSchema = true;
-  }
-
   private bindTo(service: string): void {
-    this.ensureSchema();
+    this.storage.ensureSchema();
     if (this.serviceName === service) return;
     if (this.serviceName !== null) throw new Error(`this registry object holds ${this.serviceName}, not ${service}`);
     this.serviceName = service;
-    this.setMeta("service", service);
+    this.storage.setMeta("service", service);
   }
 
   private nextRevision(): number {
     this.revision += 1;
-    this.setMeta("revision", String(this.revision));
+    this.storage.setMeta("revision", String(this.revision));
     return this.revision;
   }
 
@@ -273,7 +243,7 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
   private save(instance: Instance, changes: PendingChange[], now: number, urgent: boolean): void {
     this.instances.set(instance.id, instance);
     this.byAddress.set(addressKey(instance), instance.id);
-    this.sql.exec("INSERT OR REPLACE INTO instances (id, record) VALUES (?, ?)", instance.id, JSON.stringify(instance));
+    this.storage.putInstance(instance);
     this.enqueue({ ...instance, deregisteredAt: null }, changes, now, urgent);
   }
 
@@ -281,33 +251,26 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
     const removed = { ...instance, revision: this.revision };
     this.instances.delete(instance.id);
     if (this.byAddress.get(addressKey(instance)) === instance.id) this.byAddress.delete(addressKey(instance));
-    this.sql.exec("DELETE FROM instances WHERE id = ?", instance.id);
+    this.storage.deleteInstance(instance.id);
     this.enqueue({ ...removed, deregisteredAt: at }, changes, now, true);
   }
 
-  /** Queues a snapshot (replacing an older one of the same instance) and the status changes for Postgres. */
-  private enqueue(snapshot: InstanceSnapshot, changes: PendingChange[], now: number, urgent: boolean): void {
-    if (this.env.STATUS_DASHBOARD) this.unannounced.push(...changes.map((c, n) => numbered(c, snapshot.revision, n)));
-    if (!this.env.DATABASE_URL) return;
-    this.sql.exec(
-      "INSERT INTO outbox_instances (id, revision, urgent, queued_at, snapshot) VALUES (?, ?, ?, ?, ?) " +
-        "ON CONFLICT(id) DO UPDATE SET revision = excluded.revision, urgent = max(urgent, excluded.urgent), snapshot = excluded.snapshot",
-      snapshot.id,
-      snapshot.revision,
-      urgent ? 1 : 0,
-      now,
-      JSON.stringify(snapshot),
-    );
-    changes.forEach((c, n) => {
-      this.sql.exec("INSERT INTO outbox_changes (queued_at, change) VALUES (?, ?)", now, JSON.stringify(numbered(c, snapshot.revision, n)));
-    });
+  /** Numbers the changes and hands them to the status listener's queue and the Postgres outbox. */
+  private enqueue(snapshot: InstanceSnapshot, pending: PendingChange[], now: number, urgent: boolean): void {
+    const changes = pending.map((c, n) => numbered(c, snapshot.revision, n));
+    if (this.env.STATUS_DASHBOARD) this.unannounced.push(...changes);
+    this.outbox.enqueue(snapshot, changes, now, urgent);
   }
 
   private async afterChange(): Promise<void> {
-    this.trackPresence();
-    if (this.directoryReport()) await this.reportToDirectory();
+    await this.reportPresence();
     await this.scheduleAlarm(false);
     await this.announce();
+  }
+
+  /** Tells the directory when the service gained its first instance or lost its last one. */
+  private reportPresence(): Promise<void> {
+    return this.directory.update(this.serviceName, this.instances.size > 0, this.revision);
   }
 
   /**
@@ -326,62 +289,10 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
     }
   }
 
-  /** Queues a directory report when the service gained its first instance or lost its last one. */
-  private trackPresence(): void {
-    if (!this.hasSchema || this.serviceName === null) return;
-    const present = this.instances.size > 0;
-    if ((this.meta("directoryPresent") === "1") === present) return;
-    this.setMeta("directoryPresent", present ? "1" : "0");
-    this.setMeta("directoryReport", JSON.stringify({ present, revision: this.revision } satisfies DirectoryReport));
-  }
-
-  private directoryReport(): DirectoryReport | null {
-    const raw = this.hasSchema ? this.meta("directoryReport") : null;
-    return raw === null ? null : (JSON.parse(raw) as DirectoryReport);
-  }
-
-  private async reportToDirectory(): Promise<void> {
-    const report = this.directoryReport();
-    if (!report || this.serviceName === null) return;
-    try {
-      const ns = this.env.SERVICE_DIRECTORY;
-      await ns.get(ns.idFromName(DIRECTORY_NAME)).report(this.serviceName, report.present, report.revision);
-      if (this.directoryReport()?.revision === report.revision) {
-        this.sql.exec("DELETE FROM meta WHERE key IN ('directoryReport', 'directoryRetryAt')");
-      }
-    } catch (err) {
-      this.setMeta("directoryRetryAt", String(Date.now() + DIRECTORY_RETRY_MS));
-      log.warn("directory report failed; retrying", { registry: this.serviceName, ...errorFields(err) });
-    }
-  }
-
-  private outboxCounts(): { instances: number; changes: number; total: number } {
-    if (!this.hasSchema) return { instances: 0, changes: 0, total: 0 };
-    const instances = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox_instances").one().n;
-    const changes = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox_changes").one().n;
-    return { instances, changes, total: instances + changes };
-  }
-
-  private outboxState(): OutboxState {
-    const row = this.sql
-      .exec<{ urgent: number | null; lazy: number | null; changes: number | null }>(
-        "SELECT (SELECT min(queued_at) FROM outbox_instances WHERE urgent = 1) AS urgent, " +
-          "(SELECT min(queued_at) FROM outbox_instances WHERE urgent = 0) AS lazy, " +
-          "(SELECT min(queued_at) FROM outbox_changes) AS changes",
-      )
-      .one();
-    return {
-      oldestUrgentAt: earliest(row.urgent, row.changes),
-      oldestLazyAt: row.lazy,
-      failures: this.metaNumber("failures") ?? 0,
-      retryAt: this.metaNumber("retryAt"),
-    };
-  }
-
   /** Arms the alarm for the next thing to do; outside the alarm it only ever moves the alarm earlier. */
   private async scheduleAlarm(exact: boolean): Promise<void> {
-    const wanted = this.hasSchema
-      ? earliest(nextTransitionAt(this.instances.values()), outboxWakeAt(this.outboxState()), this.metaNumber("directoryRetryAt"))
+    const wanted = this.storage.hasSchema
+      ? earliest(nextTransitionAt(this.instances.values()), outboxWakeAt(this.outbox.schedule()), this.directory.retryAt())
       : null;
     const current = await this.ctx.storage.getAlarm();
     if (wanted === null) {
@@ -389,52 +300,5 @@ export class ServiceRegistry extends DurableObject<RegistryEnv> {
       return;
     }
     if (exact ? current !== wanted : current === null || wanted < current) await this.ctx.storage.setAlarm(wanted);
-  }
-
-  private async writeOutbox(): Promise<FlushResult> {
-    let written = 0;
-    for (let batch = 0; batch < MAX_BATCHES_PER_FLUSH && this.env.DATABASE_URL; batch++) {
-      const snapshots = this.sql
-        .exec<{ snapshot: string }>("SELECT snapshot FROM outbox_instances ORDER BY queued_at, id LIMIT ?", WRITE_BATCH.instances)
-        .toArray()
-        .map((r) => JSON.parse(r.snapshot) as InstanceSnapshot);
-      const rows = this.sql
-        .exec<{ seq: number; change: string }>("SELECT seq, change FROM outbox_changes ORDER BY seq LIMIT ?", WRITE_BATCH.changes)
-        .toArray();
-      if (snapshots.length === 0 && rows.length === 0) break;
-      try {
-        await writeThrough(
-          this.env as DbEnv,
-          snapshots,
-          rows.map((r) => JSON.parse(r.change) as StatusChange),
-        );
-      } catch (err) {
-        const failures = (this.metaNumber("failures") ?? 0) + 1;
-        const retryAt = Date.now() + retryDelayMs(failures);
-        this.setMeta("failures", String(failures));
-        this.setMeta("retryAt", String(retryAt));
-        log.warn("write-through to Postgres failed; retrying", { registry: this.serviceName, failures, retryAt, ...errorFields(err) });
-        return { ok: false, written, pending: this.outboxCounts().total, error: String(err) };
-      }
-      for (const s of snapshots) this.sql.exec("DELETE FROM outbox_instances WHERE id = ? AND revision <= ?", s.id, s.revision);
-      const lastSeq = rows.at(-1)?.seq;
-      if (lastSeq !== undefined) this.sql.exec("DELETE FROM outbox_changes WHERE seq <= ?", lastSeq);
-      this.sql.exec("DELETE FROM meta WHERE key IN ('failures', 'retryAt')");
-      written += snapshots.length + rows.length;
-    }
-    return { ok: true, written, pending: this.outboxCounts().total };
-  }
-
-  private meta(key: string): string | null {
-    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
-  }
-
-  private metaNumber(key: string): number | null {
-    const v = this.hasSchema ? this.meta(key) : null;
-    return v === null ? null : Number(v);
-  }
-
-  private setMeta(key: string, value: string): void {
-    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
   }
 }
