@@ -48,7 +48,7 @@ describe("npm run config:check", () => {
   it("checks a worker without a config module against the service kit's vars", async () => {
     const file = join(dir, "example.toml");
     copyFileSync(resolve(ROOT, "workers/example/wrangler.toml"), file);
-    writeFileSync(file, readFileSync(file, "utf8").replace('ENVIRONMENT = "staging"', 'ENVIRONMENT = "stage"'));
+    writeFileSync(file, readFileSync(file, "utf8").replace('ENVIRONMENT = "staging"', 'ENVIRONMENT = "Staging Env"'));
     expect(await varProblems({ name: "example", config: file })).toEqual([
       expect.stringMatching(/^example \(staging, .*\): ENVIRONMENT: /),
     ]);

@@ -36,7 +36,8 @@ const KeySet = z.object({ keys: z.array(z.looseObject({ kty: z.string() })).min(
  * and are read where they are used.
  */
 export const ServiceVars = z.object({
-  ENVIRONMENT: optionalVar(z.enum(["local", "staging", "production"])),
+  /** `local` allows loopback and `http:` addresses; any other name (`staging`, `production`, `bench`) is a deployed environment. */
+  ENVIRONMENT: optionalVar(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, "a lowercase environment name such as local, staging or production")),
   CORS_ORIGINS: optionalVar(CorsOrigins),
   JWT_ISSUER: optionalVar(z.string()),
   JWT_AUDIENCE: optionalVar(z.string()),
@@ -65,7 +66,7 @@ export interface AuthSettings {
 
 /** What the kit's middleware reads from a worker's vars, parsed once per env. */
 export interface ServiceConfig {
-  environment: "local" | "staging" | "production" | undefined;
+  environment: string | undefined;
   corsOrigins: ReadonlySet<string>;
   auth: AuthSettings;
 }
