@@ -132,6 +132,8 @@ export async function bundleWorker(entry: string): Promise<string> {
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
+    // The runtime's own modules (`cloudflare:workers` for Durable Object classes) are workerd's to provide.
+    external: ["cloudflare:*"],
     write: false,
     logLevel: "silent",
   });
