@@ -1,12 +1,16 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { defineConfig } from "vitest/config";
 import { WORKERS } from "./scripts/workers.ts";
 
 /** Tests sign their own JWTs with this per-run secret. */
 const jwtSecret = randomBytes(32).toString("base64url");
-/** Consumers sign event deliveries with this per-run secret; services verify them with it. */
+/** The bus signs deliveries with this per-run secret; each service verifies with its own, derived from it. */
 const eventSigningSecret = randomBytes(32).toString("base64url");
+/** `serviceSecret` of @foundation/event-bus, computed here with node:crypto (vite cannot load the package's TypeScript yet). */
+const serviceSecrets = Object.fromEntries(
+  WORKERS.map((w) => [w.name, `whsec_${createHmac("sha256", eventSigningSecret).update(`service:${w.name}`).digest("base64")}`]),
+);
 /**
  * Retention in tests: archive only the streams of the event-store tests, so the other tests' streams do not
  * each start an archiver in the background; a short retention for the gateway's retention test.
@@ -79,7 +83,7 @@ export default defineConfig({
                   modules: true,
                   scriptPath: `./dist/${w.name}/index.js`,
                   ...compatibility,
-                  bindings: backing,
+                  bindings: { ...backing, EVENT_SIGNING_SECRET: serviceSecrets[w.name] ?? "" },
                 })),
               },
             };

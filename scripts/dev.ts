@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
+import { serviceSecret } from "@foundation/event-bus/subscriber";
 import { startLocalStack } from "@foundation/local-stack";
 import { copyVendorAssets } from "./assets.ts";
 import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, signLocalToken, writeDevVars } from "./dev-vars.ts";
@@ -37,7 +38,6 @@ const backing = {
   DATABASE_URL: stack.neon.databaseUrl,
   NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
   NEON_WS_PROXY: stack.neon.wsProxy,
-  EVENT_SIGNING_SECRET: eventSigningSecret,
 };
 /** A service registers itself through the gateway's HTTP API with a service token named after it (30 days). */
 const selfRegistration = async (service: string) => ({
@@ -48,7 +48,9 @@ for (const w of WORKERS) {
   const gateway = w.name === "gateway";
   const file = gateway ? DEV_VARS : resolve(w.config, "..", ".dev.vars");
   const kept = existsSync(file) ? parseDevVars(readFileSync(file, "utf8")) : {};
-  writeDevVars(file, { ...kept, ...backing, ...(gateway ? { JWT_SECRET: jwtSecret } : await selfRegistration(w.name)) });
+  // The gateway signs deliveries with the bus's secret; each service verifies with its own, derived from it.
+  const signing = { EVENT_SIGNING_SECRET: gateway ? eventSigningSecret : await serviceSecret(eventSigningSecret, w.name) };
+  writeDevVars(file, { ...kept, ...backing, ...signing, ...(gateway ? { JWT_SECRET: jwtSecret } : await selfRegistration(w.name)) });
 }
 
 const gatewayConfig = WORKERS.find((w) => w.name === "gateway")?.config ?? resolve(ROOT, "wrangler.toml");

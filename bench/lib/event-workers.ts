@@ -3,6 +3,7 @@
  * and bench-sink, the subscribed service that records every delivery (bench/workers/event-sink.ts).
  */
 import { resolve } from "node:path";
+import { serviceSecret } from "@foundation/event-bus/subscriber";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { BENCH_JWT_SECRET } from "./auth.ts";
 import type { BenchContext } from "./context.ts";
@@ -42,7 +43,8 @@ export function gatewayWorker(ctx: BenchContext, vars: Record<string, string>): 
 /** bench-sink: a service on the kit subscribed to the sink's streams, delivered to through `BENCH_SINK`. */
 export async function sinkWorker(ctx: BenchContext): Promise<BenchWorker> {
   return benchOnlyWorker("bench-sink", resolve(ctx.root, "bench/workers/event-sink-entry.js"), resolve(ctx.root, "wrangler.toml"), {
-    bindings: { EVENT_SIGNING_SECRET: SIGNING_SECRET },
+    // A service verifies deliveries with its own secret, derived from the bus's.
+    bindings: { EVENT_SIGNING_SECRET: await serviceSecret(SIGNING_SECRET, "bench-sink") },
   });
 }
 

@@ -369,12 +369,14 @@ export interface paths {
                 /** Format: uri */
                 dataschema?: string;
                 correlationid?: string;
+                traceparent?: string;
+                tracestate?: string;
                 data?: unknown;
               };
         };
       };
       responses: {
-        /** @description Accepted by Redis */
+        /** @description Accepted by Redis; a retry with the same Idempotency-Key answers the same */
         202: {
           headers: {
             [name: string]: unknown;
@@ -382,6 +384,13 @@ export interface paths {
           content: {
             "application/json": components["schemas"]["EventAccepted"];
           };
+        };
+        /** @description The Idempotency-Key was used with a different request; nothing was written */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
         };
         /** @description Redis did not accept the write; retry with the same Idempotency-Key */
         503: {
@@ -440,13 +449,15 @@ export interface paths {
                 /** Format: uri */
                 dataschema?: string;
                 correlationid?: string;
+                traceparent?: string;
+                tracestate?: string;
                 data?: unknown;
               }
           )[];
         };
       };
       responses: {
-        /** @description All accepted by Redis */
+        /** @description All accepted by Redis; a retry with the same Idempotency-Key answers the same */
         202: {
           headers: {
             [name: string]: unknown;
@@ -454,6 +465,13 @@ export interface paths {
           content: {
             "application/json": components["schemas"]["EventBatchAccepted"];
           };
+        };
+        /** @description The Idempotency-Key was used with a different request; nothing was written */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
         };
         /** @description Redis did not accept the write; retry with the same Idempotency-Key */
         503: {
@@ -521,7 +539,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Publish dead letters again (same event ids, once per original entry) and remove them from the dead-letter stream (admin) */
+    /** Deliver dead letters again, each to the group that dead-lettered it (same event ids), and remove them from the dead-letter stream (admin) */
     post: {
       parameters: {
         query?: {
@@ -599,6 +617,13 @@ export interface paths {
              * @enum {string}
              */
             startAt?: "new" | "beginning";
+            /**
+             * @default batch
+             * @enum {string}
+             */
+            mode?: "batch" | "binary";
+            /** @default 1048576 */
+            maxBatchBytes?: number;
           };
         };
       };
@@ -609,11 +634,18 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            "application/json": components["schemas"]["Subscription"];
+            "application/json": components["schemas"]["CreatedSubscription"];
           };
         };
         /** @description This stream already has a subscription for that group */
         409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Redis or Postgres did not answer; nothing was kept, retry */
+        503: {
           headers: {
             [name: string]: unknown;
           };
@@ -655,10 +687,189 @@ export interface paths {
             "application/json": components["schemas"]["Subscription"];
           };
         };
+        /** @description No subscription with this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
       };
     };
     put?: never;
     post?: never;
+    /** Delete a subscription: its consumer groups leave the stream with what they had pending (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No subscription with this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/subscriptions/{id}/pause": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Pause a subscription: nothing is delivered or dead-lettered until it resumes (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The subscription now */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Subscription"];
+          };
+        };
+        /** @description No subscription with this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/subscriptions/{id}/resume": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Resume a paused subscription from where it stopped (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The subscription now */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Subscription"];
+          };
+        };
+        /** @description No subscription with this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/subscriptions/{id}/secret": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Rotate a URL subscription's signing secret: the new one is shown once; the old one signs beside it for 24 h (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The new secret */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              secret: string;
+              previousValidUntil: string;
+            };
+          };
+        };
+        /** @description The subscription delivers to a service, which has no secret of its own */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No subscription with this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -1019,8 +1230,18 @@ export interface components {
       /** @description The partition of each event, in input order (partitioned topics only); stream ids are per partition */
       partitions?: number[];
     };
+    CreatedSubscription: {
+      id: string;
+      /** @description A URL target's Standard Webhooks signing secret (`whsec_…`): shown only in this answer */
+      secret?: string;
+    } & {
+      [key: string]: unknown;
+    };
     Subscription: {
       id: string;
+      /** @enum {string} */
+      state?: "active" | "paused";
+      pausedReason?: string;
     } & {
       [key: string]: unknown;
     };

@@ -29,6 +29,8 @@ export interface RawDelivery {
   streamId: string;
   deliveryCount: number;
   json: string;
+  /** Set on an entry a redrive wrote for one consumer group: the other groups skip it. */
+  group?: string;
 }
 
 /**

@@ -20,6 +20,12 @@ export const CloudEvent = z
     datacontenttype: z.string().max(128).optional(),
     dataschema: z.url().optional(),
     correlationid: z.string().max(128).optional(),
+    /** Distributed tracing extension: the W3C trace context of the publish. */
+    traceparent: z
+      .string()
+      .regex(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, "a W3C traceparent (00-<trace id>-<span id>-<flags>)")
+      .optional(),
+    tracestate: z.string().max(512).optional(),
     data: z.unknown().optional(),
   })
   .strict();
@@ -48,6 +54,8 @@ export type EventInput = z.infer<typeof EventInput>;
 export interface EnvelopeContext {
   source: string;
   correlationId?: string;
+  /** The publish's trace context, given to events that carry none. */
+  traceparent?: string;
   now: () => number;
   newId: () => string;
 }
@@ -73,6 +81,8 @@ export function toEnvelope(input: EventInput, ctx: EnvelopeContext): CloudEvent 
     if (input.subject !== undefined) base.subject = input.subject;
     if (input.data !== undefined) base.data = input.data;
   }
+  if (base.traceparent === undefined && ctx.traceparent) base.traceparent = ctx.traceparent;
+  // Last, so the correlation id ends the stored text, where `correlationIdOf` reads it without parsing.
   if (base.correlationid === undefined && ctx.correlationId) base.correlationid = ctx.correlationId;
   return base;
 }

@@ -4,7 +4,7 @@
  * Durable Object that pushes each group's events to its target. A subscriber needs only `./subscriber`.
  */
 export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
-export { deliverBatch, type DeliveryEnv } from "./consumer/deliver.ts";
+export { deliverBatch, type BatchOutcome, type DeliveryEnv } from "./consumer/deliver.ts";
 export {
   GAUGE_REFRESH_MS,
   nextRound,
@@ -14,7 +14,8 @@ export {
   type RoundFacts,
   type RoundMemory,
 } from "./consumer/round.ts";
-export { consumerName, StreamConsumer, type ConsumerStatus, type RoundReport } from "./consumer/stream-consumer.ts";
+export { StreamConsumer } from "./consumer/stream-consumer.ts";
+export { consumerName, type ConsumerStatus, type RoundReport } from "./consumer/types.ts";
 export { consumerStub, wakeConsumer } from "./consumer/wake.ts";
 export { readDeadLetters, redriveDeadLetters, type DeadLetter } from "./dead-letters.ts";
 export type { BusContext, EventBusEnv, StreamSettings } from "./env.ts";
@@ -34,13 +35,16 @@ export {
 } from "./partitions.ts";
 export {
   IDEMPOTENCY_TTL_SECONDS,
+  IdempotencyConflict,
   idempotencyRecordKey,
+  publishBatches,
   publishEvents,
   RETENTION_CHECK_INTERVAL_MS,
   retentionMarkerKey,
   type PublishOptions,
   type PublishResult,
   type RetentionOutcome,
+  type StreamBatch,
 } from "./publish.ts";
 export {
   parseEntries,
@@ -81,5 +85,28 @@ export {
   type ConsumerTarget,
   type SubscriptionConfig,
 } from "./subscription.ts";
-export { createSubscription, subscriptionView, sumStatuses, topicSubscriptions, type SubscriptionView } from "./subscriptions.ts";
-export { completeEvents, publishToTopic, type TopicPublishOptions, type TopicPublishResult } from "./topics.ts";
+export {
+  createSubscription,
+  deleteSubscription,
+  rotateSubscriptionSecret,
+  SECRET_ROTATION_GRACE_MS,
+  setSubscriptionPaused,
+  subscriptionView,
+  sumStatuses,
+  topicSubscriptions,
+  type CreatedSubscription,
+  type SubscriptionView,
+} from "./subscriptions.ts";
+export { openSecret, sealSecret } from "./sealed-secrets.ts";
+export {
+  binaryRequest,
+  chunkByBytes,
+  CLOUDEVENTS_BATCH,
+  cloudEventsBatch,
+  messageId,
+  readServiceAnswer,
+  readWebhookAnswer,
+  retryAfterMs,
+  type AttemptOutcome,
+} from "./webhook-format.ts";
+export { completeEvents, publishToTopic, requestHash, type TopicPublishOptions, type TopicPublishResult } from "./topics.ts";

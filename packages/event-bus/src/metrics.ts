@@ -26,6 +26,14 @@ export const eventMetrics = {
   lag: workerMetrics.gauge("foundation_event_consumer_lag", "Entries of the stream the group has not read yet"),
   pending: workerMetrics.gauge("foundation_event_consumer_pending", "Entries the group has read but not acknowledged"),
   deadLetters: workerMetrics.gauge("foundation_event_dead_letters", "Entries in the stream's dead-letter stream"),
+  paused: workerMetrics.gauge(
+    "foundation_subscription_paused",
+    "1 while a subscription's consumer is paused (its target answered 410 Gone, or an operator paused it), by stream and group",
+  ),
+  throttled: workerMetrics.counter(
+    "foundation_event_deliveries_throttled_total",
+    "Delivery attempts the target answered with 429, or 503 and Retry-After, by stream and group (not counted as deliveries)",
+  ),
   heldBack: workerMetrics.gauge(
     "foundation_stream_retention_held_back",
     "Entries the stream's retention would remove but keeps because a consumer group still needs them",

@@ -9,17 +9,22 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 /** How often, at most, a stream's retention is checked and applied (per stream, across all publishers). */
 export const RETENTION_CHECK_INTERVAL_MS = 1000;
 
-/** Options of {@link publishEvents}. */
+/** Options of {@link publishEvents} and {@link publishBatches}. */
 export interface PublishOptions {
   /** Deduplicates retries: the same key on the same stream and publisher yields the first publish's ids. */
   idempotencyKey?: string;
   /** Who publishes; scopes the idempotency key so two publishers never share one. */
   publisher?: string;
-  /** The stream's retention; without it nothing is trimmed. */
+  /**
+   * The hash of the request that carries the idempotency key: a later request with the same key and another hash
+   * is refused ({@link IdempotencyConflict}). Without one, any request with the key is a retry of the first.
+   */
+  requestHash?: string;
+  /** The streams' retention; without it nothing is trimmed. */
   retention?: StreamRetention;
   /** Clock for age-based retention (default `Date.now`). */
   now?: () => number;
-  /** Minimum time between two retention checks of the stream; 0 checks on every publish. */
+  /** Minimum time between two retention checks of a stream; 0 checks on every publish. */
   retentionCheckIntervalMs?: number;
 }
 
@@ -31,17 +36,34 @@ export interface RetentionOutcome {
   trimmed: number;
 }
 
-/** The outcome of a publish: stream ids in input order, and whether it was a retry of an earlier publish. */
+/** The outcome of a publish to one stream: stream and event ids in input order, and whether it was a retry. */
 export interface PublishResult {
   streamIds: string[];
+  /** The ids of the events as stored: a retry answers the first publish's, not its own. */
+  eventIds: string[];
   duplicate: boolean;
   /** Present when this publish checked the stream's retention. */
   retention?: RetentionOutcome;
 }
 
-/** Redis key of an idempotency record. */
-export function idempotencyRecordKey(stream: string, publisher: string, key: string): string {
-  return `idem:${stream}:${publisher}:${key}`;
+/** Events for one stream, in the order they are appended. */
+export interface StreamBatch {
+  stream: string;
+  events: readonly CloudEvent[];
+}
+
+/** An idempotency key was used before with another request: nothing was written. */
+export class IdempotencyConflict extends Error {
+  override readonly name = "IdempotencyConflict";
+}
+
+/**
+ * Redis key of an idempotency record: scope, publisher and key each encoded, so no two (publisher, key) pairs
+ * can share a record whatever characters they hold.
+ * @example idempotencyRecordKey("orders", "billing:eu", "k1") // "idem:orders:billing%3Aeu:k1"
+ */
+export function idempotencyRecordKey(scope: string, publisher: string, key: string): string {
+  return `idem:${scope}:${encodeURIComponent(publisher)}:${encodeURIComponent(key)}`;
 }
 
 /** Redis key that spaces out a stream's retention checks. */
@@ -57,11 +79,50 @@ function trimArgs(options: PublishOptions): [string, string] {
   return ["none", ""];
 }
 
+const split = (joined: unknown) => (joined === "" ? [] : String(joined).split(","));
+
 /**
- * Appends events to a stream in one round trip and one atomic script: either all are written or none,
- * and a retried publish with the same idempotency key returns the original stream ids instead of writing
- * again. Resolves only after Redis accepted the write. The same script applies the stream's retention
- * (at most once per check interval) without trimming entries a consumer group still needs.
+ * Appends events to one or more streams (a topic's partitions) in one round trip and one atomic script: every
+ * event is written or none. A retry with the same idempotency key (`scope` names the record, normally the topic)
+ * returns the first publish's stream and event ids and writes nothing; the same key with another `requestHash`
+ * throws {@link IdempotencyConflict}, also writing nothing. Resolves only after Redis accepted the write. The same
+ * script applies each stream's retention (at most once per check interval) without trimming entries a consumer
+ * group still needs.
+ * @example const [orders] = await publishBatches(redis, [{ stream: "orders", events }], "orders", { idempotencyKey: "req-1" });
+ */
+export async function publishBatches(
+  redis: Redis,
+  batches: readonly StreamBatch[],
+  scope: string,
+  options: PublishOptions = {},
+): Promise<PublishResult[]> {
+  const keys = batches.flatMap((b) => [b.stream, retentionMarkerKey(b.stream)]);
+  if (options.idempotencyKey) keys.push(idempotencyRecordKey(scope, options.publisher ?? "anonymous", options.idempotencyKey));
+  const interval = String(options.retentionCheckIntervalMs ?? RETENTION_CHECK_INTERVAL_MS);
+  const args = [String(IDEMPOTENCY_TTL_SECONDS), options.requestHash ?? "", ...trimArgs(options), interval, String(batches.length)];
+  for (const b of batches) args.push(String(b.events.length), ...b.events.map((e) => e.id), ...b.events.map(serialiseEvent));
+  let reply: unknown;
+  try {
+    reply = await redis.evalsha(PUBLISH_SCRIPT_SHA1, keys, args);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes("NOSCRIPT")) throw err;
+    reply = await redis.eval(PUBLISH_SCRIPT, keys, args);
+  }
+  const out = reply as unknown[];
+  const status = Number(out[0]);
+  if (status === 2) throw new IdempotencyConflict(`idempotency key ${options.idempotencyKey ?? ""} was used with another request`);
+  return batches.map((b, i): PublishResult => {
+    const eventIds = (out[2 + 2 * i] as unknown[]).map(String);
+    const result: PublishResult = { streamIds: split(out[1 + 2 * i]), eventIds, duplicate: status === 1 };
+    const heldBack = Number(out[1 + 2 * batches.length + 2 * i]);
+    if (heldBack >= 0) result.retention = { heldBack, trimmed: Number(out[2 + 2 * batches.length + 2 * i]) };
+    return result;
+  });
+}
+
+/**
+ * Appends events to one stream atomically (see {@link publishBatches}); a retry with the same idempotency key
+ * returns the original ids instead of writing again.
  * @example const { streamIds } = await publishEvents(redis, "ai.responses.raw", [event], { idempotencyKey: "req-1" });
  */
 export async function publishEvents(
@@ -70,20 +131,7 @@ export async function publishEvents(
   events: readonly CloudEvent[],
   options: PublishOptions = {},
 ): Promise<PublishResult> {
-  if (events.length === 0) return { streamIds: [], duplicate: false };
-  const keys = [stream, retentionMarkerKey(stream)];
-  if (options.idempotencyKey) keys.push(idempotencyRecordKey(stream, options.publisher ?? "anonymous", options.idempotencyKey));
-  const interval = String(options.retentionCheckIntervalMs ?? RETENTION_CHECK_INTERVAL_MS);
-  const args = [String(IDEMPOTENCY_TTL_SECONDS), ...trimArgs(options), interval, ...events.map(serialiseEvent)];
-  let reply: unknown;
-  try {
-    reply = await redis.evalsha(PUBLISH_SCRIPT_SHA1, keys, args);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.includes("NOSCRIPT")) throw err;
-    reply = await redis.eval(PUBLISH_SCRIPT, keys, args);
-  }
-  const [duplicate, joined, heldBack, trimmed] = reply as [number, string, number, number];
-  const result: PublishResult = { streamIds: String(joined).split(","), duplicate: duplicate === 1 };
-  if (Number(heldBack) >= 0) result.retention = { heldBack: Number(heldBack), trimmed: Number(trimmed) };
-  return result;
+  if (events.length === 0) return { streamIds: [], eventIds: [], duplicate: false };
+  const [result] = await publishBatches(redis, [{ stream, events }], stream, options);
+  return result ?? { streamIds: [], eventIds: [], duplicate: false };
 }

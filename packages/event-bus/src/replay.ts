@@ -1,5 +1,6 @@
-import { entryField, errorFields, HttpProblem, isBefore, redisFrom } from "@foundation/core";
+import { errorFields, HttpProblem, isBefore, redisFrom } from "@foundation/core";
 import type { Redis } from "@upstash/redis";
+import { parseStoredEvent } from "./delivery.ts";
 import type { CloudEvent } from "./envelope.ts";
 import type { BusContext } from "./env.ts";
 import { partitionCount, partitionOfSubject, partitionStream } from "./partitions.ts";
@@ -24,16 +25,51 @@ export interface ReplayOptions {
 export interface RawEntry {
   streamId: string;
   json: string;
+  /** Set on an entry a redrive wrote for one consumer group: the other groups skip it. */
+  group?: string;
 }
 
-/** Reads a raw XRANGE/XCLAIM reply without parsing the events, skipping foreign entries (those without an `event` field). */
+const isArray = Array.isArray as (v: unknown) => v is unknown[];
+
+/**
+ * Reads a raw XRANGE/XREADGROUP entry list (`[[id, [field, value, ...]], ...]`) without parsing the events,
+ * skipping foreign entries (those without an `event` field).
+ */
 export function rawEntries(raw: unknown): RawEntry[] {
-  return entryField(raw, "event").map((e) => ({ streamId: e.id, json: e.value }));
+  if (!isArray(raw)) return [];
+  const out: RawEntry[] = [];
+  for (const entry of raw) {
+    if (!isArray(entry) || typeof entry[0] !== "string" || !isArray(entry[1])) continue;
+    const fields = entry[1];
+    let json: string | undefined;
+    let group: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === "event") json = String(fields[i + 1]);
+      else if (fields[i] === "group") group = String(fields[i + 1]);
+    }
+    if (json !== undefined) out.push(group === undefined ? { streamId: entry[0], json } : { streamId: entry[0], json, group });
+  }
+  return out;
 }
 
-/** Parses a raw XRANGE reply (`[[id, [field, value, ...]], ...]`) into stored events, skipping foreign entries. */
-export function parseEntries(raw: unknown): StoredEvent[] {
-  return rawEntries(raw).map((e) => ({ streamId: e.streamId, event: JSON.parse(e.json) as CloudEvent }));
+/** An entry whose stored text is not a JSON object, as a replay shows it instead of failing. */
+export interface UnreadableEvent {
+  streamId: string;
+  unreadable: string;
+}
+
+/** What a replay returns for one entry. */
+export type ReplayedEntry = StoredEvent | UnreadableEvent;
+
+/**
+ * Parses a raw XRANGE reply into stored events, skipping foreign entries; an entry whose text is not a JSON object
+ * (written by something other than the bus) becomes an {@link UnreadableEvent}, never an error.
+ */
+export function parseEntries(raw: unknown): ReplayedEntry[] {
+  return rawEntries(raw).map((e) => {
+    const event = parseStoredEvent(e.json);
+    return event ? { streamId: e.streamId, event } : { streamId: e.streamId, unreadable: "the stored event is not a JSON object" };
+  });
 }
 
 /**
@@ -45,8 +81,8 @@ export async function replayEvents(
   redis: Redis,
   stream: string,
   options: ReplayOptions,
-): Promise<{ events: StoredEvent[]; next: string | null }> {
-  const events: StoredEvent[] = [];
+): Promise<{ events: ReplayedEntry[]; next: string | null }> {
+  const events: ReplayedEntry[] = [];
   let cursor = options.after;
   const page = options.subject ? Math.max(options.limit, 500) : options.limit;
   for (let pages = 0; pages < 50 && events.length < options.limit; pages++) {
@@ -54,7 +90,7 @@ export async function replayEvents(
     const entries = parseEntries(raw);
     for (const e of entries) {
       cursor = e.streamId;
-      if (options.subject && e.event.subject !== options.subject) continue;
+      if (options.subject && !("event" in e && e.event.subject === options.subject)) continue;
       events.push(e);
       if (events.length === options.limit) break;
     }
@@ -112,7 +148,7 @@ export async function replayTopic(
   bus: BusContext,
   topic: string,
   options: TopicReplayOptions,
-): Promise<{ events: StoredEvent[]; next: string | null }> {
+): Promise<{ events: ReplayedEntry[]; next: string | null }> {
   const stream = replayStream(topic, partitionCount(topic, bus.settings.partitions), options);
   const redis = redisFrom(bus.env);
   const [first] = parseEntries(await redis.xrange(stream, "-", "+", 1));

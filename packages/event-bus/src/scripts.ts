@@ -1,13 +1,17 @@
 /**
- * Publishes a batch atomically, deduplicated by an optional idempotency record, then applies the stream's
- * retention at most once per check interval without ever trimming an entry that a consumer group still
+ * Publishes events to one or more streams (a topic's partitions) atomically, in one script: every event is
+ * written, or none. With an idempotency record, a retry of the same request (same hash) is answered from the
+ * record, and the same key with another request is refused; either way nothing is written. Then each stream's
+ * retention is applied at most once per check interval, without ever trimming an entry a consumer group still
  * needs (its oldest pending entry, or the first entry it has not read).
- * KEYS[1]: the stream; KEYS[2]: the retention check marker; KEYS[3] (optional): the idempotency record.
- * ARGV[1]: record TTL in seconds; ARGV[2]: trim kind "none" | "maxlen" | "minid"; ARGV[3]: max length or
- * oldest id to keep; ARGV[4]: check interval in ms ("0": every publish); ARGV[5..]: events as JSON.
- * Returns {duplicate (0|1), comma-separated stream ids, entries held back (-1: not checked or not
- * countable this time), entries trimmed}. Counts of held-back entries stop at 10,000 for age-based
- * retention, and a group with 10,000 or more entries in flight postpones length-based trimming.
+ * KEYS: for each stream, the stream then its retention check marker; then the idempotency record, if any.
+ * ARGV[1]: record TTL in seconds; ARGV[2]: the request's hash ("" without a record); ARGV[3]: trim kind
+ * "none" | "maxlen" | "minid"; ARGV[4]: max length or oldest id to keep; ARGV[5]: check interval in ms ("0":
+ * every publish); ARGV[6]: number of streams; then per stream: its event count n, n event ids, n events as JSON.
+ * Returns {status, then per stream: its comma-separated stream ids and the list of its event ids, then per
+ * stream: entries held back (-1: not checked or not countable this time) and entries trimmed}. Status 0: written; 1: a retry, answered from
+ * the record; 2: the key belongs to another request (nothing more follows). Counts of held-back entries stop at
+ * 10,000 for age-based retention, and a group with 10,000 or more entries in flight postpones length-based trimming.
  */
 export const PUBLISH_SCRIPT = `local SCAN_LIMIT = 10000
 local function split(id)
@@ -59,21 +63,64 @@ local function trim_minid(stream, cut)
   local held = #redis.call("XRANGE", stream, floor, "(" .. cut, "COUNT", SCAN_LIMIT)
   return {held, redis.call("XTRIM", stream, "MINID", "~", floor)}
 end
-if #KEYS == 3 then
-  local seen = redis.call("GET", KEYS[3])
-  if seen then return {1, seen, -1, 0} end
+local streams = tonumber(ARGV[6])
+local record = KEYS[2 * streams + 1]
+if record then
+  local seen = redis.call("HGET", record, "hash")
+  if seen then
+    if seen ~= ARGV[2] then return {2} end
+    local out = {1}
+    for i = 1, streams do
+      local ids = {}
+      for j = 1, tonumber(redis.call("HGET", record, "n" .. i) or "0") do
+        ids[j] = redis.call("HGET", record, "e" .. i .. "." .. j)
+      end
+      out[#out + 1] = redis.call("HGET", record, "s" .. i) or ""
+      out[#out + 1] = ids
+    end
+    for i = 1, streams do
+      out[#out + 1] = -1
+      out[#out + 1] = 0
+    end
+    return out
+  end
 end
-local ids = {}
-for i = 5, #ARGV do
-  ids[#ids + 1] = redis.call("XADD", KEYS[1], "*", "event", ARGV[i])
+local out, at, stored = {0}, 7, {"hash", ARGV[2]}
+for i = 1, streams do
+  local n = tonumber(ARGV[at])
+  local ids, events = {}, {}
+  for j = 1, n do
+    ids[j] = redis.call("XADD", KEYS[2 * i - 1], "*", "event", ARGV[at + n + j])
+    events[j] = ARGV[at + j]
+  end
+  local joined = table.concat(ids, ",")
+  out[#out + 1] = joined
+  out[#out + 1] = events
+  if record then
+    stored[#stored + 1] = "s" .. i
+    stored[#stored + 1] = joined
+    stored[#stored + 1] = "n" .. i
+    stored[#stored + 1] = n
+    for j = 1, n do
+      stored[#stored + 1] = "e" .. i .. "." .. j
+      stored[#stored + 1] = events[j]
+    end
+  end
+  at = at + 1 + 2 * n
 end
-local joined = table.concat(ids, ",")
-if #KEYS == 3 then redis.call("SET", KEYS[3], joined, "EX", ARGV[1]) end
-local result = {-1, 0}
-if ARGV[2] ~= "none" and (ARGV[4] == "0" or redis.call("SET", KEYS[2], "1", "NX", "PX", ARGV[4])) then
-  if ARGV[2] == "maxlen" then result = trim_maxlen(KEYS[1], tonumber(ARGV[3])) else result = trim_minid(KEYS[1], ARGV[3]) end
+if record then
+  redis.call("HSET", record, unpack(stored))
+  redis.call("EXPIRE", record, ARGV[1])
 end
-return {0, joined, result[1], result[2]}`;
+for i = 1, streams do
+  local result = {-1, 0}
+  if ARGV[3] ~= "none" and (ARGV[5] == "0" or redis.call("SET", KEYS[2 * i], "1", "NX", "PX", ARGV[5])) then
+    if ARGV[3] == "maxlen" then result = trim_maxlen(KEYS[2 * i - 1], tonumber(ARGV[4])) else result = trim_minid(KEYS[2 * i - 1], ARGV[4]) end
+  end
+  out[#out + 1] = result[1]
+  out[#out + 1] = result[2]
+end
+return out`;
 
 /** SHA-1 of {@link PUBLISH_SCRIPT}, pinned so EVALSHA needs no SCRIPT LOAD round trip; a test checks it. */
-export const PUBLISH_SCRIPT_SHA1 = "f94d34d255216c4d149be900b26d10a4b8d10863";
+export const PUBLISH_SCRIPT_SHA1 = "f414434a99d655e688aa07a7aa07d93b68e5739f";

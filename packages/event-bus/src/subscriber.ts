@@ -26,4 +26,15 @@ export {
   type Outcomes,
   type RawDelivery,
 } from "./delivery.ts";
-export { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS, signDelivery, verifyDelivery, type SignatureFailure } from "./signature.ts";
+export {
+  newWebhookSecret,
+  serviceSecret,
+  SIGNATURE_TOLERANCE_SECONDS,
+  signWebhook,
+  verifyWebhook,
+  WEBHOOK_ID,
+  WEBHOOK_SIGNATURE,
+  WEBHOOK_TIMESTAMP,
+  webhookHeaders,
+  type SignatureFailure,
+} from "./webhooks.ts";

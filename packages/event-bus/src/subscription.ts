@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { StreamName } from "./envelope.ts";
+import { MAX_EVENT_BYTES, StreamName } from "./envelope.ts";
 import { partitionStream } from "./partitions.ts";
 
 /** Consumer group names. */
@@ -13,6 +13,9 @@ export const Target = z.union([
 /** Where a subscription delivers. */
 export type Target = z.infer<typeof Target>;
 
+/** Largest request body a subscription's deliveries may have by default: what a service on the kit accepts. */
+export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+
 /** Body of `POST /api/foundation/subscriptions`. */
 export const SubscriptionInput = z
   .object({
@@ -25,16 +28,44 @@ export const SubscriptionInput = z
     maxBackoffMs: z.number().int().min(10).max(86_400_000).default(300_000),
     timeoutMs: z.number().int().min(100).max(30_000).default(10_000),
     startAt: z.enum(["new", "beginning"]).default("new"),
+    /**
+     * How a URL receives events: `batch` (CloudEvents JSON batch format, `application/cloudevents-batch+json`) or
+     * `binary` (CloudEvents binary mode, one event per request: attributes as `ce-` headers, the data as the body;
+     * needs `batchSize: 1`).
+     */
+    mode: z.enum(["batch", "binary"]).default("batch"),
+    /** Largest request body; a batch is split to stay under it, and an event larger than it goes alone. */
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(MAX_EVENT_BYTES)
+      .max(10 * 1024 * 1024)
+      .default(DEFAULT_MAX_BATCH_BYTES),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.mode === "batch" || ("url" in s.target && s.batchSize === 1), {
+    message: "binary mode delivers one event per request to a URL: it needs a url target and batchSize 1",
+    path: ["mode"],
+  });
 /** A subscription as its creator asked for it, defaults filled in. */
 export type SubscriptionInput = z.infer<typeof SubscriptionInput>;
-/** A subscription as configured. */
-export type SubscriptionConfig = SubscriptionInput & { id: string };
+/**
+ * A subscription as configured. A URL target's Standard Webhooks secret is kept sealed (see `sealSecret`), with the
+ * previous one until `previousUntil` after a rotation; neither is ever shown after creation.
+ */
+export type SubscriptionConfig = SubscriptionInput & {
+  id: string;
+  secret?: string;
+  previousSecret?: { sealed: string; until: number };
+};
 
-/** The stream holding a stream's dead letters. */
+/**
+ * The Redis stream holding a stream's dead letters. Its name is outside the stream-name alphabet (`:`), so no
+ * publisher can write to it or replay it: only the admin dead-letter routes reach it.
+ * @example deadLetterStream("orders~2") // "dlq:orders~2"
+ */
 export function deadLetterStream(stream: string): string {
-  return `${stream}.dlq`;
+  return `dlq:${stream}`;
 }
 
 /** The name of the Durable Object that drives a (stream, group). */
@@ -94,5 +125,7 @@ export function archiverConfig(stream: string): ConsumerConfig {
     maxBackoffMs: 300_000,
     timeoutMs: 10_000,
     startAt: "beginning",
+    mode: "batch",
+    maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
   };
 }

@@ -1,18 +1,33 @@
-import { checkPublicUrl, errorFields, HttpProblem, serviceBinding } from "@foundation/core";
+import { checkPublicUrl, errorFields, HttpProblem, redisFrom, serviceBinding } from "@foundation/core";
 import { createDb, subscriptions } from "@foundation/db";
 import { eq } from "drizzle-orm";
-import type { ConsumerStatus } from "./consumer/stream-consumer.ts";
+import { createGroup, destroyGroup } from "./consumer/redis-steps.ts";
+import type { ConsumerStatus } from "./consumer/types.ts";
 import { consumerStub } from "./consumer/wake.ts";
 import type { BusContext } from "./env.ts";
 import { partitionCount } from "./partitions.ts";
-import { ARCHIVER_GROUP, partitionConsumers, type SubscriptionConfig, type SubscriptionInput } from "./subscription.ts";
+import { sealSecret } from "./sealed-secrets.ts";
+import {
+  ARCHIVER_GROUP,
+  partitionConsumers,
+  type ConsumerConfig,
+  type SubscriptionConfig,
+  type SubscriptionInput,
+} from "./subscription.ts";
+import { newWebhookSecret } from "./webhooks.ts";
 
-/** A subscription with its consumers' live status; for a partitioned topic, summed, with each partition listed. */
-export type SubscriptionView = SubscriptionConfig &
+/** A subscription as its API shows it: the config without its sealed secrets, and its consumers' live status. */
+export type SubscriptionView = Omit<SubscriptionConfig, "secret" | "previousSecret"> &
   ConsumerStatus & { partitions?: Array<ConsumerStatus & { partition: number; stream: string | undefined }> };
+
+/** A subscription just created: its view, and (for a URL target) its signing secret, shown this once. */
+export type CreatedSubscription = Omit<SubscriptionConfig, "secret" | "previousSecret"> & { secret?: string };
 
 /** How long an isolate trusts its list of a topic's subscriptions: a new one is picked up by publishes within this. */
 const TOPIC_CACHE_MS = 5000;
+/** How long a rotated-out secret still signs deliveries beside the new one. */
+export const SECRET_ROTATION_GRACE_MS = 24 * 3600 * 1000;
+
 const subscriptionsByTopic = new Map<string, { configs: SubscriptionConfig[]; at: number }>();
 
 /**
@@ -48,15 +63,48 @@ function checkSubscription(bus: BusContext, input: SubscriptionInput): void {
   if (!check.ok) throw new HttpProblem(400, { slug: "unsafe-subscription-target", detail: `Target URL refused: ${check.reason}.` });
 }
 
+const unavailable = (what: string) =>
+  new HttpProblem(503, { slug: "storage-unavailable", detail: `${what}; nothing was kept, retry.`, headers: { "Retry-After": "1" } });
+
+/** The consumer configs of a subscription's partitions. */
+function partitionsOf(bus: BusContext, config: SubscriptionConfig): ConsumerConfig[] {
+  return partitionConsumers(config, partitionCount(config.stream, bus.settings.partitions));
+}
+
+/** What the API shows of a config: everything but the sealed secrets. */
+function visible(config: SubscriptionConfig): Omit<SubscriptionConfig, "secret" | "previousSecret"> {
+  const { secret: _secret, previousSecret: _previous, ...shown } = config;
+  return shown;
+}
+
 /**
- * Creates a subscription: checks its target, stores it in Postgres (409 when the stream already has one for the
- * group, 503 when Postgres cannot store it), then configures one consumer object per partition of the topic,
- * which starts delivering at once.
- * @example const config = await createSubscription(bus, input, c.var.auth.subject);
+ * Creates a subscription, all or nothing: checks its target, creates its consumer group on every partition where
+ * `startAt` says (so a later publish can never start it elsewhere), stores it in Postgres (409 when the stream
+ * already has one for the group), then configures one consumer object per partition, which starts delivering.
+ * When Redis, Postgres or a consumer fails, what was done is undone and the answer is 503. A URL target gets a
+ * Standard Webhooks secret, returned here once and kept sealed.
+ * @example const created = await createSubscription(bus, input, c.var.auth.subject);
  */
-export async function createSubscription(bus: BusContext, input: SubscriptionInput, createdBy: string): Promise<SubscriptionConfig> {
+export async function createSubscription(bus: BusContext, input: SubscriptionInput, createdBy: string): Promise<CreatedSubscription> {
   checkSubscription(bus, input);
-  const config: SubscriptionConfig = { id: crypto.randomUUID(), ...input };
+  const secret = "url" in input.target ? newWebhookSecret() : undefined;
+  const config: SubscriptionConfig = {
+    id: crypto.randomUUID(),
+    ...input,
+    ...(secret ? { secret: await sealSecret(bus.env.EVENT_SIGNING_SECRET, secret) } : {}),
+  };
+  const partitions = partitionsOf(bus, config);
+  const redis = redisFrom(bus.env);
+  let created: ConsumerConfig[];
+  try {
+    const made = await Promise.all(partitions.map((p) => createGroup(redis, p, p.startAt === "beginning" ? "0" : "$")));
+    created = partitions.filter((_, i) => made[i]);
+  } catch (err) {
+    bus.log.error("creating a subscription's consumer groups failed", errorFields(err));
+    throw unavailable("The consumer group could not be created");
+  }
+  // A group without a subscription would hold back the stream's retention for ever.
+  const dropCreatedGroups = () => Promise.allSettled(created.map((p) => destroyGroup(redis, p)));
   let inserted: { id: string }[];
   try {
     inserted = await createDb(bus.env)
@@ -66,11 +114,8 @@ export async function createSubscription(bus: BusContext, input: SubscriptionInp
       .returning({ id: subscriptions.id });
   } catch (err) {
     bus.log.error("storing subscription failed", errorFields(err));
-    throw new HttpProblem(503, {
-      slug: "storage-unavailable",
-      detail: "The subscription was not stored; retry.",
-      headers: { "Retry-After": "1" },
-    });
+    await dropCreatedGroups();
+    throw unavailable("The subscription was not stored");
   }
   if (inserted.length === 0) {
     throw new HttpProblem(409, {
@@ -78,16 +123,32 @@ export async function createSubscription(bus: BusContext, input: SubscriptionInp
       detail: `Stream "${config.stream}" already has a subscription for group "${config.group}".`,
     });
   }
-  const partitions = partitionConsumers(config, partitionCount(config.stream, bus.settings.partitions));
-  await Promise.all(partitions.map((p) => consumerStub(bus.env, p).configure(p)));
-  return config;
+  try {
+    await Promise.all(partitions.map((p) => consumerStub(bus.env, p).configure(p)));
+  } catch (err) {
+    bus.log.error("configuring a subscription's consumers failed; undoing it", errorFields(err));
+    await removeSubscription(bus, config).catch((undo: unknown) => bus.log.error("undoing a subscription failed", errorFields(undo)));
+    throw unavailable("The subscription's consumers could not be started");
+  }
+  subscriptionsByTopic.delete(config.stream);
+  return { ...visible(config), ...(secret ? { secret } : {}) };
 }
 
-/** A topic's status from its partitions': lag and pending summed (lag unknown if any is), the latest delivery. */
+/** A stored subscription by id (404 when there is none). */
+async function findSubscription(bus: BusContext, id: string): Promise<SubscriptionConfig> {
+  const [row] = await createDb(bus.env).select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1);
+  if (!row) throw new HttpProblem(404, { slug: "unknown-subscription", detail: `No subscription ${id}.` });
+  return row.config as SubscriptionConfig;
+}
+
+/** A topic's status from its partitions': lag and pending summed (lag unknown if any is), the latest delivery, paused if any is. */
 export function sumStatuses(statuses: readonly ConsumerStatus[]): ConsumerStatus {
   const lags = statuses.map((s) => s.lag);
   const latest = statuses.map((s) => s.lastDeliveryAt).filter((t): t is string => t !== null);
+  const paused = statuses.find((s) => s.state === "paused");
   return {
+    state: paused ? "paused" : "active",
+    ...(paused?.pausedReason === undefined ? {} : { pausedReason: paused.pausedReason }),
     lag: lags.some((l) => l === null) ? null : lags.reduce<number>((a, l) => a + (l ?? 0), 0),
     pending: statuses.reduce((a, s) => a + s.pending, 0),
     dlqSize: statuses.reduce((a, s) => a + s.dlqSize, 0),
@@ -96,21 +157,76 @@ export function sumStatuses(statuses: readonly ConsumerStatus[]): ConsumerStatus
 }
 
 /**
- * A subscription with its lag, pending count, dead-letter size and last delivery (404 when there is none with
- * this id); summed over a partitioned topic's partitions, which are listed too.
+ * A subscription with its state, lag, pending count, dead-letter size and last delivery (404 when there is none
+ * with this id); summed over a partitioned topic's partitions, which are listed too.
  * @example const view = await subscriptionView(bus, id);
  */
 export async function subscriptionView(bus: BusContext, id: string): Promise<SubscriptionView> {
-  const [row] = await createDb(bus.env).select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1);
-  if (!row) throw new HttpProblem(404, { slug: "unknown-subscription", detail: `No subscription ${id}.` });
-  const config = row.config as SubscriptionConfig;
-  const partitions = partitionConsumers(config, partitionCount(config.stream, bus.settings.partitions));
+  const config = await findSubscription(bus, id);
+  const partitions = partitionsOf(bus, config);
   const statuses = await Promise.all(partitions.map((p) => consumerStub(bus.env, p).status()));
   const [only] = statuses;
-  if (statuses.length === 1 && only) return { ...config, ...only };
+  if (statuses.length === 1 && only) return { ...visible(config), ...only };
   return {
-    ...config,
+    ...visible(config),
     ...sumStatuses(statuses),
     partitions: statuses.map((s, partition) => ({ partition, stream: partitions[partition]?.stream, ...s })),
   };
+}
+
+/**
+ * Pauses a subscription's delivery on every partition (events wait in the stream; nothing is dead-lettered), or
+ * resumes it from where it stopped.
+ * @example await setSubscriptionPaused(bus, id, true);
+ */
+export async function setSubscriptionPaused(
+  bus: BusContext,
+  id: string,
+  paused: boolean,
+  reason = "paused by an operator",
+): Promise<SubscriptionView> {
+  const config = await findSubscription(bus, id);
+  await Promise.all(
+    partitionsOf(bus, config).map((p) => (paused ? consumerStub(bus.env, p).pause(reason) : consumerStub(bus.env, p).resume())),
+  );
+  return subscriptionView(bus, id);
+}
+
+/** Undoes a subscription: its consumers and groups, then its row. */
+async function removeSubscription(bus: BusContext, config: SubscriptionConfig): Promise<void> {
+  await Promise.all(partitionsOf(bus, config).map((p) => consumerStub(bus.env, p).remove()));
+  await createDb(bus.env).delete(subscriptions).where(eq(subscriptions.id, config.id));
+  subscriptionsByTopic.delete(config.stream);
+}
+
+/**
+ * Deletes a subscription: its consumer groups leave the stream (with what they had pending), its consumer objects
+ * forget it, and its row goes; the stream's other groups are untouched.
+ * @example await deleteSubscription(bus, id);
+ */
+export async function deleteSubscription(bus: BusContext, id: string): Promise<void> {
+  await removeSubscription(bus, await findSubscription(bus, id));
+}
+
+/**
+ * Gives a URL subscription a new Standard Webhooks secret, returned once. The previous one keeps signing beside it
+ * for {@link SECRET_ROTATION_GRACE_MS}, so the subscriber can switch without refusing a delivery.
+ * @example const { secret } = await rotateSubscriptionSecret(bus, id);
+ */
+export async function rotateSubscriptionSecret(bus: BusContext, id: string): Promise<{ secret: string; previousValidUntil: string }> {
+  const config = await findSubscription(bus, id);
+  if (!config.secret) {
+    throw new HttpProblem(400, { slug: "no-secret", detail: "Only subscriptions with a URL target have their own secret." });
+  }
+  const secret = newWebhookSecret();
+  const until = Date.now() + SECRET_ROTATION_GRACE_MS;
+  const rotated: SubscriptionConfig = {
+    ...config,
+    secret: await sealSecret(bus.env.EVENT_SIGNING_SECRET, secret),
+    previousSecret: { sealed: config.secret, until },
+  };
+  await createDb(bus.env).update(subscriptions).set({ config: rotated }).where(eq(subscriptions.id, id));
+  await Promise.all(partitionsOf(bus, rotated).map((p) => consumerStub(bus.env, p).update(p)));
+  subscriptionsByTopic.delete(config.stream);
+  return { secret, previousValidUntil: new Date(until).toISOString() };
 }

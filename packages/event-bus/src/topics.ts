@@ -1,16 +1,18 @@
-import { errorFields, HttpProblem, redisFrom } from "@foundation/core";
+import { canonicalJson, errorFields, HttpProblem, redisFrom } from "@foundation/core";
 import { wakeConsumer } from "./consumer/wake.ts";
 import { toEnvelope, type CloudEvent, type EventInput } from "./envelope.ts";
 import type { BusContext } from "./env.ts";
 import { eventMetrics } from "./metrics.ts";
 import { assignPartitions, groupByPartition, partitionCount, partitionStream, spreadOffset } from "./partitions.ts";
-import { publishEvents, type PublishResult } from "./publish.ts";
+import { IdempotencyConflict, publishBatches, type PublishResult } from "./publish.ts";
 import { retentionFor, type StreamRetention } from "./retention.ts";
 import { topicSubscriptions } from "./subscriptions.ts";
 import { archiverConfig, partitionConsumer } from "./subscription.ts";
 
-/** What a publish to a topic answers: stream ids in input order, and the partition of each event for a partitioned topic. */
+/** What a publish to a topic answers: event and stream ids in input order, and each event's partition for a partitioned topic. */
 export interface TopicPublishResult {
+  /** The events' ids as stored: a retry answers the first publish's. */
+  ids: string[];
   streamIds: string[];
   partitions?: number[];
   duplicate: boolean;
@@ -18,8 +20,12 @@ export interface TopicPublishResult {
 
 /** Options of {@link publishToTopic}. */
 export interface TopicPublishOptions {
-  /** Who publishes: scopes the idempotency key. */
+  /** Who publishes: the events' source, and the scope of the idempotency key. */
   publisher: string;
+  /** Carried by events that do not name one. */
+  correlationId?: string;
+  /** The W3C trace context of the publish, carried by events that have none (the distributed tracing extension). */
+  traceparent?: string;
   idempotencyKey?: string;
 }
 
@@ -28,10 +34,14 @@ export interface TopicPublishOptions {
  * request's correlation ID.
  * @example const events = completeEvents(inputs, { publisher: auth.subject, correlationId });
  */
-export function completeEvents(inputs: readonly EventInput[], from: { publisher: string; correlationId: string }): CloudEvent[] {
+export function completeEvents(
+  inputs: readonly EventInput[],
+  from: { publisher: string; correlationId?: string; traceparent?: string },
+): CloudEvent[] {
   const ctx = {
     source: `/foundation/publishers/${from.publisher}`,
-    correlationId: from.correlationId,
+    ...(from.correlationId === undefined ? {} : { correlationId: from.correlationId }),
+    ...(from.traceparent === undefined ? {} : { traceparent: from.traceparent }),
     now: Date.now,
     newId: () => crypto.randomUUID(),
   };
@@ -39,49 +49,86 @@ export function completeEvents(inputs: readonly EventInput[], from: { publisher:
 }
 
 /**
- * Publishes to a topic with its retention: places the events on the topic's partitions, writes each partition
- * atomically (in parallel), counts the publish and wakes the consumers after the answer. Any Redis failure becomes
- * a 503 the caller can retry with the same Idempotency-Key; a retry places every event as before and writes only
- * what is missing. An event over the size limit is a 413.
- * @example const result = await publishToTopic(bus, "orders", events, { publisher: "billing", idempotencyKey });
+ * The hash that identifies a publish request for its idempotency key: the topic and the inputs as sent, in a
+ * canonical JSON form, so a retry of the same request matches and any other request does not.
+ * @example await requestHash("orders", [{ type: "created" }])
+ */
+export async function requestHash(topic: string, inputs: readonly EventInput[]): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonicalJson([topic, inputs])));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Publishes to a topic with its retention: completes the inputs into events, places them on the topic's
+ * partitions and writes them all atomically in one script, counts the publish and wakes the consumers after the
+ * answer. With an idempotency key, a retry of the same request answers exactly what the first did (ids, stream
+ * ids, partitions) and writes nothing; the key with another request is a 422. A Redis failure is a 503 the
+ * caller can retry with the same key; an event over the size limit is a 413.
+ * @example const result = await publishToTopic(bus, "orders", inputs, { publisher: "billing", idempotencyKey });
  */
 export async function publishToTopic(
   bus: BusContext,
   topic: string,
-  events: CloudEvent[],
+  inputs: readonly EventInput[],
   options: TopicPublishOptions,
 ): Promise<TopicPublishResult> {
+  const events = completeEvents(inputs, options);
   const retention = retentionFor(topic, bus.settings.retention);
   const count = partitionCount(topic, bus.settings.partitions);
   const placement = assignPartitions(events, count, spreadOffset(options.idempotencyKey));
-  const groups = groupByPartition(events, placement);
-  const streamIds = new Array<string>(events.length).fill("");
+  const groups = [...groupByPartition(events, placement)];
+  const hash = options.idempotencyKey === undefined ? undefined : await requestHash(topic, inputs);
+  let results: PublishResult[];
   try {
-    const duplicates = await Promise.all(
-      [...groups].map(async ([partition, group]) => {
-        const stream = partitionStream(topic, partition, count);
-        const result = await publishEvents(
-          redisFrom(bus.env),
-          stream,
-          group.map((g) => g.item),
-          { idempotencyKey: options.idempotencyKey, publisher: options.publisher, retention },
-        );
-        group.forEach((g, i) => (streamIds[g.position] = result.streamIds[i] ?? ""));
-        recordPublish(bus, topic, stream, group.length, result);
-        return result.duplicate;
-      }),
+    results = await publishBatches(
+      redisFrom(bus.env),
+      groups.map(([partition, group]) => ({ stream: partitionStream(topic, partition, count), events: group.map((g) => g.item) })),
+      topic,
+      { idempotencyKey: options.idempotencyKey, publisher: options.publisher, requestHash: hash, retention },
     );
-    bus.defer(wakeConsumers(bus, topic, count, [...groups.keys()], retention));
-    return { streamIds, duplicate: duplicates.every(Boolean), ...(count > 1 ? { partitions: placement } : {}) };
   } catch (err) {
-    if (err instanceof RangeError) throw new HttpProblem(413, { slug: "event-too-large", detail: err.message });
-    bus.log.error("publish failed", { stream: topic, ...errorFields(err) });
-    throw new HttpProblem(503, {
-      slug: "event-bus-unavailable",
-      detail: "The event was not stored; retry with the same Idempotency-Key.",
-      headers: { "Retry-After": "1" },
+    throw publishProblem(bus, topic, err);
+  }
+  const ids = events.map((e) => e.id);
+  const streamIds = new Array<string>(events.length).fill("");
+  groups.forEach(([partition, group], i) => {
+    const result = results[i];
+    if (!result) return;
+    group.forEach((g, j) => {
+      streamIds[g.position] = result.streamIds[j] ?? "";
+      ids[g.position] = result.eventIds[j] ?? ids[g.position] ?? "";
+    });
+    recordPublish(bus, topic, partitionStream(topic, partition, count), group.length, result);
+  });
+  const duplicate = results.every((r) => r.duplicate);
+  if (!duplicate)
+    bus.defer(
+      wakeConsumers(
+        bus,
+        topic,
+        count,
+        groups.map(([p]) => p),
+        retention,
+      ),
+    );
+  return { ids, streamIds, duplicate, ...(count > 1 ? { partitions: placement } : {}) };
+}
+
+/** The problem a failed publish answers: 422 for a reused key, 413 for an event too large, else 503. */
+function publishProblem(bus: BusContext, topic: string, err: unknown): HttpProblem {
+  if (err instanceof IdempotencyConflict) {
+    return new HttpProblem(422, {
+      slug: "idempotency-key-reused",
+      detail: "This Idempotency-Key was used with a different request; use a new key for a new request.",
     });
   }
+  if (err instanceof RangeError) return new HttpProblem(413, { slug: "event-too-large", detail: err.message });
+  bus.log.error("publish failed", { stream: topic, ...errorFields(err) });
+  return new HttpProblem(503, {
+    slug: "event-bus-unavailable",
+    detail: "The event was not stored; retry with the same Idempotency-Key.",
+    headers: { "Retry-After": "1" },
+  });
 }
 
 /** Counts one partition's publish and reports what its retention check did. */

@@ -5,9 +5,10 @@
  * Each test registers instances at `<server>/<scenario>/`, so tests never share state:
  *   ANY /<scenario>/...          answers as the server's behaviour for the scenario says; by default 200 with
  *                                a JSON echo `{upstream, method, path, headers, body}`
- *   PUT /_fixture/<scenario>     sets the behaviour: `{status?, headers?, hang?, reset?}` (`hang`: never
- *                                answer; `reset`: close the connection without an answer)
- *   GET /_fixture/<scenario>     → `{requests:[{method, path, headers, body}]}` that this server received
+ *   PUT /_fixture/<scenario>     sets the behaviour: `{status?, headers?, body?, hang?, reset?, then?}` (`hang`:
+ *                                never answer; `reset`: close the connection without an answer; `then`: how later
+ *                                requests are answered)
+ *   GET /_fixture/<scenario>     → `{requests:[{at, method, path, headers, body}]}` that this server received
  */
 import http from "node:http";
 import type {} from "vitest";
@@ -30,12 +31,18 @@ declare module "vitest" {
 interface Behaviour {
   status?: number;
   headers?: Record<string, string>;
+  /** The answer's body as it is (default: a JSON echo of the request; none for 204 and 304). */
+  body?: string;
   hang?: boolean;
   reset?: boolean;
+  /** How the requests after the first are answered (default: the same). */
+  then?: Behaviour;
 }
 
 /** A request as a fixture server received it. */
 interface Seen {
+  /** When it arrived (ms since the epoch). */
+  at: number;
   method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
@@ -78,10 +85,17 @@ function startServer(name: string): Promise<{ url: string; close: () => Promise<
         return json(res, 200, { requests: s.requests });
       }
       const s = scenario(path.split("/")[1] ?? "");
-      s.requests.push({ method: req.method ?? "", path, headers: req.headers, body });
-      if (s.behaviour.reset) return req.socket.destroy();
-      if (s.behaviour.hang) return;
-      json(res, s.behaviour.status ?? 200, { upstream: name, method: req.method, path, headers: req.headers, body }, s.behaviour.headers);
+      s.requests.push({ at: Date.now(), method: req.method ?? "", path, headers: req.headers, body });
+      const behaviour = s.behaviour;
+      if (behaviour.then) s.behaviour = behaviour.then;
+      if (behaviour.reset) return req.socket.destroy();
+      if (behaviour.hang) return;
+      const status = behaviour.status ?? 200;
+      if (status === 204 || status === 304 || behaviour.body !== undefined) {
+        res.writeHead(status, behaviour.headers);
+        return res.end(status === 204 || status === 304 ? undefined : behaviour.body);
+      }
+      json(res, status, { upstream: name, method: req.method, path, headers: req.headers, body }, behaviour.headers);
     });
   });
   return new Promise((resolve, reject) => {

@@ -32,6 +32,9 @@ import {
   sinkFromEnv,
   toProblem,
   validationProblem,
+  childSpan,
+  formatTraceparent,
+  parseTraceparent,
 } from "@foundation/core";
 import { runHealthChecks, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
@@ -47,7 +50,7 @@ export type ServiceEnv = Partial<RedisEnv & DbEnv> &
     ENVIRONMENT?: string;
     /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
     METRICS_TOKEN?: string;
-    /** Shared secret that signs event deliveries from Foundation's consumers. */
+    /** This service's delivery secret (`whsec_…`), derived from the bus's own: `npm run --silent service-secret -- <name>`. */
     EVENT_SIGNING_SECRET?: string;
   };
 
@@ -58,9 +61,13 @@ export type DependencyMode = "required" | "optional" | false;
 export interface ServiceVariables {
   /** The request's correlation ID: taken from `X-Correlation-Id` when valid, else generated. */
   correlationId: string;
-  /** Logger whose lines carry the service name and the correlation ID. */
+  /** The W3C trace id: continued from the request's `traceparent`, else a new trace. */
+  traceId: string;
+  /** This service's span of the trace, as a `traceparent` to send on calls it makes (`c.var.fetch` does). */
+  traceparent: string;
+  /** Logger whose lines carry the service name, the correlation ID and the trace ID. */
   log: Logger;
-  /** `fetch` that propagates the correlation ID to the callee. */
+  /** `fetch` that propagates the correlation ID and the trace context to the callee. */
   fetch: typeof fetch;
   /** Runs a promise after the response, through `waitUntil`; failures are logged, never dropped silently. */
   defer: (task: Promise<unknown>) => void;
@@ -165,12 +172,19 @@ export const jsonBodiesOnly = (): MiddlewareHandler =>
   };
 
 /**
- * A request that carries `correlationId` in `X-Correlation-Id`, unless the caller set one already.
- * @example await fetch(correlatedRequest("https://billing.internal/invoices", { method: "POST" }, c.var.correlationId));
+ * A request that carries `correlationId` in `X-Correlation-Id` and the caller's span in `traceparent`, unless the
+ * caller set them already.
+ * @example await fetch(correlatedRequest("https://billing.internal/invoices", { method: "POST" }, c.var.correlationId, c.var.traceparent));
  */
-export function correlatedRequest(input: Request | string | URL, init: RequestInit | undefined, correlationId: string): Request {
+export function correlatedRequest(
+  input: Request | string | URL,
+  init: RequestInit | undefined,
+  correlationId: string,
+  traceparent?: string,
+): Request {
   const req = new Request(input, init);
   if (!req.headers.has("X-Correlation-Id")) req.headers.set("X-Correlation-Id", correlationId);
+  if (traceparent && !req.headers.has("traceparent")) req.headers.set("traceparent", traceparent);
   return req;
 }
 
@@ -202,10 +216,14 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
 
   const context: MiddlewareHandler<ServiceHonoEnv<E>> = async function serviceContext(c, next) {
     const correlationId = c.get("requestId");
-    const log = baseLog.child({ correlationId });
+    const span = childSpan(parseTraceparent(c.req.header("traceparent")));
+    const traceparent = formatTraceparent(span);
+    const log = baseLog.child({ correlationId, traceId: span.traceId });
     c.set("correlationId", correlationId);
+    c.set("traceId", span.traceId);
+    c.set("traceparent", traceparent);
     c.set("log", log);
-    c.set("fetch", (input, init) => fetch(correlatedRequest(input, init, correlationId)));
+    c.set("fetch", (input, init) => fetch(correlatedRequest(input, init, correlationId, traceparent)));
     c.set("defer", (task) => {
       const guarded = task.catch((err: unknown) => log.error("deferred task failed", errorFields(err)));
       try {

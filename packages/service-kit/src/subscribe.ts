@@ -1,11 +1,4 @@
-import {
-  DeliveryRequest,
-  readSignedDelivery,
-  SIGNATURE_HEADER,
-  verifyDelivery,
-  type CloudEvent,
-  type DeliveryResult,
-} from "@foundation/event-bus/subscriber";
+import { DeliveryRequest, readSignedDelivery, verifyWebhook, type CloudEvent, type DeliveryResult } from "@foundation/event-bus/subscriber";
 import type { Context, Handler } from "hono";
 import { errorFields, HttpProblem, type Logger, type MetricsRegistry, validationProblem } from "@foundation/core";
 
@@ -39,7 +32,7 @@ export function deliveryEndpoint<E extends { EVENT_SIGNING_SECRET?: string }>(
     const secret = c.env.EVENT_SIGNING_SECRET;
     if (!secret) throw new HttpProblem(503, { slug: "events-not-configured", detail: "EVENT_SIGNING_SECRET is not set." });
     const body = await c.req.text();
-    const failure = await verifyDelivery(secret, body, c.req.header(SIGNATURE_HEADER), Date.now());
+    const failure = await verifyWebhook(secret, (name) => c.req.header(name), body, Date.now());
     if (failure) throw new HttpProblem(401, { slug: "bad-signature", detail: `Delivery signature ${failure}.` });
     let raw: unknown;
     try {

@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { downstreamResponse, upstreamRequest } from "./forward.ts";
 
 describe("upstreamRequest", () => {
-  const ctx = { correlationId: "cid", clientIp: "203.0.113.9", host: "api.example.com", proto: "https" };
+  const ctx = {
+    correlationId: "cid",
+    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    clientIp: "203.0.113.9",
+    host: "api.example.com",
+    proto: "https",
+  };
 
   it("strips hop-by-hop headers, including those named in Connection", () => {
     const incoming = new Request("https://api.example.com/api/svc/a/b?x=1", {
@@ -29,6 +35,7 @@ describe("upstreamRequest", () => {
     expect(req.headers.get("x-forwarded-host")).toBe("api.example.com");
     expect(req.headers.get("x-forwarded-proto")).toBe("https");
     expect(req.headers.get("x-correlation-id")).toBe("cid");
+    expect(req.headers.get("traceparent")).toBe(ctx.traceparent);
     expect(req.redirect).toBe("manual");
   });
 

@@ -14,6 +14,8 @@ export const HOP_BY_HOP = [
 /** What the gateway knows about the client side of a request. */
 export interface ForwardContext {
   correlationId: string;
+  /** The gateway's span of the request's trace: the service continues it. */
+  traceparent: string;
   clientIp: string | undefined;
   host: string;
   proto: string;
@@ -39,6 +41,7 @@ export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: Fo
   const headers = new Headers(incoming.headers);
   stripHopByHop(headers);
   headers.set("X-Correlation-Id", ctx.correlationId);
+  headers.set("traceparent", ctx.traceparent);
   const prior = headers.get("X-Forwarded-For");
   if (ctx.clientIp) headers.set("X-Forwarded-For", prior ? `${prior}, ${ctx.clientIp}` : ctx.clientIp);
   headers.set("X-Forwarded-Host", ctx.host);

@@ -191,6 +191,7 @@ async function forwarding(
   const upstreamPath = url.pathname.slice(`/api/${service}`.length) || "/";
   const ctx: ForwardContext = {
     correlationId: c.var.correlationId,
+    traceparent: c.var.traceparent,
     clientIp: c.req.header("cf-connecting-ip"),
     host: url.host,
     proto: url.protocol.replace(":", ""),

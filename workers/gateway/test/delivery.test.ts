@@ -1,5 +1,5 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
-import { consumerObjectName, signDelivery } from "@foundation/event-bus";
+import { consumerObjectName, newWebhookSecret, serviceSecret, webhookHeaders } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
 import { describe, expect, it, vi } from "vitest";
 import { token } from "./auth.ts";
@@ -60,6 +60,27 @@ describe("event delivery to a subscribed service", () => {
     ).json<{ pending: number; lag: number; dlqSize: number; lastDeliveryAt: string }>();
     expect(status).toMatchObject({ pending: 0, lag: 0 });
     expect(status.lastDeliveryAt).toBeTruthy();
+  });
+
+  it("splits a batch larger than the service accepts into requests under its size, so every large event arrives", async () => {
+    const { stream, group } = await subscribe({ batchSize: 100 });
+    // Twenty 60 KB events make 1.2 MB, more than the kit's 1 MiB body limit in one request.
+    const big = "x".repeat(60 * 1024);
+    const res = await call(
+      "POST",
+      `/events/${stream}/batch`,
+      "publish",
+      Array.from({ length: 20 }, (_, i) => ({ type: "greeting", data: { i, big } })),
+    );
+    expect(res.status).toBe(202);
+    const { ids, streamIds } = await res.json<{ ids: string[]; streamIds: string[] }>();
+    await vi.waitFor(
+      async () => {
+        for (const [i, id] of ids.entries()) expect(await redis().get(`example:greeted:${group}:${id}`)).toBe(streamIds[i]);
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    for (const id of ids) expect(await hash(`example:deliveries:${group}:${id}`)).toEqual({ "1": expect.any(String) as string });
   });
 
   it("gives every group of a stream every event", async () => {
@@ -199,15 +220,14 @@ describe("the service kit's delivery endpoint", () => {
     });
   const body = JSON.stringify({ stream: "example.greetings", group: "g", deliveries: [] });
 
-  it("refuses unsigned, forged and stale deliveries with 401", async () => {
+  it("refuses unsigned, forged and stale deliveries with 401, and deliveries signed for another service", async () => {
+    const exampleSecret = await serviceSecret(env.EVENT_SIGNING_SECRET, "example");
+    const signed = (secret: string, at = Date.now()) => webhookHeaders([secret], "msg_test", at, body);
     expect((await deliver({}, body)).status).toBe(401);
-    expect((await deliver({ "Foundation-Signature": await signDelivery("wrong-secret", body, Date.now()) }, body)).status).toBe(401);
-    expect(
-      (await deliver({ "Foundation-Signature": await signDelivery(env.EVENT_SIGNING_SECRET, body, Date.now() - 10 * 60_000) }, body))
-        .status,
-    ).toBe(401);
-    expect((await deliver({ "Foundation-Signature": await signDelivery(env.EVENT_SIGNING_SECRET, body, Date.now()) }, body)).status).toBe(
-      200,
-    );
+    expect((await deliver(await signed(newWebhookSecret()), body)).status).toBe(401);
+    expect((await deliver(await signed(env.EVENT_SIGNING_SECRET), body)).status).toBe(401);
+    expect((await deliver(await signed(await serviceSecret(env.EVENT_SIGNING_SECRET, "billing")), body)).status).toBe(401);
+    expect((await deliver(await signed(exampleSecret, Date.now() - 10 * 60_000), body)).status).toBe(401);
+    expect((await deliver(await signed(exampleSecret), body)).status).toBe(200);
   });
 });

@@ -53,31 +53,63 @@ describe("publishing events", () => {
     ]);
   });
 
-  it("yields one event for a publish retried with the same Idempotency-Key", async () => {
+  it("answers a publish retried with the same Idempotency-Key exactly as the first time, its event id included", async () => {
     const stream = newStream();
-    const first = await (await publish(stream, { type: "t" }, { "Idempotency-Key": "k-1" })).json<{ streamId: string }>();
+    const first = await (await publish(stream, { type: "t" }, { "Idempotency-Key": "k-1" })).json<{ id: string; streamId: string }>();
     const again = await (
       await publish(stream, { type: "t" }, { "Idempotency-Key": "k-1" })
-    ).json<{ streamId: string; duplicate: boolean }>();
-    expect(again).toMatchObject({ streamId: first.streamId, duplicate: true });
+    ).json<{ id: string; streamId: string; duplicate: boolean }>();
+    expect(again).toEqual({ id: first.id, streamId: first.streamId, duplicate: true });
     expect(await redis().xlen(stream)).toBe(1);
+    const { events } = await replay(stream);
+    expect(events.map((e) => e.id)).toEqual([first.id]);
   });
 
-  it("publishes a batch atomically in order, and deduplicates a retried batch", async () => {
+  it("publishes a batch atomically in order, and answers a retried batch exactly as the first time", async () => {
     const stream = newStream();
     const batch = Array.from({ length: 50 }, (_, i) => ({ type: "n", data: i }));
     const res = await publish(stream, batch, { "Idempotency-Key": "b-1" }, "/batch");
     expect(res.status).toBe(202);
-    const body = await res.json<{ ids: string[]; streamIds: string[] }>();
+    const body = await res.json<{ ids: string[]; streamIds: string[]; duplicate: boolean }>();
     expect(body.ids).toHaveLength(50);
     const { events } = await replay(stream, "?limit=1000");
     expect(events.map((e) => e.data)).toEqual(batch.map((b) => b.data));
     expect(events.map((e) => e.streamId)).toEqual(body.streamIds);
-    const retry = await (
-      await publish(stream, batch, { "Idempotency-Key": "b-1" }, "/batch")
-    ).json<{ streamIds: string[]; duplicate: boolean }>();
-    expect(retry).toMatchObject({ streamIds: body.streamIds, duplicate: true });
+    expect(events.map((e) => e.id)).toEqual(body.ids);
+    const retry = await (await publish(stream, batch, { "Idempotency-Key": "b-1" }, "/batch")).json<typeof body>();
+    expect(retry).toEqual({ ...body, duplicate: true });
     expect(await redis().xlen(stream)).toBe(50);
+  });
+
+  it("refuses the same Idempotency-Key with another body with 422 and writes nothing, single and batch", async () => {
+    const stream = newStream();
+    expect((await publish(stream, { type: "t", data: 1 }, { "Idempotency-Key": "r-1" })).status).toBe(202);
+    const single = await publish(stream, { type: "t", data: 2 }, { "Idempotency-Key": "r-1" });
+    expect(single.status).toBe(422);
+    expect(single.headers.get("content-type")).toBe("application/problem+json");
+    expect((await single.json<{ type: string }>()).type).toBe("/problems/idempotency-key-reused");
+    expect((await publish(stream, [{ type: "t" }, { type: "u" }], { "Idempotency-Key": "r-2" }, "/batch")).status).toBe(202);
+    expect((await publish(stream, [{ type: "u" }, { type: "t" }], { "Idempotency-Key": "r-2" }, "/batch")).status).toBe(422);
+    expect(await redis().xlen(stream)).toBe(3);
+    // The same request with its keys in another order is the same request.
+    expect((await publish(stream, '{"data":1,"type":"t"}', { "Idempotency-Key": "r-1" })).status).toBe(202);
+    expect(await redis().xlen(stream)).toBe(3);
+  });
+
+  it("keeps publishers' keys apart even when a subject or a key contains the separator", async () => {
+    const stream = newStream();
+    const as = async (subject: string, key: string) =>
+      SELF.fetch(`${base}/${stream}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${await token("publish", subject)}`, "idempotency-key": key },
+        body: JSON.stringify({ type: "t", data: subject }),
+      });
+    const first = await as("team:a", "k");
+    const second = await as("team", "a:k");
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect((await second.json<{ duplicate: boolean }>()).duplicate).toBe(false);
+    expect(await redis().xlen(stream)).toBe(2);
   });
 
   it("answers 503 with Retry-After while Redis is down, and the retried publish after recovery yields one event", async () => {
@@ -91,6 +123,29 @@ describe("publishing events", () => {
     expect((await publish(stream, { type: "t" }, { "Idempotency-Key": "outage-1" })).status).toBe(202);
     expect((await publish(stream, { type: "t" }, { "Idempotency-Key": "outage-1" })).status).toBe(202);
     expect(await redis().xlen(stream)).toBe(1);
+  });
+
+  it("keeps dead letters out of publishers' reach: <stream>.dlq is an ordinary stream and dead-letter streams cannot be named", async () => {
+    const stream = newStream();
+    const forged = { type: "forged", data: { originalId: "1-0", group: "g", lastError: "x" } };
+    expect((await publish(`${stream}.dlq`, forged)).status).toBe(202);
+    const letters = await SELF.fetch(`${base}/${stream}/dlq`, { headers: { authorization: `Bearer ${await token("admin")}` } });
+    expect((await letters.json<{ deadLetters: unknown[] }>()).deadLetters).toEqual([]);
+    for (const name of [`dlq:${stream}`, `${stream}~0`]) {
+      const res = await publish(encodeURIComponent(name), { type: "forged" });
+      expect(res.status, name).toBe(400);
+    }
+  });
+
+  it("replays an entry whose text is not a JSON event as a readable entry, not a 500", async () => {
+    const stream = newStream();
+    const { streamId } = await (await publish(stream, { type: "t" })).json<{ streamId: string }>();
+    const bad = await redis().xadd(stream, "*", { event: "not json" });
+    const { events } = await replay(stream);
+    expect(events).toEqual([
+      expect.objectContaining({ streamId, type: "t" }),
+      { streamId: bad, unreadable: "the stored event is not a JSON object" },
+    ]);
   });
 
   it("loads the script again after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)", async () => {

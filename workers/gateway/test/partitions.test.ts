@@ -2,7 +2,6 @@ import { env, SELF } from "cloudflare:test";
 import { createDb, subscriptions } from "@foundation/db";
 import {
   consumerObjectName,
-  idempotencyRecordKey,
   partitionConsumer,
   partitionOfSubject,
   partitionStream,
@@ -97,24 +96,29 @@ describe("partitioned topics", () => {
     expect((await call("GET", `/events/${topic}?subject=s3&partition=${wrong}`, "read")).status).toBe(400);
   });
 
-  it("makes a retried batch with the same Idempotency-Key a duplicate, subject-less events placed as the first time", async () => {
+  it("writes a batch over every partition atomically, and answers its retry exactly as the first time without writing", async () => {
     const topic = `test.partitioned.${crypto.randomUUID().slice(0, 8)}`;
     const events = Array.from({ length: 10 }, (_, n) => ({ type: "tick", data: { n } }));
     const headers = { "idempotency-key": `retry-${crypto.randomUUID()}` };
     const first = await publishBatch(topic, events, headers);
     expect(new Set(first.partitions).size).toBe(PARTITIONS);
-    // Lose one partition's write, as if the first attempt had failed there, then retry.
-    const lost = first.partitions[0] ?? 0;
-    await redis().del(partitionStream(topic, lost, PARTITIONS));
-    await redis().del(idempotencyRecordKey(partitionStream(topic, lost, PARTITIONS), "tester", headers["idempotency-key"]));
+    expect((await lengths(topic)).reduce((a, b) => a + b, 0)).toBe(10);
     const retry = await publishBatch(topic, events, headers);
-    expect(retry.partitions).toEqual(first.partitions);
-    expect(retry.duplicate).toBe(false);
-    for (let i = 0; i < events.length; i++) if (first.partitions[i] !== lost) expect(retry.streamIds[i]).toBe(first.streamIds[i]);
+    expect(retry).toEqual({ ...first, duplicate: true });
     expect((await lengths(topic)).reduce((a, b) => a + b, 0)).toBe(10);
-    const again = await publishBatch(topic, events, headers);
-    expect(again).toMatchObject({ duplicate: true, streamIds: retry.streamIds, partitions: first.partitions });
-    expect((await lengths(topic)).reduce((a, b) => a + b, 0)).toBe(10);
+  });
+
+  it("refuses the same Idempotency-Key with another batch with 422, writing to no partition", async () => {
+    const topic = `test.partitioned.${crypto.randomUUID().slice(0, 8)}`;
+    const headers = { "idempotency-key": `reuse-${crypto.randomUUID()}` };
+    await publishBatch(topic, [{ type: "tick", subject: "a" }], headers);
+    const before = await lengths(topic);
+    const other = Array.from({ length: 8 }, (_, n) => ({ type: "tick", subject: `s${n}` }));
+    const res = await call("POST", `/events/${topic}/batch`, "publish", other, headers);
+    expect(res.status).toBe(422);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect((await res.json<{ type: string }>()).type).toBe("/problems/idempotency-key-reused");
+    expect(await lengths(topic)).toEqual(before);
   });
 
   it("delivers every event of every partition once to a subscribed service, and sums the partitions' status", async () => {

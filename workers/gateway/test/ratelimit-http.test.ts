@@ -108,6 +108,13 @@ describe("POST /api/foundation/ratelimit/check", () => {
     expect(await (await post(body, await token("service", "svc-b"))).json()).toMatchObject({ allowed: true });
   });
 
+  it("keeps quotas apart when a subject or a key contains the separator", async () => {
+    const key = uniqueKey("sep");
+    const policy = { algorithm: "fixed-window", limit: 1, windowMs: DAY };
+    expect(await (await post({ key: "k", policy }, await token("service", `team:${key}`))).json()).toMatchObject({ allowed: true });
+    expect(await (await post({ key: `${key}:k`, policy }, await token("service", "team"))).json()).toMatchObject({ allowed: true });
+  });
+
   it.each([
     ["a negative limit", { algorithm: "fixed-window", limit: -1, windowMs: 1000 }],
     ["a zero limit", { algorithm: "fixed-window", limit: 0, windowMs: 1000 }],

@@ -48,6 +48,8 @@ function archivingConsumer(overrides: Partial<ConsumerConfig> = {}): ConsumerCon
     maxBackoffMs: 200,
     timeoutMs: 5000,
     startAt: "beginning",
+    mode: "batch",
+    maxBatchBytes: 1024 * 1024,
     ...overrides,
   };
 }
@@ -106,6 +108,35 @@ describe("scenario 3: a crash between the dead-letter write and the acknowledgem
     expect(await redrive.json()).toEqual({ count: 1 });
     expect(await redis().xlen(config.stream)).toBe(2);
     expect(await redis().xlen(deadLetterStream(config.stream))).toBe(0);
+  });
+});
+
+describe("redriving dead letters", () => {
+  it("delivers a letter again to the group that dead-lettered it only; the other groups skip it", async () => {
+    const g = archivingConsumer();
+    const h = { ...g, id: `${g.id}:h`, group: "h" };
+    for (const group of ["g", "h"]) await redis().xgroup(g.stream, { type: "CREATE", group, id: "0", options: { MKSTREAM: true } });
+    const [id] = await append(g.stream, 1);
+    // Group g failed the event for good; group h delivered it.
+    const [entry] = (await redis().xrange(g.stream, id ?? "", id ?? "")) as unknown as Array<[string, string[]]>;
+    await redis().xadd(deadLetterStream(g.stream), "*", {
+      originalId: id ?? "",
+      group: "g",
+      deliveries: "3",
+      lastError: "x",
+      event: entry?.[1][1] ?? "",
+    });
+    await redis().xreadgroup("h", "done", g.stream, ">", { count: 1 });
+    await redis().xack(g.stream, "h", [id ?? ""]);
+    await redis().xreadgroup("g", "done", g.stream, ">", { count: 1 });
+    await redis().xack(g.stream, "g", [id ?? ""]);
+
+    const redrive = await call("POST", `/events/${g.stream}/dlq/redrive`, "admin");
+    expect(await redrive.json()).toEqual({ count: 1 });
+    expect(await redis().xlen(deadLetterStream(g.stream))).toBe(0);
+    expect(await configureAndRun(h)).toMatchObject({ delivered: 0, failed: 0 });
+    expect(await pendingIds(g.stream, "h")).toEqual([]);
+    expect(await configureAndRun(g)).toMatchObject({ delivered: 1, failed: 0 });
   });
 });
 

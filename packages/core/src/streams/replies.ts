@@ -73,13 +73,13 @@ export function entryField(raw: unknown, field: string): Array<{ id: string; val
 }
 
 /**
- * The entries of the one stream an XREADGROUP of a single stream answered (`[[stream, entries]]`, or null when
- * there was nothing new), as {@link entryField} reads them.
- * @example readGroupField(await redis.xreadgroup("g", "c", "orders", ">", { count: 10 }), "event")
+ * The raw entry list of the one stream an XREADGROUP of a single stream answered (`[[stream, entries]]`, or null
+ * when there was nothing new), for a reader such as {@link entryField}.
+ * @example entryField(readGroupEntries(await redis.xreadgroup("g", "c", "orders", ">", { count: 10 })), "event")
  */
-export function readGroupField(raw: unknown, field: string): Array<{ id: string; value: string }> {
-  if (!isArray(raw) || !isArray(raw[0])) return [];
-  return entryField(raw[0][1], field);
+export function readGroupEntries(raw: unknown): unknown[] {
+  if (!isArray(raw) || !isArray(raw[0]) || !isArray(raw[0][1])) return [];
+  return raw[0][1];
 }
 
 /**

@@ -1,7 +1,7 @@
-import { entryField, groupInfos, pendingEntries, readGroupField, type Redis } from "@foundation/core";
+import { entryField, groupInfos, pendingEntries, readGroupEntries, type Redis } from "@foundation/core";
 import type { PendingEntry } from "../backoff.ts";
 import type { RawDelivery } from "../delivery.ts";
-import type { RawEntry } from "../replay.ts";
+import { rawEntries, type RawEntry } from "../replay.ts";
 import { deadLetterStream, type ConsumerConfig } from "../subscription.ts";
 
 /**
@@ -25,8 +25,8 @@ export async function claim(
 ): Promise<RawDelivery[]> {
   if (ids.length === 0) return [];
   const counts = new Map(pending.map((p) => [p.streamId, p.deliveries + 1]));
-  const claimed = entryField(await redis.xclaim(config.stream, config.group, consumer, 0, [...ids]), "event");
-  return claimed.map((e) => ({ streamId: e.id, deliveryCount: counts.get(e.id) ?? 2, json: e.value }));
+  const claimed = rawEntries(await redis.xclaim(config.stream, config.group, consumer, 0, [...ids]));
+  return claimed.map((e) => ({ ...e, deliveryCount: counts.get(e.streamId) ?? 2 }));
 }
 
 /**
@@ -48,7 +48,34 @@ export async function readNew(
       .xreadgroup(config.group, consumer, config.stream, ">", { count: room })
       .exec();
   } else reply = await redis.xreadgroup(config.group, consumer, config.stream, ">", { count: room });
-  return readGroupField(reply, "event").map((e) => ({ streamId: e.id, json: e.value }));
+  return rawEntries(readGroupEntries(reply));
+}
+
+/**
+ * Takes back the delivery counts of attempts the target throttled: XCLAIM with RETRYCOUNT sets each entry's count
+ * to what it was before the attempt, so being asked to slow down never counts toward `maxDeliveries`. A script,
+ * because the client leaves out a RETRYCOUNT of 0 (the count of an entry's first attempt).
+ */
+export async function forgiveAttempts(
+  redis: Redis,
+  config: ConsumerConfig,
+  consumer: string,
+  deliveries: readonly RawDelivery[],
+): Promise<void> {
+  if (deliveries.length === 0) return;
+  const args = [config.group, consumer, ...deliveries.flatMap((d) => [d.streamId, String(d.deliveryCount - 1)])];
+  await redis.eval(FORGIVE_SCRIPT, [config.stream], args);
+}
+
+/** KEYS[1]: the stream; ARGV: group, consumer, then pairs of (entry id, delivery count to set). */
+const FORGIVE_SCRIPT = `for i = 3, #ARGV, 2 do
+  redis.call("XCLAIM", KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], "RETRYCOUNT", ARGV[i + 1], "JUSTID")
+end
+return #ARGV`;
+
+/** Removes the group from the stream: its pending entries go with it (the subscription is deleted). */
+export async function destroyGroup(redis: Redis, config: ConsumerConfig): Promise<void> {
+  await redis.xgroup(config.stream, { type: "DESTROY", group: config.group });
 }
 
 /** Acknowledges `ids` in the group (nothing to send for none). */
@@ -83,11 +110,13 @@ export async function readGauges(redis: Redis, config: ConsumerConfig): Promise<
   return { lag: group ? group.lag : null, pending: group?.pending ?? 0, dlqSize };
 }
 
-/** Creates the group at `id` (and the stream if missing); an existing group is left as it is. */
-export async function createGroup(redis: Redis, config: ConsumerConfig, id: string): Promise<void> {
+/** Creates the group at `id` (and the stream if missing); an existing group is left as it is. Answers whether it created one. */
+export async function createGroup(redis: Redis, config: ConsumerConfig, id: string): Promise<boolean> {
   try {
     await redis.xgroup(config.stream, { type: "CREATE", group: config.group, id, options: { MKSTREAM: true } });
+    return true;
   } catch (err) {
     if (!(err instanceof Error) || !err.message.includes("BUSYGROUP")) throw err;
+    return false;
   }
 }

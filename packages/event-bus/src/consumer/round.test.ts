@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { freshMemory, GAUGE_REFRESH_MS, nextRound, PENDING_CHECK_MS, shouldReadPending, type RoundFacts } from "./round.ts";
+import {
+  batchLimitAfter,
+  freshMemory,
+  GAUGE_REFRESH_MS,
+  nextRound,
+  PENDING_CHECK_MS,
+  shouldReadPending,
+  type RoundFacts,
+} from "./round.ts";
 
 const settings = { batchSize: 10, retryBackoffMs: 1000 };
 const noPlan = { redeliver: [], deadLetter: [], nextDueInMs: null };
@@ -85,5 +93,18 @@ describe("nextRound", () => {
   it("counts a round that only dead-lettered as active", () => {
     const plan = { redeliver: [], deadLetter: [{ streamId: "1-0", idleMs: 0, deliveries: 5 }], nextDueInMs: null };
     expect(nextRound(facts({ pendingRead: 1, plan, emptyPolls: 4 }), settings, settled, 5000).emptyPolls).toBe(0);
+  });
+});
+
+describe("batchLimitAfter", () => {
+  it("halves the batch on every throttled attempt, down to one event", () => {
+    let limit = 100;
+    for (const expected of [50, 25, 12, 6, 3, 1, 1]) expect((limit = batchLimitAfter(limit, 100, "throttled"))).toBe(expected);
+  });
+
+  it("grows it back by a tenth of the configured size per answered attempt, never past it", () => {
+    expect(batchLimitAfter(1, 100, "answered")).toBe(11);
+    expect(batchLimitAfter(95, 100, "answered")).toBe(100);
+    expect(batchLimitAfter(1, 5, "answered")).toBe(2);
   });
 });

@@ -106,3 +106,13 @@ export function nextRound(facts: RoundFacts, settings: RoundSettings, memory: Ro
     },
   };
 }
+
+/**
+ * The batch size after an attempt (additive increase, multiplicative decrease, as TCP paces a sender): halved
+ * when the target throttled, grown by a tenth of the configured size (at least 1) back up to it after an answer.
+ * @example batchLimitAfter(100, 100, "throttled") // 50
+ */
+export function batchLimitAfter(limit: number, configured: number, outcome: "throttled" | "answered"): number {
+  if (outcome === "throttled") return Math.max(1, Math.floor(limit / 2));
+  return Math.min(configured, limit + Math.max(1, Math.ceil(configured / 10)));
+}

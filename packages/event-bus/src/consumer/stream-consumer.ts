@@ -1,30 +1,25 @@
 import { DurableObject } from "cloudflare:workers";
-import { createLogger, errorFields, flushMetricsIfDue, redisFrom, streamIdMs, workerMetrics, type Redis } from "@foundation/core";
+import { createLogger, errorFields, flushMetricsIfDue, redisFrom, workerMetrics, type Redis } from "@foundation/core";
 import { planRetries, type PendingEntry } from "../backoff.ts";
-import { correlationIdOf, type Outcomes, type RawDelivery } from "../delivery.ts";
+import type { RawDelivery } from "../delivery.ts";
 import type { EventBusEnv } from "../env.ts";
 import { eventMetrics } from "../metrics.ts";
-import type { ConsumerConfig } from "../subscription.ts";
-import { deliverBatch } from "./deliver.ts";
-import { acknowledge, claim, createGroup, readGauges, readNew, readPending, writeDeadLetter } from "./redis-steps.ts";
-import { freshMemory, nextRound, shouldReadPending, type NextRound, type RoundMemory } from "./round.ts";
-
-/** What one delivery round did, for tests and status. */
-export interface RoundReport {
-  delivered: number;
-  failed: number;
-  redelivered: number;
-  deadLettered: number;
-  nextRunInMs: number;
-}
-
-/** Status of a subscription's consumer. */
-export interface ConsumerStatus {
-  lag: number | null;
-  pending: number;
-  dlqSize: number;
-  lastDeliveryAt: string | null;
-}
+import { DEFAULT_MAX_BATCH_BYTES, type ConsumerConfig } from "../subscription.ts";
+import { deliverBatch, type BatchOutcome } from "./deliver.ts";
+import { labelsOf, recordOutcome } from "./outcomes.ts";
+import { consumerName, type ConsumerStatus, type Paused, type RoundReport } from "./types.ts";
+import {
+  acknowledge,
+  claim,
+  createGroup,
+  destroyGroup,
+  forgiveAttempts,
+  readGauges,
+  readNew,
+  readPending,
+  writeDeadLetter,
+} from "./redis-steps.ts";
+import { batchLimitAfter, freshMemory, nextRound, shouldReadPending, type NextRound, type RoundMemory } from "./round.ts";
 
 /**
  * How long one alarm keeps running rounds back to back while they leave work. Past it, the alarm returns
@@ -37,33 +32,6 @@ const LAST_DELIVERY_WRITE_MS = 1000;
 const UNCONFIGURED: RoundReport = { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: -1 };
 
 const log = createLogger({ component: "stream-consumer" });
-
-/**
- * The Redis consumer name of the object with this id: stable across restarts, so a restarted object
- * finds its own pending entries.
- * @example consumerName(env.STREAM_CONSUMER.idFromName("orders|billing").toString())
- */
-export function consumerName(objectId: string): string {
-  return `do-${objectId.slice(0, 16)}`;
-}
-
-/** Where a subscription delivers, for logs: the service name, the URL's origin, or the event store. */
-function targetName(target: ConsumerConfig["target"]): string {
-  if ("service" in target) return `service:${target.service}`;
-  if ("url" in target) return `url:${new URL(target.url).origin}`;
-  return "archive";
-}
-
-/** The distinct correlation IDs of a batch (at most 20), so a delivery's log line joins the publishers' traces. */
-function correlationIdsOf(batch: readonly RawDelivery[]): string[] {
-  const ids = new Set<string>();
-  for (const d of batch) {
-    const id = correlationIdOf(d.json);
-    if (id) ids.add(id);
-    if (ids.size === 20) break;
-  }
-  return [...ids];
-}
 
 /**
  * Drives one (stream, group): each alarm round redelivers due pending entries (dead-lettering those past
@@ -93,6 +61,10 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
    * acknowledges them itself when it ends; a crash before that redelivers them (at least once, as always).
    */
   #deferredAcks: string[] = [];
+  /** Until when the target asked not to be called (`Retry-After`); in memory, a restart only calls it sooner. */
+  #throttledUntil = 0;
+  /** The batch size now: lower than configured while the target throttles (see `batchLimitAfter`). */
+  #batchLimit: number | undefined;
 
   get #redis(): Redis {
     return redisFrom(this.env);
@@ -101,7 +73,11 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   get #stored(): Readonly<ConsumerConfig> | undefined {
     if (this.#config === null) {
       const stored = this.ctx.storage.kv.get<ConsumerConfig>("config");
-      this.#config = stored === undefined ? undefined : Object.freeze(stored);
+      // Settings added after a subscription was stored take their defaults.
+      this.#config =
+        stored === undefined
+          ? undefined
+          : Object.freeze({ ...stored, mode: stored.mode ?? "batch", maxBatchBytes: stored.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES });
     }
     return this.#config;
   }
@@ -116,6 +92,46 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     await this.ctx.storage.setAlarm(Date.now());
   }
 
+  /** Replaces the stored subscription (a rotated secret, say) without touching the group or the schedule. */
+  async update(config: ConsumerConfig): Promise<void> {
+    this.ctx.storage.kv.put("config", config);
+    this.#config = null;
+    await Promise.resolve();
+  }
+
+  /** Stops delivering until {@link StreamConsumer.resume}: events wait in the stream, nothing is dead-lettered. */
+  async pause(reason: string): Promise<void> {
+    const config = this.#stored;
+    if (!config) return;
+    this.ctx.storage.kv.put<Paused>("paused", { reason, at: Date.now() });
+    eventMetrics.paused.set(labelsOf(config), 1);
+    log.warn("subscription paused", { ...labelsOf(config), reason });
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  /** Delivers again from where the consumer stopped. */
+  async resume(): Promise<void> {
+    const config = this.#stored;
+    if (!config) return;
+    this.ctx.storage.kv.delete("paused");
+    eventMetrics.paused.set(labelsOf(config), 0);
+    this.#throttledUntil = 0;
+    this.#memory = freshMemory();
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /** Forgets the subscription: the group leaves the stream and the object's storage is emptied. */
+  async remove(): Promise<void> {
+    const config = this.#stored;
+    if (config) {
+      await destroyGroup(this.#redis, config);
+      eventMetrics.paused.set(labelsOf(config), 0);
+    }
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.#config = undefined;
+  }
+
   /** Configures the object on first use and pokes it afterwards: how a publish drives a stream's archiver. */
   async ensure(config: ConsumerConfig): Promise<void> {
     if (this.#stored?.id === config.id) await this.poke();
@@ -127,7 +143,7 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
    * the object poked, and the round schedules the next one at once: no storage write, so no commit.
    */
   async poke(): Promise<void> {
-    if (!this.#stored) return;
+    if (!this.#stored || this.#paused()) return;
     this.#poked = true;
     if (this.#inFlight) return;
     this.#setEmptyPolls(0);
@@ -138,10 +154,16 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   /** Lag, pending count, dead-letter size and last delivery time. */
   async status(): Promise<ConsumerStatus> {
     const config = this.#stored;
-    if (!config) return { lag: null, pending: 0, dlqSize: 0, lastDeliveryAt: null };
+    if (!config) return { state: "active", lag: null, pending: 0, dlqSize: 0, lastDeliveryAt: null };
     const gauges = await this.#refreshGauges(config);
     const lastDeliveryAt = this.#lastDeliveryAt ?? this.ctx.storage.kv.get<number>("lastDeliveryAt");
-    return { ...gauges, lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null };
+    const paused = this.#paused();
+    return {
+      state: paused ? "paused" : "active",
+      ...(paused ? { pausedReason: paused.reason } : {}),
+      ...gauges,
+      lastDeliveryAt: lastDeliveryAt ? new Date(lastDeliveryAt).toISOString() : null,
+    };
   }
 
   /** One delivery round, then (`schedule`) the next alarm; joins the round in progress if there is one. */
@@ -193,7 +215,9 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   /** One round: retries and dead letters from the pending list, new entries, one delivery, then what comes next. */
   async #round(schedule: boolean): Promise<RoundReport> {
     const config = this.#stored;
-    if (!config) return UNCONFIGURED;
+    if (!config || this.#paused()) return UNCONFIGURED;
+    const wait = this.#throttledUntil - Date.now();
+    if (wait > 0) return { ...UNCONFIGURED, nextRunInMs: wait };
     this.#poked = false;
     const checkPending = shouldReadPending(this.#memory, Date.now());
     // Until this round ends well, a failure anywhere in it may have left entries pending.
@@ -204,26 +228,43 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     const me = consumerName(this.ctx.id.toString());
     const redelivered = await claim(this.#redis, config, me, plan.redeliver, pending);
     if (redelivered.length > 0) eventMetrics.redeliveries.inc(labelsOf(config), redelivered.length);
-    const room = config.batchSize - redelivered.length;
+    const room = this.#limit(config) - redelivered.length;
     const fresh = await this.#readNew(config, me, room);
-    const batch: RawDelivery[] = [...redelivered, ...fresh.map((e) => ({ streamId: e.streamId, deliveryCount: 1, json: e.json }))];
-    const results = batch.length > 0 ? await this.#deliver(config, batch) : new Map<string, { ok: boolean }>();
-    const acked = batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId);
+    const read: RawDelivery[] = [...redelivered, ...fresh.map((e) => ({ ...e, deliveryCount: 1 }))];
+    // A redrive's entry for another group is acknowledged without being delivered here.
+    const batch = read.filter((d) => d.group === undefined || d.group === config.group);
+    const outcome: BatchOutcome = batch.length > 0 ? await this.#deliver(config, batch) : { results: new Map() };
+    const { results } = outcome;
+    const skipped = batch.length === read.length ? [] : read.filter((d) => d.group !== undefined && d.group !== config.group);
+    const acked = [...batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId), ...skipped.map((d) => d.streamId)];
+    const delivered = acked.length - skipped.length;
+    const failed = batch.filter((d) => results.get(d.streamId)?.ok === false).length;
+    if (outcome.gone !== undefined || outcome.throttledMs !== undefined) {
+      await acknowledge(this.#redis, config, acked);
+      await this.#holdBack(
+        config,
+        me,
+        batch.filter((d) => !results.has(d.streamId)),
+        outcome,
+      );
+      return {
+        delivered,
+        failed,
+        redelivered: redelivered.length,
+        deadLettered: plan.deadLetter.length,
+        nextRunInMs: outcome.gone ? -1 : (outcome.throttledMs ?? 0),
+      };
+    }
     const facts = { plan, pendingRead: pending.length, claimed: redelivered.length, room, read: fresh.length, poked: this.#poked };
-    const next = nextRound(
-      { ...facts, delivered: acked.length, failed: batch.length - acked.length, emptyPolls: this.#getEmptyPolls() },
-      config,
-      this.#memory,
-      Date.now(),
-    );
+    const next = nextRound({ ...facts, delivered, failed, emptyPolls: this.#getEmptyPolls() }, config, this.#memory, Date.now());
     // In an alarm's loop, when the next round starts at once, its read carries these acknowledgements.
     if (!schedule && next.busy) this.#deferredAcks = acked;
     else await acknowledge(this.#redis, config, acked);
     await this.#settle(config, next);
     if (schedule) await this.ctx.storage.setAlarm(Date.now() + (this.#poked ? 0 : next.nextRunInMs));
     return {
-      delivered: acked.length,
-      failed: batch.length - acked.length,
+      delivered,
+      failed,
       redelivered: redelivered.length,
       deadLettered: plan.deadLetter.length,
       nextRunInMs: this.#poked ? 0 : next.nextRunInMs,
@@ -260,38 +301,45 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     if (dead.length > 0) eventMetrics.deliveries.inc({ ...labelsOf(config), outcome: "dead_lettered" }, dead.length);
   }
 
-  /** Delivers one batch, then records each event's outcome (its error for the dead letter), metrics and a log line. */
-  async #deliver(config: ConsumerConfig, batch: RawDelivery[]): Promise<Outcomes> {
-    const started = Date.now();
-    const results = await deliverBatch(this.env, config, batch);
-    const now = Date.now();
-    const latencies: number[] = [];
-    let delivered = 0;
-    for (const d of batch) {
-      const r = results.get(d.streamId);
-      if (r?.ok) {
-        delivered++;
-        if (d.deliveryCount > 1) this.ctx.storage.kv.delete(`error:${d.streamId}`);
-        latencies.push(Math.max(0, now - streamIdMs(d.streamId)) / 1000);
-      } else this.ctx.storage.kv.put(`error:${d.streamId}`, r?.error ?? "unknown");
+  /**
+   * After an attempt the target throttled or refused as gone: the events it did not answer for keep their delivery
+   * counts (being asked to wait is not a failed delivery) and stay pending; a throttle halves the batch size and
+   * waits at least what the target asked, a 410 pauses the subscription.
+   */
+  async #holdBack(config: ConsumerConfig, me: string, unanswered: readonly RawDelivery[], outcome: BatchOutcome): Promise<void> {
+    await forgiveAttempts(this.#redis, config, me, unanswered);
+    this.#memory.mayHavePending = true;
+    if (outcome.gone !== undefined) {
+      await this.pause(outcome.gone);
+      return;
     }
-    const labels = labelsOf(config);
-    const failed = batch.length - delivered;
-    eventMetrics.latency.observeMany(labels, latencies);
-    if (delivered > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "ok" }, delivered);
-    if (failed > 0) eventMetrics.deliveries.inc({ ...labels, outcome: "failed" }, failed);
+    const waitMs = outcome.throttledMs ?? 0;
+    this.#throttledUntil = Date.now() + waitMs;
+    this.#batchLimit = batchLimitAfter(this.#limit(config), config.batchSize, "throttled");
+    eventMetrics.throttled.inc(labelsOf(config));
+    log.warn("delivery throttled by the target", { ...labelsOf(config), waitMs, events: unanswered.length, batchLimit: this.#batchLimit });
+  }
+
+  /** The batch size now: the configured one, or less while the target has been throttling. */
+  #limit(config: ConsumerConfig): number {
+    return Math.min(config.batchSize, this.#batchLimit ?? config.batchSize);
+  }
+
+  #paused(): Paused | undefined {
+    return this.ctx.storage.kv.get<Paused>("paused");
+  }
+
+  /** Delivers one batch, then records each event's outcome: its error for the dead letter, metrics and a log line. */
+  async #deliver(config: ConsumerConfig, batch: RawDelivery[]): Promise<BatchOutcome> {
+    const started = Date.now();
+    const outcome = await deliverBatch(this.env, config, batch);
+    if (outcome.throttledMs === undefined && outcome.gone === undefined) {
+      this.#batchLimit = batchLimitAfter(this.#limit(config), config.batchSize, "answered");
+    }
+    const now = Date.now();
+    recordOutcome(this.ctx.storage.kv, config, batch, outcome.results, now - started, now);
     this.#noteDelivery(now);
-    log.info("delivery", {
-      ...labels,
-      target: targetName(config.target),
-      events: batch.length,
-      delivered,
-      failed,
-      redelivered: batch.filter((d) => d.deliveryCount > 1).length,
-      durationMs: now - started,
-      correlationIds: correlationIdsOf(batch),
-    });
-    return results;
+    return outcome;
   }
 
   /** Keeps what the next round needs: the planner's memory, the empty-poll count, and the gauges when due. */
@@ -327,7 +375,7 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   }
 
   /** Reads the group's lag and pending count and the dead-letter size into the gauges, and returns them. */
-  async #refreshGauges(config: ConsumerConfig): Promise<Omit<ConsumerStatus, "lastDeliveryAt">> {
+  async #refreshGauges(config: ConsumerConfig): Promise<Pick<ConsumerStatus, "lag" | "pending" | "dlqSize">> {
     const gauges = await readGauges(this.#redis, config);
     const labels = labelsOf(config);
     if (gauges.lag !== null) eventMetrics.lag.set(labels, gauges.lag);
@@ -336,9 +384,4 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     this.#memory = { ...this.#memory, gaugesAt: Date.now(), gaugesStale: false };
     return gauges;
   }
-}
-
-/** The metric labels of a consumer. */
-function labelsOf(config: ConsumerConfig): { stream: string; group: string } {
-  return { stream: config.stream, group: config.group };
 }

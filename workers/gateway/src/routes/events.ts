@@ -1,14 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { HttpProblem, STREAM_ID } from "@foundation/core";
-import {
-  completeEvents,
-  EventInput,
-  publishToTopic,
-  readDeadLetters,
-  redriveDeadLetters,
-  replayTopic,
-  StreamName,
-} from "@foundation/event-bus";
+import { STREAM_ID } from "@foundation/core";
+import { EventInput, publishToTopic, readDeadLetters, redriveDeadLetters, replayTopic, StreamName } from "@foundation/event-bus";
 import { jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "../env.ts";
 import { busOf } from "../bus.ts";
@@ -46,6 +38,7 @@ const PartitionQuery = z.coerce
   .optional()
   .openapi({ description: "The partition to read, for a partitioned topic read without `subject`" });
 const unavailable = { description: "Redis did not accept the write; retry with the same Idempotency-Key" };
+const keyReused = { description: "The Idempotency-Key was used with a different request; nothing was written" };
 
 const publishRoute = createRoute({
   method: "post",
@@ -57,7 +50,14 @@ const publishRoute = createRoute({
     headers: IdempotencyHeaders,
     body: { content: { "application/json": { schema: EventInput } }, required: true },
   },
-  responses: { 202: { description: "Accepted by Redis", content: { "application/json": { schema: Accepted } } }, 503: unavailable },
+  responses: {
+    202: {
+      description: "Accepted by Redis; a retry with the same Idempotency-Key answers the same",
+      content: { "application/json": { schema: Accepted } },
+    },
+    422: keyReused,
+    503: unavailable,
+  },
 });
 
 const batchRoute = createRoute({
@@ -71,7 +71,11 @@ const batchRoute = createRoute({
     body: { content: { "application/json": { schema: z.array(EventInput).min(1).max(1000) } }, required: true },
   },
   responses: {
-    202: { description: "All accepted by Redis", content: { "application/json": { schema: BatchAccepted } } },
+    202: {
+      description: "All accepted by Redis; a retry with the same Idempotency-Key answers the same",
+      content: { "application/json": { schema: BatchAccepted } },
+    },
+    422: keyReused,
     503: unavailable,
   },
 });
@@ -113,7 +117,8 @@ const dlqRoute = createRoute({
 const redriveRoute = createRoute({
   method: "post",
   path: "/{stream}/dlq/redrive",
-  summary: "Publish dead letters again (same event ids, once per original entry) and remove them from the dead-letter stream (admin)",
+  summary:
+    "Deliver dead letters again, each to the group that dead-lettered it (same event ids), and remove them from the dead-letter stream (admin)",
   security: [{ bearer: [] }],
   request: { params: StreamParams, query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }) },
   responses: { 202: { description: "Re-published", content: { "application/json": { schema: z.object({ count: z.number() }) } } } },
@@ -128,31 +133,37 @@ const admin = requireAuth({ anyOf: ["admin"] });
 eventsRoutes.get("/:stream/dlq", admin);
 eventsRoutes.post("/:stream/dlq/redrive", admin);
 
+/** Who publishes, with the request's correlation id and trace context, and its Idempotency-Key. */
+function publishOptions(vars: GatewayEnv["Variables"], idempotencyKey: string | undefined) {
+  return { publisher: vars.auth.subject, correlationId: vars.correlationId, traceparent: vars.traceparent, idempotencyKey };
+}
+
 eventsRoutes.openapi(publishRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  const publisher = c.var.auth.subject;
-  const [event] = completeEvents([c.req.valid("json")], { publisher, correlationId: c.var.correlationId });
-  if (!event) throw new HttpProblem(400, { detail: "No event in the body." });
-  const result = await publishToTopic(busOf(c), stream, [event], { publisher, idempotencyKey: c.req.valid("header")["idempotency-key"] });
+  const options = publishOptions(c.var, c.req.valid("header")["idempotency-key"]);
+  const result = await publishToTopic(busOf(c), stream, [c.req.valid("json")], options);
   const partition = result.partitions?.[0];
   return c.json(
-    { id: event.id, streamId: result.streamIds[0] ?? "", duplicate: result.duplicate, ...(partition === undefined ? {} : { partition }) },
+    {
+      id: result.ids[0] ?? "",
+      streamId: result.streamIds[0] ?? "",
+      duplicate: result.duplicate,
+      ...(partition === undefined ? {} : { partition }),
+    },
     202,
   );
 });
 
 eventsRoutes.openapi(batchRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  const publisher = c.var.auth.subject;
-  const events = completeEvents(c.req.valid("json"), { publisher, correlationId: c.var.correlationId });
-  const result = await publishToTopic(busOf(c), stream, events, { publisher, idempotencyKey: c.req.valid("header")["idempotency-key"] });
-  return c.json({ ids: events.map((e) => e.id), ...result }, 202);
+  const options = publishOptions(c.var, c.req.valid("header")["idempotency-key"]);
+  return c.json(await publishToTopic(busOf(c), stream, c.req.valid("json"), options), 202);
 });
 
 eventsRoutes.openapi(replayRoute, async (c) => {
   const { stream } = c.req.valid("param");
   const page = await replayTopic(busOf(c), stream, c.req.valid("query"));
-  return c.json({ events: page.events.map((e) => ({ streamId: e.streamId, ...e.event })), next: page.next }, 200);
+  return c.json({ events: page.events.map((e) => ("event" in e ? { streamId: e.streamId, ...e.event } : e)), next: page.next }, 200);
 });
 
 eventsRoutes.openapi(dlqRoute, async (c) => {
@@ -162,5 +173,5 @@ eventsRoutes.openapi(dlqRoute, async (c) => {
 
 eventsRoutes.openapi(redriveRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  return c.json({ count: await redriveDeadLetters(busOf(c), stream, c.req.valid("query").limit, c.var.auth.subject) }, 202);
+  return c.json({ count: await redriveDeadLetters(busOf(c), stream, c.req.valid("query").limit) }, 202);
 });

@@ -51,7 +51,8 @@ ratelimitRoutes.use(jsonBodiesOnly());
 ratelimitRoutes.use(requireAuth({ anyOf: ["service"] }));
 ratelimitRoutes.openapi(checkRoute, async (c) => {
   const { key, policy, cost } = c.req.valid("json");
-  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${c.var.auth.subject}:${key}`, policy, {
+  // The subject is encoded so that no (subject, key) pair can name another pair's quota.
+  const result = await checkRateLimit(c.env.RATE_LIMITER, `svc:${encodeURIComponent(c.var.auth.subject)}:${key}`, policy, {
     cost,
     denyCache,
     leases,
