@@ -1,6 +1,7 @@
 import { env, SELF } from "cloudflare:test";
 import { deadLetterStream } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
+import { HTTP } from "cloudevents";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
 import { token } from "./auth.ts";
@@ -69,6 +70,9 @@ describe("deliveries to a subscriber URL (Standard Webhooks, CloudEvents)", () =
       expect(r.headers["content-type"]).toBe("application/cloudevents-batch+json");
       expect(() => webhook.verify(r.body, r.headers)).not.toThrow();
       events.push(...(webhook.verify(r.body, r.headers) as typeof events));
+      // The CloudEvents SDK reads the batch as events too.
+      const parsed = HTTP.toEvent({ headers: r.headers, body: r.body });
+      expect(Array.isArray(parsed) ? parsed.length : 1).toBe((JSON.parse(r.body) as unknown[]).length);
     }
     expect(events.map((e) => e.id)).toEqual(published.ids);
     expect(events.every((e) => e.specversion === "1.0" && e.deliverycount === 1 && /^\d+-\d+$/.test(e.streamid))).toBe(true);
@@ -198,6 +202,9 @@ describe("deliveries to a subscriber URL (Standard Webhooks, CloudEvents)", () =
       "content-type": "application/json",
     });
     expect(() => new Webhook(secret).verify(request?.body ?? "", request?.headers ?? {})).not.toThrow();
+    // The CloudEvents SDK reads the request as it reads any binary-mode event.
+    const event = HTTP.toEvent({ headers: request?.headers ?? {}, body: request?.body });
+    expect(Array.isArray(event) ? event[0] : event).toMatchObject({ id, type: "order.created", subject: "o-1", data: { total: 42 } });
     const refused = await call("POST", "/subscriptions", "admin", { stream, group: "bin2", target: { url: hook.url }, mode: "binary" });
     expect(refused.status).toBe(400);
   });
