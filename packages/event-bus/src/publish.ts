@@ -96,11 +96,18 @@ export async function publishBatches(
   scope: string,
   options: PublishOptions = {},
 ): Promise<PublishResult[]> {
+  const key = options.idempotencyKey;
+  const record = Boolean(key);
   const keys = batches.flatMap((b) => [b.stream, retentionMarkerKey(b.stream)]);
-  if (options.idempotencyKey) keys.push(idempotencyRecordKey(scope, options.publisher ?? "anonymous", options.idempotencyKey));
+  if (key) keys.push(idempotencyRecordKey(scope, options.publisher ?? "anonymous", key));
   const interval = String(options.retentionCheckIntervalMs ?? RETENTION_CHECK_INTERVAL_MS);
   const args = [String(IDEMPOTENCY_TTL_SECONDS), options.requestHash ?? "", ...trimArgs(options), interval, String(batches.length)];
-  for (const b of batches) args.push(String(b.events.length), ...b.events.map((e) => e.id), ...b.events.map(serialiseEvent));
+  for (const b of batches) {
+    args.push(String(b.events.length));
+    // The record keeps the event ids, so that a retry answers the first publish's; without one they stay here.
+    if (record) for (const e of b.events) args.push(e.id);
+    for (const e of b.events) args.push(serialiseEvent(e));
+  }
   let reply: unknown;
   try {
     reply = await redis.evalsha(PUBLISH_SCRIPT_SHA1, keys, args);
@@ -112,7 +119,8 @@ export async function publishBatches(
   const status = Number(out[0]);
   if (status === 2) throw new IdempotencyConflict(`idempotency key ${options.idempotencyKey ?? ""} was used with another request`);
   return batches.map((b, i): PublishResult => {
-    const eventIds = (out[2 + 2 * i] as unknown[]).map(String);
+    const kept = out[2 + 2 * i] as unknown[];
+    const eventIds = status === 1 ? kept.map(String) : b.events.map((e) => e.id);
     const result: PublishResult = { streamIds: split(out[1 + 2 * i]), eventIds, duplicate: status === 1 };
     const heldBack = Number(out[1 + 2 * batches.length + 2 * i]);
     if (heldBack >= 0) result.retention = { heldBack, trimmed: Number(out[2 + 2 * batches.length + 2 * i]) };

@@ -7,8 +7,9 @@
  * KEYS: for each stream, the stream then its retention check marker; then the idempotency record, if any.
  * ARGV[1]: record TTL in seconds; ARGV[2]: the request's hash ("" without a record); ARGV[3]: trim kind
  * "none" | "maxlen" | "minid"; ARGV[4]: max length or oldest id to keep; ARGV[5]: check interval in ms ("0":
- * every publish); ARGV[6]: number of streams; then per stream: its event count n, n event ids, n events as JSON.
- * Returns {status, then per stream: its comma-separated stream ids and the list of its event ids, then per
+ * every publish); ARGV[6]: number of streams; then per stream: its event count n, its n event ids (only with a
+ * record, which keeps them), and its n events as JSON. Returns {status, then per stream: its comma-separated stream
+ * ids and the list of its event ids as the record kept them (empty on a fresh write: the caller has them), then per
  * stream: entries held back (-1: not checked or not countable this time) and entries trimmed}. Status 0: written; 1: a retry, answered from
  * the record; 2: the key belongs to another request (nothing more follows). Counts of held-back entries stop at
  * 10,000 for age-based retention, and a group with 10,000 or more entries in flight postpones length-based trimming.
@@ -86,16 +87,17 @@ if record then
   end
 end
 local out, at, stored = {0}, 7, {"hash", ARGV[2]}
+local width = record and 2 or 1
 for i = 1, streams do
   local n = tonumber(ARGV[at])
-  local ids, events = {}, {}
+  local ids = {}
+  local first = at + (width - 1) * n
   for j = 1, n do
-    ids[j] = redis.call("XADD", KEYS[2 * i - 1], "*", "event", ARGV[at + n + j])
-    events[j] = ARGV[at + j]
+    ids[j] = redis.call("XADD", KEYS[2 * i - 1], "*", "event", ARGV[first + j])
   end
   local joined = table.concat(ids, ",")
   out[#out + 1] = joined
-  out[#out + 1] = events
+  out[#out + 1] = {}
   if record then
     stored[#stored + 1] = "s" .. i
     stored[#stored + 1] = joined
@@ -103,10 +105,10 @@ for i = 1, streams do
     stored[#stored + 1] = n
     for j = 1, n do
       stored[#stored + 1] = "e" .. i .. "." .. j
-      stored[#stored + 1] = events[j]
+      stored[#stored + 1] = ARGV[at + j]
     end
   end
-  at = at + 1 + 2 * n
+  at = at + 1 + width * n
 end
 if record then
   redis.call("HSET", record, unpack(stored))
@@ -123,4 +125,4 @@ end
 return out`;
 
 /** SHA-1 of {@link PUBLISH_SCRIPT}, pinned so EVALSHA needs no SCRIPT LOAD round trip; a test checks it. */
-export const PUBLISH_SCRIPT_SHA1 = "f414434a99d655e688aa07a7aa07d93b68e5739f";
+export const PUBLISH_SCRIPT_SHA1 = "75514f761c6f42c4c0906b57f31b96ec3e4bbe8e";
