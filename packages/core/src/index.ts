@@ -7,6 +7,7 @@ export { checkPublicUrl, hostRefusal, isLoopbackHost, MAX_URL_LENGTH, type UrlCh
 export { bindingName, bindingNamed, SERVICE_NAME, serviceBinding, type ServiceBinding } from "./bindings.ts";
 export { setBounded } from "./bounded-map.ts";
 export { canonicalJson } from "./canonical-json.ts";
+export { underPrefix } from "./path-prefix.ts";
 export { childSpan, formatTraceparent, parseTraceparent, type TraceParent } from "./trace-context.ts";
 export { ConfigError, configProblems, configReader, intVar, jsonVar, optionalVar, parsedVar, parseVars } from "./config.ts";
 export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";

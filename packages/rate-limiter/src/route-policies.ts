@@ -1,3 +1,4 @@
+import { underPrefix } from "@foundation/core";
 import { z } from "zod";
 import { Policy } from "./policy.ts";
 import { maxCost } from "./sharding.ts";
@@ -33,7 +34,7 @@ export const RoutePolicies = z.array(RoutePolicy).max(32);
 
 /** The route policies that apply to a request. */
 export function matchingPolicies(policies: readonly RoutePolicy[], method: string, path: string): RoutePolicy[] {
-  return policies.filter((p) => path.startsWith(p.path) && (!p.methods || (p.methods as readonly string[]).includes(method)));
+  return policies.filter((p) => underPrefix(path, p.path) && (!p.methods || (p.methods as readonly string[]).includes(method)));
 }
 
 /** The client a quota is counted for: `sub:<subject>` when verified, else `ip:<address>`. */

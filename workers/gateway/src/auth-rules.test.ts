@@ -19,6 +19,13 @@ describe("ROUTE_AUTH", () => {
     expect(accessFor([], "GET", "/api/example/hello")).toBe("token");
   });
 
+  it("matches a rule's path at segment boundaries: a public /hello does not make /hello-admin public", () => {
+    expect(accessFor(rules, "GET", "/api/example/hello/")).toBe("public");
+    expect(accessFor(rules, "GET", "/api/example/hello/sub")).toBe("public");
+    expect(accessFor(rules, "GET", "/api/example/hello-admin")).toBe("token");
+    expect(accessFor(rules, "GET", "/api/example/helloworld")).toBe("token");
+  });
+
   it("fails loudly on a broken config instead of opening routes", () => {
     expect(() => parseRouteAuth("[{")).toThrow(/not valid JSON/);
     expect(() => parseRouteAuth(JSON.stringify([{ path: "/api/x", auth: "open" }]))).toThrow(/invalid/);

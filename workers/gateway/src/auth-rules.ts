@@ -1,3 +1,4 @@
+import { underPrefix } from "@foundation/core";
 import { z } from "zod";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
@@ -38,6 +39,6 @@ export function parseRouteAuth(json: string | undefined): RouteAuthRule[] {
 
 /** The access rule for a request: the first rule whose prefix and methods match, else {@link DEFAULT_ROUTE_AUTH}. */
 export function accessFor(rules: readonly RouteAuthRule[], method: string, path: string): RouteAuthRule["auth"] {
-  const rule = rules.find((r) => path.startsWith(r.path) && (!r.methods || (r.methods as readonly string[]).includes(method)));
+  const rule = rules.find((r) => underPrefix(path, r.path) && (!r.methods || (r.methods as readonly string[]).includes(method)));
   return rule?.auth ?? DEFAULT_ROUTE_AUTH;
 }

@@ -10,6 +10,7 @@ import { credentialsOf, verifyCaller, type MetricsRegistry } from "@foundation/s
 import type { MiddlewareHandler } from "hono";
 import { configFrom } from "./config.ts";
 import type { GatewayEnv } from "./env.ts";
+import { apiPathOf } from "./request-path.ts";
 
 interface Prepared {
   route: RoutePolicy;
@@ -49,7 +50,9 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
   async function routeRateLimits(c, next) {
     const policies = configFrom(c.env).rateLimits;
     if (policies.length === 0) return next();
-    const matched = prepare(policies, metrics).filter((p) => matchingPolicies([p.route], c.req.method, c.req.path).length > 0);
+    // Service paths are matched decoded, as route rules are; the gateway's own pages by their path.
+    const path = c.req.path.startsWith("/api/") ? apiPathOf(c).decoded : c.req.path;
+    const matched = prepare(policies, metrics).filter((p) => matchingPolicies([p.route], c.req.method, path).length > 0);
     if (matched.length === 0) return next();
     const credentials = credentialsOf(c.req);
     const subject =

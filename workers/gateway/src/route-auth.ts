@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { accessFor } from "./auth-rules.ts";
 import { configFrom } from "./config.ts";
 import type { GatewayEnv } from "./env.ts";
+import { apiPathOf } from "./request-path.ts";
 
 /**
  * Per-route authentication for the services behind the gateway (`ROUTE_AUTH`): the handler and the service
@@ -12,8 +13,9 @@ import type { GatewayEnv } from "./env.ts";
  */
 export const routeAuth = (): MiddlewareHandler<GatewayEnv> =>
   async function routeAuth(c, next) {
-    if (c.req.path.startsWith("/api/foundation/")) return next();
-    const access = accessFor(configFrom(c.env).routeAuth, c.req.method, c.req.path);
+    const path = apiPathOf(c);
+    if (path.service === "foundation") return next();
+    const access = accessFor(configFrom(c.env).routeAuth, c.req.method, path.decoded);
     if (access === "public") return next();
     const verified: AuthContext | undefined = c.get("auth");
     const auth = verified ?? (await verifyCaller(credentialsOf(c.req), c.env));

@@ -5,7 +5,6 @@ import {
   checkPublicUrl,
   errorFields,
   HttpProblem,
-  SERVICE_NAME,
   serviceBinding,
   type Counter,
   type Logger,
@@ -14,6 +13,8 @@ import {
 } from "@foundation/core";
 import type { Context } from "hono";
 import { configFrom } from "./config.ts";
+import { apiPathOf } from "./request-path.ts";
+import { RetryBudget, type RetryBudgetPolicy } from "./routing/retry-budget.ts";
 import { downstreamResponse, upstreamRequest, type ForwardContext } from "./forward.ts";
 import {
   bodyReplay,
@@ -43,6 +44,8 @@ export interface ServiceProxyOptions {
   breaker?: Partial<BreakerPolicy>;
   outlier?: Partial<OutlierPolicy>;
   retry?: Partial<RetryPolicy>;
+  /** How many retries a service's requests may cause (default: 20 % of them, at least 10 per 10 s). */
+  retryBudget?: RetryBudgetPolicy;
 }
 
 /** One instance as the proxy reaches it: a service binding, or `fetch` to its URL. */
@@ -64,6 +67,7 @@ type Attempt = { failure: null; res: Response } | { failure: "server-error"; res
 interface ProxyMetrics {
   attempts: Counter;
   retries: Counter;
+  budgetExhausted: Counter;
   unavailable: Counter;
   breakers: Counter;
   ejections: Counter;
@@ -76,6 +80,10 @@ function proxyMetrics(registry: MetricsRegistry): ProxyMetrics {
       "Attempts sent to service instances, by service and outcome (success, server-error, connect-failure, timeout)",
     ),
     retries: registry.counter("foundation_gateway_upstream_retries_total", "Requests sent again to another instance, by service"),
+    budgetExhausted: registry.counter(
+      "foundation_gateway_retry_budget_exhausted_total",
+      "Retries not sent because the service's retry budget (a share of its recent requests) was spent, by service",
+    ),
     unavailable: registry.counter(
       "foundation_gateway_upstream_unavailable_total",
       "Requests answered 503 without an upstream attempt, by service and reason (no-healthy-instance, breakers-open, discovery-failed)",
@@ -181,14 +189,13 @@ function failed(service: string, last: Attempt): Response {
  */
 async function forwarding(
   c: Context<GatewayEnv>,
-  service: string,
+  upstreamPath: string,
   retry: RetryPolicy,
 ): Promise<{ replay: BodyReplay; requestTo: (target: Target) => Request }> {
   const incoming = c.req.raw;
   const replay = bodyReplay(incoming.method, incoming.headers, incoming.body !== null, retry);
   const body = replay === "buffered" ? await incoming.arrayBuffer() : null;
   const url = new URL(incoming.url);
-  const upstreamPath = url.pathname.slice(`/api/${service}`.length) || "/";
   const ctx: ForwardContext = {
     correlationId: c.var.correlationId,
     traceparent: c.var.traceparent,
@@ -216,6 +223,12 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
   const retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
   const metrics = proxyMetrics(options.metrics);
   const pools = new Map<string, UpstreamPool>();
+  const budgets = new Map<string, RetryBudget>();
+  const budgetOf = (service: string): RetryBudget => {
+    let budget = budgets.get(service);
+    if (!budget) budgets.set(service, (budget = new RetryBudget(options.retryBudget)));
+    return budget;
+  };
 
   const poolOf = (service: string, timeoutMs: number): UpstreamPool => {
     let pool = pools.get(service);
@@ -240,8 +253,7 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
   };
 
   return async function serviceProxy(c) {
-    const service = c.req.param("service") ?? "";
-    if (!SERVICE_NAME.test(service)) throw unknownService(service);
+    const { service, rest } = apiPathOf(c);
     const resolution = await resolve(c.env, service, new RegistryClient(c.env, { cache }), c.var.log);
     if (resolution.kind === "unknown") throw unknownService(service);
     if (resolution.kind === "discovery-failed") {
@@ -256,9 +268,11 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
     const timeoutMs = timeoutFor(configFrom(c.env).timeouts, service);
     const deadline = Date.now() + timeoutMs;
     const pool = poolOf(service, timeoutMs);
+    const budget = budgetOf(service);
+    budget.request(now());
 
     const incoming = c.req.raw;
-    const { replay, requestTo } = await forwarding(c, service, retry);
+    const { replay, requestTo } = await forwarding(c, rest, retry);
 
     const tried = new Set<string>();
     let pick = pool.pick(targets, now(), tried);
@@ -276,7 +290,9 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
       const { target, lease } = pick;
       tried.add(target.key);
       const result = await attempt(target, requestTo(target), deadline - Date.now());
-      observe(service, pool.report(lease, result.failure !== null, now()), c.var.log);
+      // A client that went away fails the attempt, but says nothing about the instance.
+      const instanceFailed = result.failure !== null && !incoming.signal.aborted;
+      observe(service, pool.report(lease, instanceFailed, now()), c.var.log);
       metrics.attempts.inc({ service, outcome: result.failure ?? "success" });
       if (result.failure === null) return downstreamResponse(result.res);
       c.var.log.warn("upstream attempt failed", { service, instance: target.key, failure: result.failure, retries });
@@ -285,6 +301,10 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
       const next = pool.pick(targets, now(), tried);
       observe(service, next.events, c.var.log);
       if (!next.target) return failed(service, result);
+      if (!budget.tryRetry(now())) {
+        metrics.budgetExhausted.inc({ service });
+        return failed(service, result);
+      }
       if (result.failure === "server-error") await result.res.body?.cancel();
       metrics.retries.inc({ service });
       pick = next;

@@ -212,6 +212,39 @@ describe("retries of /api/:service/*", () => {
   });
 });
 
+describe("paths with percent-encoding", () => {
+  it("routes an encoded service name as the name it decodes to, forwarding the rest of the path unchanged", async () => {
+    const { service } = await serviceOn(["a"], "enc");
+    const encoded = `%${service.charCodeAt(0).toString(16)}${service.slice(1)}`;
+    const res = await gateway(`/api/${encoded}/items/7?q=1`);
+    expect(res.status).toBe(200);
+    expect((await res.json<Echo>()).path).toBe(`/${service}/items/7?q=1`);
+    expect((await seen("a", service)).map((r) => r.path)).toEqual([`/${service}/items/7?q=1`]);
+  });
+
+  it("refuses encoded separators and names that decode to no service, without proxying anything", async () => {
+    const { service } = await serviceOn(["a"], "sep");
+    for (const [path, status] of [
+      [`/api/${service}%2Fadmin/x`, 400],
+      [`/api/${service}/a%2Fb`, 400],
+      // The URL parser resolves an encoded dot segment: this path is /api/x, a service that does not exist.
+      [`/api/${service}/%2e%2e/x`, 404],
+      [`/api/${service.toUpperCase()}/x`, 404],
+    ] as const) {
+      const res = await gateway(path);
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get("content-type"), path).toBe("application/problem+json");
+    }
+    expect(await seen("a", service)).toEqual([]);
+  });
+
+  it("applies route rules to the decoded path: an encoded public path is public, an encoded private one is not", async () => {
+    // ROUTE_AUTH makes GET /api/example/hello public (wrangler.toml); /api/example/hello-admin is not under it.
+    expect((await SELF.fetch("http://gw.test/api/%65xample/%68ello")).status).toBe(200);
+    expect((await SELF.fetch("http://gw.test/api/example/hello-admin")).status).toBe(401);
+  });
+});
+
 describe("outlier ejection and circuit breakers, with injected time", () => {
   it("ejects an instance after 5 consecutive 5xx, sends it nothing while ejected, and takes it back afterwards", async () => {
     const { clock, metrics, get } = clockedProxy({ retry: { maxRetries: 0 } });
