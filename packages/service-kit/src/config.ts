@@ -45,6 +45,8 @@ export const ServiceVars = z.object({
   JWT_JWKS: optionalVar(jsonVar(KeySet)),
   /** Comma-separated; only asymmetric algorithms are ever honoured with a key set (see `verifyBearer`). */
   JWT_ALGORITHMS: optionalVar(z.string().regex(/^[A-Za-z0-9]+(\s*,\s*[A-Za-z0-9]+)*$/, "a comma-separated list of JWS algorithm names")),
+  /** Longest a token may still be valid for (`exp` from now); a token minted to live longer is refused. */
+  JWT_MAX_AGE_SECONDS: optionalVar(intVar(60, 366 * 86_400)),
   METRICS_SHARDS: optionalVar(intVar(1, 64)),
   METRICS_FLUSH_INTERVAL_MS: optionalVar(intVar(1, 3_600_000)),
   UPSTASH_REDIS_REST_URL: optionalVar(z.url({ protocol: /^https?$/ })),
@@ -62,7 +64,12 @@ export interface AuthSettings {
   keySet: { url: URL } | { keys: JSONWebKeySet } | undefined;
   /** The algorithms named in `JWT_ALGORITHMS` (default RS256, ES256). */
   algorithms: string[];
+  /** `JWT_MAX_AGE_SECONDS`, default {@link DEFAULT_MAX_TOKEN_AGE_SECONDS}. */
+  maxAgeSeconds: number;
 }
+
+/** Longest remaining life of a token by default: 31 days, longer than the service tokens `npm run dev` issues. */
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 31 * 86_400;
 
 /** What the kit's middleware reads from a worker's vars, parsed once per env. */
 export interface ServiceConfig {
@@ -86,6 +93,7 @@ export function serviceConfigOf(vars: z.output<typeof ServiceVars>): ServiceConf
       audience: vars.JWT_AUDIENCE ?? DEFAULT_AUDIENCE,
       keySet,
       algorithms: (vars.JWT_ALGORITHMS ?? "RS256,ES256").split(",").map((a) => a.trim()),
+      maxAgeSeconds: vars.JWT_MAX_AGE_SECONDS ?? DEFAULT_MAX_TOKEN_AGE_SECONDS,
     },
   };
 }

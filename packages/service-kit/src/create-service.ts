@@ -7,6 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
 import { secureHeaders } from "hono/secure-headers";
+import { IDENTITY_HEADER, verifyIdentity } from "./auth/identity.ts";
 import type { AuthContext } from "./auth/types.ts";
 import { corsFromEnv } from "./cors.ts";
 import {
@@ -172,6 +173,22 @@ export const jsonBodiesOnly = (): MiddlewareHandler =>
   };
 
 /**
+ * Takes the caller the gateway asserts (`X-Foundation-Identity`, see `signIdentity`) as the request's verified
+ * caller, so `requireAuth` and `c.var.auth` work behind the gateway without the caller's own credentials. An
+ * assertion that does not verify for this service is a 401.
+ */
+const gatewayIdentity = (service: string): MiddlewareHandler<ServiceHonoEnv<ServiceEnv>> =>
+  async function gatewayIdentity(c, next) {
+    const assertion = c.req.header(IDENTITY_HEADER);
+    if (assertion !== undefined) {
+      const secret = c.env.EVENT_SIGNING_SECRET;
+      if (!secret) throw new HttpProblem(401, { slug: "unauthorized", detail: "This service cannot verify identity assertions." });
+      c.set("auth", await verifyIdentity(secret, service, assertion, Date.now()));
+    }
+    await next();
+  };
+
+/**
  * A request that carries `correlationId` in `X-Correlation-Id` and the caller's span in `traceparent`, unless the
  * caller set them already.
  * @example await fetch(correlatedRequest("https://billing.internal/invoices", { method: "POST" }, c.var.correlationId, c.var.traceparent));
@@ -263,6 +280,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     }),
   );
   if (options.jsonBodiesOnly ?? true) app.use(jsonBodiesOnly());
+  app.use(gatewayIdentity(name));
 
   app.onError((err, c) => {
     const { problem, headers, internal } = toProblem(err);

@@ -27,11 +27,12 @@ export {
   type ServiceConfig,
 } from "./config.ts";
 export type { AuthContext } from "./auth/types.ts";
+export { ADMIN_SCOPE, hasScope, scopesOf } from "./auth/scopes.ts";
+export { IDENTITY_HEADER, IDENTITY_ISSUER, IDENTITY_TTL_SECONDS, signIdentity, verifyIdentity } from "./auth/identity.ts";
 export {
-  ADMIN_SCOPE,
-  hasScope,
+  CLOCK_TOLERANCE_SECONDS,
+  servicesOf,
   requireAuth,
-  scopesOf,
   credentialsOf,
   verifyBearer,
   verifyCaller,

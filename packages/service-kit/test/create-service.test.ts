@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
+import { signIdentity } from "../src/auth/identity.ts";
+import { requireAuth } from "../src/auth/jwt.ts";
 import { correlatedRequest, createService } from "../src/create-service.ts";
 import { HttpProblem } from "@foundation/core";
 
@@ -154,5 +156,30 @@ describe("createService", () => {
     expect(body).toMatchObject({ status: "ok", version: "9.9.9", checks: { redis: { ok: true }, postgres: { ok: true } } });
     expect(body.checks.redis?.latencyMs).toBeGreaterThan(0);
     expect(body.checks.postgres?.latencyMs).toBeGreaterThan(0);
+  });
+});
+
+describe("the gateway's identity assertion", () => {
+  const secret = "whsec_dGVzdC1vbmx5LXNlY3JldC1vZi1zZXJ2aWNlLWFhYWFhYWFh";
+  const caller = { subject: "alice", scopes: new Set(["orders:read"]), claims: {} };
+  const service = () => {
+    const app = createService<Env>({ name: "orders", version: "1.0.0", logSink: () => {} });
+    app.get("/mine", requireAuth({ anyOf: ["orders:read"] }), (c) => c.json({ subject: c.var.auth.subject }));
+    return app;
+  };
+  const get = async (assertion: string) =>
+    service().request("/mine", { headers: { "x-foundation-identity": assertion } }, { ...env, EVENT_SIGNING_SECRET: secret });
+
+  it("is the verified caller behind the gateway: requireAuth accepts it with its scopes", async () => {
+    const res = await get(await signIdentity(secret, "orders", caller, Date.now()));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ subject: "alice" });
+  });
+
+  it("is refused when minted for another service, with another secret, or expired", async () => {
+    expect((await get(await signIdentity(secret, "billing", caller, Date.now()))).status).toBe(401);
+    expect((await get(await signIdentity(`${secret}x`, "orders", caller, Date.now()))).status).toBe(401);
+    expect((await get(await signIdentity(secret, "orders", caller, Date.now() - 10 * 60_000))).status).toBe(401);
+    expect((await get("not.a.jwt")).status).toBe(401);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accessFor, parseRouteAuth } from "./auth-rules.ts";
+import { parseRouteAuth, ruleFor } from "./auth-rules.ts";
 
 describe("ROUTE_AUTH", () => {
   const rules = parseRouteAuth(
@@ -11,19 +11,26 @@ describe("ROUTE_AUTH", () => {
   );
 
   it("takes the first rule whose prefix and methods match, and needs a token when none does", () => {
-    expect(accessFor(rules, "GET", "/api/example/hello")).toBe("public");
-    expect(accessFor(rules, "POST", "/api/example/hello")).toBe("token");
-    expect(accessFor(rules, "GET", "/api/billing/admin/refunds")).toEqual({ scopes: ["billing:admin"] });
-    expect(accessFor(rules, "GET", "/api/billing/invoices")).toBe("token");
-    expect(accessFor(rules, "GET", "/api/other/x")).toBe("token");
-    expect(accessFor([], "GET", "/api/example/hello")).toBe("token");
+    expect(ruleFor(rules, "GET", "/api/example/hello").auth).toBe("public");
+    expect(ruleFor(rules, "POST", "/api/example/hello").auth).toBe("token");
+    expect(ruleFor(rules, "GET", "/api/billing/admin/refunds").auth).toEqual({ scopes: ["billing:admin"] });
+    expect(ruleFor(rules, "GET", "/api/billing/invoices").auth).toBe("token");
+    expect(ruleFor(rules, "GET", "/api/other/x").auth).toBe("token");
+    expect(ruleFor([], "GET", "/api/example/hello").auth).toBe("token");
   });
 
   it("matches a rule's path at segment boundaries: a public /hello does not make /hello-admin public", () => {
-    expect(accessFor(rules, "GET", "/api/example/hello/")).toBe("public");
-    expect(accessFor(rules, "GET", "/api/example/hello/sub")).toBe("public");
-    expect(accessFor(rules, "GET", "/api/example/hello-admin")).toBe("token");
-    expect(accessFor(rules, "GET", "/api/example/helloworld")).toBe("token");
+    expect(ruleFor(rules, "GET", "/api/example/hello/").auth).toBe("public");
+    expect(ruleFor(rules, "GET", "/api/example/hello/sub").auth).toBe("public");
+    expect(ruleFor(rules, "GET", "/api/example/hello-admin").auth).toBe("token");
+    expect(ruleFor(rules, "GET", "/api/example/helloworld").auth).toBe("token");
+  });
+
+  it("forwards the caller's credentials only where a rule says so", () => {
+    const forwarding = parseRouteAuth(JSON.stringify([{ path: "/api/legacy/", auth: "token", forwardCredentials: true }]));
+    expect(ruleFor(forwarding, "GET", "/api/legacy/x")).toEqual({ auth: "token", forwardCredentials: true });
+    expect(ruleFor(forwarding, "GET", "/api/other/x")).toEqual({ auth: "token", forwardCredentials: false });
+    expect(ruleFor(rules, "GET", "/api/example/hello").forwardCredentials).toBe(false);
   });
 
   it("fails loudly on a broken config instead of opening routes", () => {

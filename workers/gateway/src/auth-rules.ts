@@ -12,6 +12,11 @@ export const RouteAuthRule = z
     path: z.string().startsWith("/api/").max(256),
     methods: z.array(z.enum(METHODS)).min(1).optional(),
     auth: z.union([z.enum(["public", "token"]), z.object({ scopes: z.array(z.string().regex(/^[a-z0-9:._-]{1,64}$/)).min(1) }).strict()]),
+    /**
+     * Pass the caller's own `Authorization`, `X-Api-Key` and cookies on to the service (a service that verifies
+     * them itself). Default false: the service gets the gateway's identity assertion instead.
+     */
+    forwardCredentials: z.boolean().default(false),
   })
   .strict();
 /** One rule of `ROUTE_AUTH`. */
@@ -37,8 +42,18 @@ export function parseRouteAuth(json: string | undefined): RouteAuthRule[] {
   return result.data;
 }
 
-/** The access rule for a request: the first rule whose prefix and methods match, else {@link DEFAULT_ROUTE_AUTH}. */
-export function accessFor(rules: readonly RouteAuthRule[], method: string, path: string): RouteAuthRule["auth"] {
+/** What a request's route allows: who may call it, and whether the caller's credentials go to the service. */
+export interface RouteAccess {
+  auth: RouteAuthRule["auth"];
+  forwardCredentials: boolean;
+}
+
+/**
+ * The rule for a request: the first rule whose prefix (at a segment boundary) and methods match, else a valid token
+ * with nothing forwarded.
+ * @example ruleFor(rules, "GET", "/api/example/hello").auth // "public"
+ */
+export function ruleFor(rules: readonly RouteAuthRule[], method: string, path: string): RouteAccess {
   const rule = rules.find((r) => underPrefix(path, r.path) && (!r.methods || (r.methods as readonly string[]).includes(method)));
-  return rule?.auth ?? DEFAULT_ROUTE_AUTH;
+  return { auth: rule?.auth ?? DEFAULT_ROUTE_AUTH, forwardCredentials: rule?.forwardCredentials ?? false };
 }

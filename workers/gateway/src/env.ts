@@ -7,5 +7,7 @@ export type GatewayEnv = {
   Variables: ServiceVariables & {
     /** The request's `/api/:service/*` path, parsed once (see `apiPathOf`). */
     apiPath: ApiPath;
+    /** The route passes the caller's own credentials on to the service (`ROUTE_AUTH` `forwardCredentials`). */
+    forwardCredentials: boolean;
   };
 };

@@ -48,6 +48,41 @@ describe("upstreamRequest", () => {
   });
 });
 
+describe("upstreamRequest and the caller's credentials", () => {
+  const ctx = {
+    correlationId: "cid",
+    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    host: "gw",
+    proto: "https",
+    clientIp: undefined,
+  };
+  const incoming = () =>
+    new Request("https://gw/api/svc/x", {
+      headers: {
+        authorization: "Bearer caller-token",
+        "x-api-key": "fnd_key",
+        cookie: "session=1",
+        "x-foundation-identity": "forged",
+        accept: "text/plain",
+      },
+    });
+
+  it("passes none of the caller's credentials on, and the gateway's identity assertion instead of any the client sent", () => {
+    const req = upstreamRequest(incoming(), "/x", { ...ctx, identity: "minted" }, "https://svc.example");
+    for (const h of ["authorization", "x-api-key", "cookie"]) expect(req.headers.has(h), h).toBe(false);
+    expect(req.headers.get("x-foundation-identity")).toBe("minted");
+    expect(req.headers.get("accept")).toBe("text/plain");
+    expect(upstreamRequest(incoming(), "/x", ctx, "https://svc.example").headers.has("x-foundation-identity")).toBe(false);
+  });
+
+  it("passes them on where the route forwards credentials", () => {
+    const req = upstreamRequest(incoming(), "/x", { ...ctx, forwardCredentials: true }, "https://svc.example");
+    expect(req.headers.get("authorization")).toBe("Bearer caller-token");
+    expect(req.headers.get("cookie")).toBe("session=1");
+    expect(req.headers.has("x-foundation-identity")).toBe(false);
+  });
+});
+
 describe("downstreamResponse", () => {
   it("keeps status, body and end-to-end headers (a redirect's Location too) and drops hop-by-hop headers", async () => {
     const upstream = new Response("moved", {

@@ -14,12 +14,21 @@ export const HOP_BY_HOP = [
 /** What the gateway knows about the client side of a request. */
 export interface ForwardContext {
   correlationId: string;
+  /** The caller as the gateway asserts it to this service (`X-Foundation-Identity`), when a caller was verified. */
+  identity?: string;
+  /** Pass the caller's own `Authorization`, `X-Api-Key` and cookies on (a route's `forwardCredentials`); default no. */
+  forwardCredentials?: boolean;
   /** The gateway's span of the request's trace: the service continues it. */
   traceparent: string;
   clientIp: string | undefined;
   host: string;
   proto: string;
 }
+
+/** The caller's credentials: not passed to a service unless its route says so (a service gets an identity assertion). */
+export const CREDENTIAL_HEADERS = ["authorization", "x-api-key", "cookie"];
+/** The gateway's assertion of the caller: only the gateway sets it, never the client. */
+export const IDENTITY_HEADER = "x-foundation-identity";
 
 /** Removes the hop-by-hop headers from `headers`, also those that its `Connection` header names. */
 function stripHopByHop(headers: Headers): void {
@@ -33,13 +42,17 @@ function stripHopByHop(headers: Headers): void {
 /**
  * Builds the upstream request: the path after `/api/:service` appended to the path of `base` (the instance's
  * URL; a path like `//host` stays on the instance), hop-by-hop headers removed (also those named in
- * `Connection`), `X-Forwarded-*` and the correlation ID set, redirects never followed.
+ * `Connection`), the caller's credentials removed and the gateway's identity assertion set in their place,
+ * `X-Forwarded-*`, the correlation ID and the trace context set, redirects never followed.
  */
 export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: ForwardContext, base: string): Request {
   const url = new URL(incoming.url);
   const target = new URL(`${base.replace(/\/+$/, "")}${upstreamPath}${url.search}`);
   const headers = new Headers(incoming.headers);
   stripHopByHop(headers);
+  if (!ctx.forwardCredentials) for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+  headers.delete(IDENTITY_HEADER);
+  if (ctx.identity) headers.set(IDENTITY_HEADER, ctx.identity);
   headers.set("X-Correlation-Id", ctx.correlationId);
   headers.set("traceparent", ctx.traceparent);
   const prior = headers.get("X-Forwarded-For");

@@ -11,8 +11,10 @@ import {
   type MetricsRegistry,
   type ServiceBinding,
 } from "@foundation/core";
+import type { AuthContext } from "@foundation/service-kit";
 import type { Context } from "hono";
 import { configFrom } from "./config.ts";
+import { identityFor } from "./identity.ts";
 import { apiPathOf } from "./request-path.ts";
 import { RetryBudget, type RetryBudgetPolicy } from "./routing/retry-budget.ts";
 import { downstreamResponse, upstreamRequest, type ForwardContext } from "./forward.ts";
@@ -51,8 +53,13 @@ export interface ServiceProxyOptions {
 /** One instance as the proxy reaches it: a service binding, or `fetch` to its URL. */
 interface Target extends Upstream {
   base: string;
+  /** The service that answers there and verifies the gateway's identity assertion: a binding's worker, or the registered service. */
+  audience: string;
   send: (req: Request, signal: AbortSignal) => Promise<Response>;
 }
+
+/** The service behind a binding, by the naming convention of bindings (`AI_MONITOR` serves `ai-monitor`). */
+const serviceOfBinding = (binding: string) => binding.toLowerCase().replace(/_/g, "-");
 
 /** What the registry (or the static binding) offers for a service. */
 type Resolution =
@@ -96,8 +103,8 @@ function proxyMetrics(registry: MetricsRegistry): ProxyMetrics {
   };
 }
 
-const fetchTarget = (key: string, base: string, fetcher: ServiceBinding | undefined): Target | undefined =>
-  fetcher ? { key, base, send: (req, signal) => fetcher.fetch(req, { signal }) } : undefined;
+const fetchTarget = (key: string, base: string, audience: string, fetcher: ServiceBinding | undefined): Target | undefined =>
+  fetcher ? { key, base, audience, send: (req, signal) => fetcher.fetch(req, { signal }) } : undefined;
 
 /**
  * The target of a registered instance: its binding when the gateway has a service binding of that name; its
@@ -106,9 +113,11 @@ const fetchTarget = (key: string, base: string, fetcher: ServiceBinding | undefi
  */
 function targetOf(env: Env, instance: Instance, service: string): Target | undefined {
   const key = addressKey(instance);
-  if (instance.binding !== undefined) return fetchTarget(key, `https://${service}.internal`, bindingNamed(env, instance.binding));
+  if (instance.binding !== undefined) {
+    return fetchTarget(key, `https://${service}.internal`, serviceOfBinding(instance.binding), bindingNamed(env, instance.binding));
+  }
   const check = checkPublicUrl(instance.url ?? "", { local: env.ENVIRONMENT === "local" });
-  return check.ok ? { key, base: check.url, send: (req, signal) => fetch(req, { signal }) } : undefined;
+  return check.ok ? { key, base: check.url, audience: service, send: (req, signal) => fetch(req, { signal }) } : undefined;
 }
 
 /** The instances of `service` to route to: the registry's routable ones, or the static binding when the registry knows none. */
@@ -126,6 +135,7 @@ async function resolve(env: Env, service: string, registry: RegistryClient, log:
     const fallback = fetchTarget(
       addressKey({ binding: bindingName(service) }),
       `https://${service}.internal`,
+      service,
       serviceBinding(env, service),
     );
     return fallback ? { kind: "targets", targets: [fallback] } : { kind: "unknown" };
@@ -191,20 +201,28 @@ async function forwarding(
   c: Context<GatewayEnv>,
   upstreamPath: string,
   retry: RetryPolicy,
-): Promise<{ replay: BodyReplay; requestTo: (target: Target) => Request }> {
+): Promise<{ replay: BodyReplay; requestTo: (target: Target) => Promise<Request> }> {
   const incoming = c.req.raw;
   const replay = bodyReplay(incoming.method, incoming.headers, incoming.body !== null, retry);
   const body = replay === "buffered" ? await incoming.arrayBuffer() : null;
   const url = new URL(incoming.url);
+  const caller = c.get("auth") as AuthContext | undefined;
   const ctx: ForwardContext = {
     correlationId: c.var.correlationId,
     traceparent: c.var.traceparent,
+    forwardCredentials: c.get("forwardCredentials") === true,
     clientIp: c.req.header("cf-connecting-ip"),
     host: url.host,
     proto: url.protocol.replace(":", ""),
   };
   const source = () => (body ? new Request(incoming.url, { method: incoming.method, headers: incoming.headers, body }) : incoming);
-  return { replay, requestTo: (target) => upstreamRequest(source(), upstreamPath, ctx, target.base) };
+  // The assertion is for the target's service, which verifies it: one instance may be another service's binding.
+  const identity = async (target: Target) =>
+    caller ? { identity: await identityFor(c.env.EVENT_SIGNING_SECRET, target.audience, caller) } : {};
+  return {
+    replay,
+    requestTo: async (target) => upstreamRequest(source(), upstreamPath, { ...ctx, ...(await identity(target)) }, target.base),
+  };
 }
 
 /**
@@ -289,7 +307,7 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
     for (let retries = 0; ; retries++) {
       const { target, lease } = pick;
       tried.add(target.key);
-      const result = await attempt(target, requestTo(target), deadline - Date.now());
+      const result = await attempt(target, await requestTo(target), deadline - Date.now());
       // A client that went away fails the attempt, but says nothing about the instance.
       const instanceFailed = result.failure !== null && !incoming.signal.aborted;
       observe(service, pool.report(lease, instanceFailed, now()), c.var.log);

@@ -1,6 +1,8 @@
 import { env, SELF } from "cloudflare:test";
 import { RegistryClient } from "@foundation/registry";
-import { createService, MetricsRegistry } from "@foundation/service-kit";
+import { serviceSecret } from "@foundation/event-bus";
+import { createService, MetricsRegistry, verifyIdentity } from "@foundation/service-kit";
+import { SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { app } from "../src/app.ts";
 import { serviceProxy, type ServiceProxyOptions } from "../src/service-proxy.ts";
@@ -242,6 +244,42 @@ describe("paths with percent-encoding", () => {
     // ROUTE_AUTH makes GET /api/example/hello public (wrangler.toml); /api/example/hello-admin is not under it.
     expect((await SELF.fetch("http://gw.test/api/%65xample/%68ello")).status).toBe(200);
     expect((await SELF.fetch("http://gw.test/api/example/hello-admin")).status).toBe(401);
+  });
+});
+
+describe("the caller's identity upstream", () => {
+  it("never gives a URL instance the caller's Authorization, X-Api-Key or Cookie, but an assertion only that service accepts", async () => {
+    const { service } = await serviceOn(["a"], "idn");
+    const res = await gateway(`/api/${service}/who`, {
+      headers: { authorization: `Bearer ${await token("read", "alice")}`, cookie: "session=secret" },
+    });
+    expect(res.status).toBe(200);
+    const [request] = await seen("a", service);
+    for (const h of ["authorization", "x-api-key", "cookie"]) expect(request?.headers[h], h).toBeUndefined();
+    const assertion = request?.headers["x-foundation-identity"] ?? "";
+    const mine = await serviceSecret(env.EVENT_SIGNING_SECRET, service);
+    const caller = await verifyIdentity(mine, service, assertion, Date.now());
+    expect(caller.subject).toBe("alice");
+    expect([...caller.scopes]).toEqual(["read"]);
+    const other = await serviceSecret(env.EVENT_SIGNING_SECRET, "example");
+    await expect(verifyIdentity(other, "example", assertion, Date.now())).rejects.toMatchObject({ status: 401 });
+    await expect(verifyIdentity(mine, service, assertion, Date.now() + 120_000)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("lets a token restricted to one service's audience call that service only", async () => {
+    const { service } = await serviceOn(["a"], "aud");
+    const restricted = await new SignJWT({ scope: "read admin" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("narrow")
+      .setIssuer("foundation-local")
+      .setAudience(`foundation:${service}`)
+      .setIssuedAt()
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(env.JWT_SECRET));
+    const as = (path: string) => gateway(path, { headers: { authorization: `Bearer ${restricted}` } });
+    expect((await as(`/api/${service}/x`)).status).toBe(200);
+    expect((await as("/api/example/echo")).status).toBe(403);
+    expect((await as("/api/foundation/services")).status).toBe(403);
   });
 });
 

@@ -1,9 +1,10 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import type { MiddlewareHandler } from "hono";
 import type { DbEnv } from "@foundation/db";
 import { HttpProblem } from "@foundation/core";
 import { serviceConfig, type AuthSettings } from "../config.ts";
 import { API_KEY_HEADER, verifyApiKey } from "./api-keys.ts";
+import { hasScope, scopesOf } from "./scopes.ts";
 import type { AuthContext } from "./types.ts";
 import { VerifiedTokenCache } from "./token-cache.ts";
 
@@ -26,9 +27,6 @@ export interface AuthEnv {
   JWT_ALGORITHMS?: string;
 }
 
-/** The scope that grants every other scope. */
-export const ADMIN_SCOPE = "admin";
-
 const encoder = new TextEncoder();
 
 /** Asymmetric algorithms a key set may be used with; HS* never, so a public key can never act as a shared secret. */
@@ -46,6 +44,7 @@ interface Verification {
   algorithms: string[];
   issuer: string;
   audience: string;
+  maxAgeSeconds: number;
   /** Everything verification depends on, as one string: the token cache's namespace. */
   settings: string;
 }
@@ -67,12 +66,13 @@ function verification(env: AuthEnv): Verification {
 }
 
 function secretVerification(auth: AuthSettings, secret: string): Verification {
-  const { issuer, audience } = auth;
+  const { issuer, audience, maxAgeSeconds } = auth;
   return {
     key: encoder.encode(secret),
     algorithms: ["HS256"],
     issuer,
     audience,
+    maxAgeSeconds,
     settings: `HS256\u0000${secret}\u0000${issuer}\u0000${audience}`,
   };
 }
@@ -85,25 +85,35 @@ function keySetVerification(auth: AuthSettings, keySet: NonNullable<AuthSettings
     keySets.set(source, keys);
   }
   const algorithms = auth.algorithms.filter((a) => ASYMMETRIC.has(a));
-  const { issuer, audience } = auth;
+  const { issuer, audience, maxAgeSeconds } = auth;
   return {
     key: keys,
     algorithms,
     issuer,
     audience,
+    maxAgeSeconds,
     settings: `keys\u0000${source}\u0000${algorithms.join(",")}\u0000${issuer}\u0000${audience}`,
   };
 }
 
-function unauthorized(detail: string): HttpProblem {
-  return new HttpProblem(401, { slug: "unauthorized", detail, headers: { "WWW-Authenticate": 'Bearer realm="foundation"' } });
+/** Seconds of clock skew between the token's issuer and this isolate that `exp`, `nbf` and `iat` tolerate. */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+
+/**
+ * The services a token's `aud` allows: undefined for every service (`aud` holds the configured audience itself);
+ * a set for a token restricted to some (`aud` holds `<audience>:<service>` entries); null when `aud` names neither.
+ * @example servicesOf(["foundation:billing"], "foundation") // Set { "billing" }
+ */
+export function servicesOf(aud: unknown, audience: string): ReadonlySet<string> | undefined | null {
+  const entries = (Array.isArray(aud) ? aud : [aud]).filter((a): a is string => typeof a === "string");
+  if (entries.includes(audience)) return undefined;
+  const prefix = `${audience}:`;
+  const services = entries.filter((a) => a.startsWith(prefix)).map((a) => a.slice(prefix.length));
+  return services.length > 0 ? new Set(services) : null;
 }
 
-/** Scopes from the OAuth `scope` string or an `scp` array. */
-export function scopesOf(claims: JWTPayload): Set<string> {
-  const scope = typeof claims.scope === "string" ? claims.scope.split(" ") : [];
-  const scp = Array.isArray(claims.scp) ? claims.scp.filter((s): s is string => typeof s === "string") : [];
-  return new Set([...scope, ...scp].filter(Boolean));
+function unauthorized(detail: string): HttpProblem {
+  return new HttpProblem(401, { slug: "unauthorized", detail, headers: { "WWW-Authenticate": 'Bearer realm="foundation"' } });
 }
 
 /**
@@ -114,22 +124,33 @@ export function scopesOf(claims: JWTPayload): Set<string> {
  * minute, and not yet expired, is answered from memory (see `VerifiedTokenCache`).
  */
 export async function verifyBearer(authorization: string | undefined, env: AuthEnv, now: () => number = Date.now): Promise<AuthContext> {
-  const { key, algorithms, issuer, audience, settings } = verification(env);
+  const { key, algorithms, issuer, audience, maxAgeSeconds, settings } = verification(env);
   const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? "");
   if (!match?.[1]) throw unauthorized("A bearer token is required in the Authorization header.");
   const cached = verifiedTokens.get(settings, match[1], now());
   if (cached) return cached;
   try {
+    // The audience is checked below: a token may be for every service (`aud` = the audience) or only for some.
     const options = {
       algorithms,
       issuer,
-      audience,
-      requiredClaims: ["exp", "sub"],
+      requiredClaims: ["exp", "sub", "aud"],
       currentDate: new Date(now()),
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     };
     const { payload } = key instanceof Uint8Array ? await jwtVerify(match[1], key, options) : await jwtVerify(match[1], key, options);
     if (typeof payload.sub !== "string" || payload.sub === "") throw unauthorized("The token has no subject.");
-    const auth: AuthContext = Object.freeze({ subject: payload.sub, scopes: scopesOf(payload), claims: Object.freeze(payload) });
+    if ((payload.exp ?? 0) - now() / 1000 > maxAgeSeconds + CLOCK_TOLERANCE_SECONDS) {
+      throw unauthorized(`The token is valid for longer than the ${maxAgeSeconds} s this gateway accepts.`);
+    }
+    const services = servicesOf(payload.aud, audience);
+    if (services === null) throw unauthorized("The token is for another audience.");
+    const auth: AuthContext = Object.freeze({
+      subject: payload.sub,
+      scopes: scopesOf(payload),
+      claims: Object.freeze(payload),
+      ...(services ? { services } : {}),
+    });
     verifiedTokens.set(settings, match[1], auth, payload.exp ?? 0, now());
     return auth;
   } catch (err) {
@@ -137,11 +158,6 @@ export async function verifyBearer(authorization: string | undefined, env: AuthE
     const detail = err instanceof errors.JWTExpired ? "The token has expired." : "The token is invalid.";
     throw unauthorized(detail);
   }
-}
-
-/** Whether `auth` holds at least one of `anyOf` (admin holds them all). */
-export function hasScope(auth: AuthContext, anyOf: readonly string[]): boolean {
-  return auth.scopes.has(ADMIN_SCOPE) || anyOf.some((s) => auth.scopes.has(s));
 }
 
 /** The credentials a request carries: its `Authorization` header and its `X-Api-Key` header. */
