@@ -52,7 +52,11 @@ export {
 export {
   API_KEY_CACHE_MS,
   API_KEY_HEADER,
+  apiKeyCacheSizes,
   forgetApiKey,
+  LOOKUPS_PER_CLIENT_PER_MINUTE,
+  MAX_CACHED_KEYS,
+  rememberApiKeyPrefix,
   generateApiKey,
   hashApiKey,
   verifyApiKey,

@@ -1,8 +1,16 @@
 import { SELF } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { apiKeys, createDb } from "@foundation/db";
-import { hashApiKey, HttpProblem, verifyApiKey } from "@foundation/service-kit";
-import { eq } from "drizzle-orm";
+import {
+  apiKeyCacheSizes,
+  hashApiKey,
+  HttpProblem,
+  LOOKUPS_PER_CLIENT_PER_MINUTE,
+  MAX_CACHED_KEYS,
+  verifyApiKey,
+  verifyCaller,
+} from "@foundation/service-kit";
+import { eq, sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { token } from "./auth.ts";
 import { stackControl } from "./stack.ts";
@@ -110,10 +118,77 @@ describe("API keys", () => {
     const key = await newKey(["publish"]);
     expect((await publish(key.key)).status).toBe(202);
     const fresh = `fnd_BBBBBBBB_${"y".repeat(43)}`;
+    // Past the second in which the known key prefixes are trusted without reading them again.
+    await new Promise((r) => setTimeout(r, 1100));
     await stackControl("postgres/stop");
     const down = await publish(fresh);
     expect(down.status).toBe(503);
     expect(down.headers.get("Retry-After")).toBe("5");
     expect((await publish(key.key)).status).toBe(202); // checked a moment ago: cached in this isolate
+  });
+
+  it("costs Postgres almost nothing for a flood of random keys on a public route, with every cache bounded", async () => {
+    const lookups = async () => {
+      const result = await createDb(env).execute<{ n: string }>(
+        sql`select (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text as n from pg_stat_user_tables where relname = 'api_keys'`,
+      );
+      return Number(result.rows[0]?.n ?? 0);
+    };
+    const settled = async () => {
+      let last = -1;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const n = await lookups();
+        if (n === last) return n;
+        last = n;
+      }
+      return last;
+    };
+    const random = () => {
+      const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+      const pick = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => alphabet[b % alphabet.length]).join("");
+      return `fnd_${pick(8)}_${pick(43)}`;
+    };
+    const before = await settled();
+    // Through the public route, as a client would send them...
+    for (let batch = 0; batch < 4; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          SELF.fetch("http://gw.test/api/example/hello", { headers: { "x-api-key": random(), "cf-connecting-ip": "198.51.100.7" } }),
+        ),
+      );
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        await res.body?.cancel();
+      }
+    }
+    // ...and 10,000 through the check every such request makes (the route adds a log line per request, no lookup).
+    for (let batch = 0; batch < 100; batch++) {
+      const checks = await Promise.allSettled(
+        Array.from({ length: 100 }, () => verifyCaller({ authorization: undefined, apiKey: random(), client: "198.51.100.7" }, env)),
+      );
+      for (const c of checks) expect(c.status === "rejected" && (c.reason as HttpProblem).status).toBe(401);
+    }
+    // One read of the known prefixes a second at most; no query per key.
+    expect((await settled()) - before).toBeLessThanOrEqual(20);
+    const sizes = apiKeyCacheSizes();
+    expect(sizes.keys).toBeLessThanOrEqual(MAX_CACHED_KEYS);
+    expect(sizes.clients).toBeLessThanOrEqual(10_000);
+  }, 60_000);
+
+  it("limits key lookups per client address before they reach Postgres", async () => {
+    const known = await newKey(["read"]);
+    const sameprefix = (i: number) => `fnd_${known.prefix}_${String(i).padStart(43, "x")}`;
+    const client = `203.0.113.${Math.floor(Math.random() * 200) + 20}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < LOOKUPS_PER_CLIENT_PER_MINUTE + 2; i++) {
+      const res = await SELF.fetch("http://gw.test/api/foundation/services", {
+        headers: { "x-api-key": sameprefix(i), "cf-connecting-ip": client },
+      });
+      statuses.push(res.status);
+      await res.body?.cancel();
+    }
+    expect(statuses.slice(0, LOOKUPS_PER_CLIENT_PER_MINUTE).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(LOOKUPS_PER_CLIENT_PER_MINUTE)).toEqual([429, 429]);
   });
 });

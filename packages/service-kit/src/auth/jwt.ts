@@ -160,15 +160,18 @@ export async function verifyBearer(authorization: string | undefined, env: AuthE
   }
 }
 
-/** The credentials a request carries: its `Authorization` header and its `X-Api-Key` header. */
+/** The credentials a request carries: its `Authorization` header and its `X-Api-Key` header, and who sent them. */
 export interface Credentials {
   authorization: string | undefined;
   apiKey: string | undefined;
+  /** The client's address (`cf-connecting-ip`), which API key lookups are counted by. */
+  client?: string;
 }
 
 /** A request's credentials. */
 export function credentialsOf(req: { header(name: string): string | undefined }): Credentials {
-  return { authorization: req.header("authorization"), apiKey: req.header(API_KEY_HEADER) };
+  const client = req.header("cf-connecting-ip");
+  return { authorization: req.header("authorization"), apiKey: req.header(API_KEY_HEADER), ...(client ? { client } : {}) };
 }
 
 /**
@@ -176,7 +179,9 @@ export function credentialsOf(req: { header(name: string): string | undefined })
  * request carries one and no `Authorization` header, else a bearer token.
  */
 export function verifyCaller(credentials: Credentials, env: AuthEnv & Partial<DbEnv>, now: () => number = Date.now): Promise<AuthContext> {
-  if (credentials.apiKey !== undefined && credentials.authorization === undefined) return verifyApiKey(credentials.apiKey, env, now);
+  if (credentials.apiKey !== undefined && credentials.authorization === undefined) {
+    return verifyApiKey(credentials.apiKey, env, now, credentials.client);
+  }
   return verifyBearer(credentials.authorization, env, now);
 }
 

@@ -1,6 +1,15 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { apiKeys, createDb } from "@foundation/db";
-import { ADMIN_SCOPE, errorFields, forgetApiKey, generateApiKey, HttpProblem, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
+import {
+  ADMIN_SCOPE,
+  errorFields,
+  forgetApiKey,
+  generateApiKey,
+  HttpProblem,
+  jsonBodiesOnly,
+  rememberApiKeyPrefix,
+  requireAuth,
+} from "@foundation/service-kit";
 import { and, desc, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import type { GatewayEnv } from "../env.ts";
@@ -123,6 +132,7 @@ apiKeysRoutes.openapi(createKeyRoute, async (c) => {
       .returning(),
   );
   if (!row) throw new HttpProblem(503, { slug: "storage-unavailable", detail: "The key was not stored; retry." });
+  rememberApiKeyPrefix(prefix);
   c.var.log.info("api key created", { keyId: row.id, prefix, subject: row.subject, scopes: row.scopes });
   return c.json({ ...view(row), key }, 201);
 });
