@@ -37,7 +37,8 @@ import {
   formatTraceparent,
   parseTraceparent,
 } from "@foundation/core";
-import { runHealthChecks, type DependencyCheck } from "./health.ts";
+import { credentialsOf } from "./auth/jwt.ts";
+import { bearerMatches, mayReadHealthErrors, runHealthChecks, withoutErrors, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
 import { DELIVERY_PATH } from "@foundation/event-bus/subscriber";
 
@@ -49,7 +50,7 @@ export type ServiceEnv = Partial<RedisEnv & DbEnv> &
     CORS_ORIGINS?: string;
     /** `local` in dev and tests, `staging` or `production` when deployed. */
     ENVIRONMENT?: string;
-    /** When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`. */
+    /** `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`; without it, /metrics answers only where `ENVIRONMENT` is `local`. */
     METRICS_TOKEN?: string;
     /** This service's delivery secret (`whsec_…`), derived from the bus's own: `npm run --silent service-secret -- <name>`. */
     EVENT_SIGNING_SECRET?: string;
@@ -106,6 +107,8 @@ export interface ServiceOptions<E extends ServiceEnv> {
   aggregatedMetrics?: boolean;
   /** Families computed when `/metrics` is scraped (e.g. from a registry), served with the others. */
   scrapeFamilies?: (env: E) => Promise<MetricFamily[]>;
+  /** Middleware run before the kit's `GET /health` and `GET /metrics`, which answer before any middleware the service adds. */
+  guard?: MiddlewareHandler;
   /**
    * Self-registration in the service registry from the service's cron trigger (see {@link Service.scheduled});
    * `false` turns it off. Default TTL: 180 s.
@@ -291,14 +294,20 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     problemResponse(c, { type: "about:blank", title: "Not Found", status: 404, detail: `No route for ${c.req.method} ${c.req.path}.` }),
   );
 
+  if (options.guard) for (const path of ["/health", "/metrics"]) app.use(path, options.guard);
+
   app.get("/health", async (c) => {
     const report = await runHealthChecks(name, version, dependencyChecks(c.env, options), options.healthTimeoutMs);
-    return c.json(report, report.status === "ok" ? 200 : 503);
+    const detailed = await mayReadHealthErrors(credentialsOf(c.req), c.env, c.get("auth"));
+    return c.json(detailed ? report : withoutErrors(report), report.status === "ok" ? 200 : 503);
   });
 
   app.get("/metrics", async (c) => {
     const token = c.env.METRICS_TOKEN;
-    if (token && c.req.header("authorization") !== `Bearer ${token}`) {
+    if (!token && c.env.ENVIRONMENT !== "local") {
+      throw new HttpProblem(503, { slug: "metrics-not-configured", detail: "/metrics is served only with METRICS_TOKEN set." });
+    }
+    if (token && !(await bearerMatches(c.req.header("authorization"), token))) {
       throw new HttpProblem(401, { detail: "A bearer token is required for /metrics.", headers: { "WWW-Authenticate": "Bearer" } });
     }
     const extra = (await options.scrapeFamilies?.(c.env)) ?? [];

@@ -1,8 +1,15 @@
+import type { DbEnv } from "@foundation/db";
+import { timingSafeEqual } from "hono/utils/buffer";
+import { verifyCaller, type AuthEnv, type Credentials } from "./auth/jwt.ts";
+import { ADMIN_SCOPE } from "./auth/scopes.ts";
+import type { AuthContext } from "./auth/types.ts";
+
 /** Result of one dependency check in the health document. */
 export interface CheckResult {
   ok: boolean;
   latencyMs: number;
   required: boolean;
+  /** Why the check failed: only for operators (see {@link mayReadHealthErrors}), since it may name internal hosts. */
   error?: string;
 }
 
@@ -62,4 +69,36 @@ export async function runHealthChecks(
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
+}
+
+/** The report without the checks' error text, for callers who are not operators. */
+export function withoutErrors(report: HealthReport): HealthReport {
+  const checks = Object.fromEntries(Object.entries(report.checks).map(([name, { error: _error, ...check }]) => [name, check]));
+  return { ...report, checks };
+}
+
+/**
+ * Whether `authorization` is `Bearer <token>`, compared in constant time: a comparison that stops at the first
+ * differing character tells a caller, by its timing, how much of a guess was right.
+ */
+export async function bearerMatches(authorization: string | undefined, token: string): Promise<boolean> {
+  return authorization !== undefined && (await timingSafeEqual(authorization, `Bearer ${token}`));
+}
+
+/**
+ * Whether a `/health` caller may read the checks' error text: the bearer of `METRICS_TOKEN`, or a caller verified
+ * with the `admin` scope (a token or API key, or `verified`: the caller an earlier middleware verified).
+ */
+export async function mayReadHealthErrors(
+  credentials: Credentials,
+  env: AuthEnv & Partial<DbEnv> & { METRICS_TOKEN?: string },
+  verified?: AuthContext,
+): Promise<boolean> {
+  if (env.METRICS_TOKEN && (await bearerMatches(credentials.authorization, env.METRICS_TOKEN))) return true;
+  if (verified) return verified.scopes.has(ADMIN_SCOPE);
+  if (credentials.authorization === undefined && credentials.apiKey === undefined) return false;
+  return verifyCaller(credentials, env).then(
+    (auth) => auth.scopes.has(ADMIN_SCOPE),
+    () => false,
+  );
 }

@@ -51,7 +51,7 @@ function instanceRow(service, instance) {
     { class: "who" },
     el("span", { class: "status", "data-status": status }, status),
     instance.id.slice(0, 8),
-    el("small", {}, `${instance.address} · v${instance.version}`),
+    el("small", {}, `v${instance.version}`),
   );
   const bars = WINDOWS.map(([key, label]) => uptimeBar(label, instance[key]));
   return el("div", { class: "instance", "data-instance": instance.id, "data-status": status }, who, ...bars);
@@ -90,8 +90,8 @@ function render() {
       ["Stream", (r) => r.stream],
       ["Group", (r) => r.group],
       ["Lag", (r) => r.lag ?? "—", true],
-      ["Pending", (r) => r.pending, true],
-      ["Dead letters", (r) => r.dlqSize, true],
+      ["Pending", (r) => r.pending ?? "—", true],
+      ["Dead letters", (r) => r.dlqSize ?? "—", true],
     ],
     "No subscriptions.",
   );
@@ -162,11 +162,13 @@ function connect() {
   socket.addEventListener("message", (event) => {
     if (event.data !== "pong") onMessage(event);
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", (event) => {
     clearInterval(ping);
     const delay = Math.min(30_000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setConnection("reconnecting", `reconnecting in ${Math.round(delay / 1000)} s`);
+    // 1008 carries why the gateway refused the socket (e.g. too many dashboards from this address).
+    const why = event.code === 1008 && event.reason ? `${event.reason}: ` : "";
+    setConnection("reconnecting", `${why}reconnecting in ${Math.round(delay / 1000)} s`);
     setTimeout(connect, delay);
   });
 }

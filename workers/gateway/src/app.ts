@@ -7,6 +7,9 @@ import { routeAuth } from "./route-auth.ts";
 import { foundationRoutes } from "./routes/index.ts";
 import { serviceProxy } from "./service-proxy.ts";
 
+/** Route quotas (`RATE_LIMIT_POLICIES`) apply to every path: the API, and the public `/health`, `/metrics`, `/dashboard` and `/docs`. */
+const quotas = routeRateLimits(workerMetrics);
+
 /**
  * The gateway: the kit's health and metrics, Foundation's own API under `/api/foundation`, and every other
  * `/api/:service/*` routed to a healthy instance of that service (see `service-proxy.ts`).
@@ -19,9 +22,10 @@ export const app = createService<Env>({
   metrics: workerMetrics,
   aggregatedMetrics: true,
   scrapeFamilies: registryFamilies,
+  guard: quotas,
 });
 
-app.use("/api/*", routeRateLimits(app.metrics));
+app.use("*", quotas);
 app.use("/api/*", routeAuth());
 app.route("/api/foundation", foundationRoutes);
 

@@ -71,20 +71,61 @@ describe("MetricsAggregate", () => {
     expect(agg.families()[0]?.samples).toEqual([{ labels: { service: "billing" }, value: 7, at: 2000 }]);
   });
 
-  it("drops gauges not set within the TTL and forgets isolates silent past theirs, but keeps counters", () => {
+  it("drops gauges not set within the TTL and the family they leave empty, forgets isolates silent past theirs, but keeps counters", () => {
     const agg = new MetricsAggregate({ gaugeTtlMs: 1000, sourceTtlMs: 5000 });
     agg.accept(
       batch("isolate-a", 1, [counter(2), { type: "gauge", name: "lag", help: "Lag", samples: [{ labels: {}, value: 1, at: 0 }] }]),
       0,
     );
-    expect(agg.sweep(900)).toEqual({ series: [], isolates: [] });
-    expect(agg.sweep(1500)).toEqual({ series: [{ name: "lag", key: 'service="billing"' }], isolates: [] });
-    expect(agg.sweep(6000)).toEqual({ series: [], isolates: ["isolate-a"] });
+    expect(agg.sweep(900)).toEqual({ series: [], families: [], isolates: [] });
+    expect(agg.sweep(1500)).toEqual({ series: [{ name: "lag", key: 'service="billing"' }], families: ["lag"], isolates: [] });
+    expect(agg.sweep(6000)).toEqual({ series: [], families: [], isolates: ["isolate-a"] });
     expect(agg.size).toBe(1);
-    expect(agg.families().map((f) => [f.name, f.samples.length])).toEqual([
-      ["lag", 0],
-      ["req_total", 1],
-    ]);
+    expect(agg.families().map((f) => [f.name, f.samples.length])).toEqual([["req_total", 1]]);
+  });
+
+  it("drops counters and histograms no batch carried within the idle TTL, and keeps those still sent", () => {
+    const agg = new MetricsAggregate({ idleTtlMs: 1000 });
+    const hist: MetricFamily = {
+      type: "histogram",
+      name: "lat_seconds",
+      help: "Latency",
+      buckets: [1],
+      samples: [{ labels: {}, counts: [1], sum: 0.5, count: 1 }],
+    };
+    agg.accept(batch("isolate-a", 1, [counter(1, { route: "/once" }), counter(1, { route: "/busy" }), hist]), 0);
+    agg.accept(batch("isolate-a", 2, [counter(1, { route: "/busy" })]), 800);
+    expect(agg.sweep(1000)).toEqual({ series: [], families: [], isolates: [] });
+    expect(agg.sweep(1500)).toEqual({
+      series: [
+        { name: "req_total", key: 'route="/once",service="billing"' },
+        { name: "lat_seconds", key: 'service="billing"' },
+      ],
+      families: ["lat_seconds"],
+      isolates: [],
+    });
+    expect(agg.families()).toEqual([counter(2, { route: "/busy", service: "billing" })]);
+  });
+
+  it("gives each service its own share of series: one service at its cap leaves room for the others (a leaked service token)", () => {
+    const agg = new MetricsAggregate({ maxSeries: 10, maxSeriesPerService: 3 });
+    const flood = Array.from({ length: 9 }, (_, i) => counter(1, { route: `/${i}` }));
+    expect(agg.accept(batch("isolate-m", 1, flood, "mallory"), 0)).toMatchObject({ dropped: 6 });
+    expect(agg.accept(batch("isolate-m", 2, [counter(4, { route: "/0" })], "mallory"), 0)).toMatchObject({ dropped: 0 });
+    expect(agg.accept(batch("isolate-b", 1, [counter(1, { route: "/x" }), counter(1, { route: "/y" })]), 0)).toMatchObject({ dropped: 0 });
+    expect([agg.ownedBy("mallory"), agg.ownedBy("billing"), agg.size]).toEqual([3, 2, 5]);
+    expect(agg.families()[0]?.samples.find((s) => s.labels.route === "/0")).toEqual({
+      labels: { route: "/0", service: "mallory" },
+      value: 5,
+    });
+  });
+
+  it("creates no family from an empty delta or from series all refused, so families stay within the caps too", () => {
+    const agg = new MetricsAggregate({ maxSeriesPerService: 1 });
+    agg.accept(batch("isolate-a", 1, [counter(1), { type: "gauge", name: "empty", help: "", samples: [] }]), 0);
+    const refused = agg.accept(batch("isolate-a", 2, [{ ...counter(1), name: "other_total" }]), 0);
+    expect(refused).toMatchObject({ families: [], series: [], dropped: 1 });
+    expect(agg.families().map((f) => f.name)).toEqual(["req_total"]);
   });
 
   it("stops adding series at maxSeries but still adds to the series it holds", () => {
@@ -104,5 +145,17 @@ describe("MetricsAggregate", () => {
     restored.load([...first.families, ...second.families], [...first.series, ...second.series].slice(-1), [second.source]);
     expect(restored.families()).toEqual(agg.families());
     expect(restored.accept(batch("isolate-a", 2, [counter(2)]), 30)).toEqual({ duplicate: true });
+  });
+
+  it("restores each series' owner and last update, so the shares and the idle sweep hold across restarts", () => {
+    const agg = new MetricsAggregate({ maxSeriesPerService: 1, idleTtlMs: 1000 });
+    const first = agg.accept(batch("isolate-a", 1, [counter(3)]), 10);
+    if (first.duplicate) throw new Error("unexpected duplicate");
+    expect(first.series).toMatchObject([{ name: "req_total", key: 'route="/x",service="billing"', owner: "billing", updatedAt: 10 }]);
+    const restored = new MetricsAggregate({ maxSeriesPerService: 1, idleTtlMs: 1000 });
+    restored.load(first.families, first.series, [first.source]);
+    expect(restored.accept(batch("isolate-a", 2, [counter(1, { route: "/y" })]), 20)).toMatchObject({ dropped: 1 });
+    expect(restored.sweep(1011).series).toEqual([{ name: "req_total", key: 'route="/x",service="billing"' }]);
+    expect(restored.ownedBy("billing")).toBe(0);
   });
 });

@@ -22,6 +22,10 @@ export interface StoredSeries {
   name: string;
   key: string;
   sample: CounterSample | GaugeSample | HistogramSample;
+  /** The service whose batch added the series: the series counts against that service's share. */
+  owner: string;
+  /** When a batch last carried the series (ms since the epoch). */
+  updatedAt: number;
 }
 
 /** The last batch applied from one isolate. */
@@ -37,7 +41,7 @@ export interface MergeResult {
   series: StoredSeries[];
   /** Families refused because their type or buckets differ from what the aggregate holds. */
   conflicts: string[];
-  /** New series not added because the aggregate holds `maxSeries` already. */
+  /** New series not added because the aggregate holds `maxSeries` already, or their service its `maxSeriesPerService`. */
   dropped: number;
 }
 
@@ -47,6 +51,8 @@ export type AcceptResult = { duplicate: true } | ({ duplicate: false; source: So
 /** What a sweep removed, for the caller to delete from storage. */
 export interface SweepResult {
   series: Array<Pick<StoredSeries, "name" | "key">>;
+  /** Families left without a series. */
+  families: string[];
   isolates: string[];
 }
 
@@ -58,10 +64,22 @@ export interface AggregateOptions {
   sourceTtlMs?: number;
   /** Most series held at once (default 50,000); new series past it are dropped, existing ones still add up. */
   maxSeries?: number;
+  /**
+   * Most series one service's batches may add (default: no limit but `maxSeries`), so one service filling the
+   * aggregate with series leaves room for every other.
+   */
+  maxSeriesPerService?: number;
+  /**
+   * Counters and histograms no batch carried for this long are dropped (default 24 h): a series made once stays
+   * out of storage for good. Prometheus sees one that comes back as a counter reset.
+   */
+  idleTtlMs?: number;
 }
 
+type Held = Omit<StoredSeries, "name" | "key">;
+
 interface Family extends FamilyMeta {
-  series: Map<string, StoredSeries["sample"]>;
+  series: Map<string, Held>;
 }
 
 const sameBuckets = (a: readonly number[] | undefined, b: readonly number[] | undefined) =>
@@ -97,15 +115,20 @@ function add(type: MetricType, cur: StoredSeries["sample"] | undefined, inc: Sto
 export class MetricsAggregate {
   private readonly byName = new Map<string, Family>();
   private readonly sources = new Map<string, SourceMark>();
+  private readonly owned = new Map<string, number>();
   private seriesCount = 0;
   private readonly gaugeTtlMs: number;
   private readonly sourceTtlMs: number;
   private readonly maxSeries: number;
+  private readonly maxSeriesPerService: number;
+  private readonly idleTtlMs: number;
 
   constructor(options: AggregateOptions = {}) {
     this.gaugeTtlMs = options.gaugeTtlMs ?? 3_600_000;
     this.sourceTtlMs = options.sourceTtlMs ?? 86_400_000;
     this.maxSeries = options.maxSeries ?? 50_000;
+    this.maxSeriesPerService = options.maxSeriesPerService ?? Infinity;
+    this.idleTtlMs = options.idleTtlMs ?? 86_400_000;
   }
 
   /** Number of series held. */
@@ -113,13 +136,21 @@ export class MetricsAggregate {
     return this.seriesCount;
   }
 
+  /** Number of series held that `service`'s batches added. */
+  ownedBy(service: string): number {
+    return this.owned.get(service) ?? 0;
+  }
+
   /** Restores persisted state (families first, then their series and the isolates' marks). */
   load(families: readonly FamilyMeta[], series: readonly StoredSeries[], sources: readonly SourceMark[]): void {
     for (const f of families) this.byName.set(f.name, { ...f, series: new Map() });
-    for (const s of series) {
-      const family = this.byName.get(s.name);
-      if (family && !family.series.has(s.key)) this.seriesCount++;
-      family?.series.set(s.key, s.sample);
+    for (const { name, key, ...held } of series) {
+      const family = this.byName.get(name);
+      if (!family) continue;
+      const cur = family.series.get(key);
+      if (cur) this.count(cur.owner, -1);
+      this.count(held.owner, 1);
+      family.series.set(key, held);
     }
     for (const m of sources) this.sources.set(m.isolate, m);
   }
@@ -130,52 +161,70 @@ export class MetricsAggregate {
     if (last && batch.seq <= last.seq) return { duplicate: true };
     const source = { isolate: batch.isolate, seq: batch.seq, seenAt: now };
     this.sources.set(batch.isolate, source);
-    return { duplicate: false, source, ...this.merge(batch.families, batch.service) };
+    // A delta without series changes nothing; an empty family would only take room.
+    const families = batch.families.filter((f) => f.samples.length > 0);
+    return { duplicate: false, source, ...this.merge(families, batch.service, now) };
   }
 
-  /** Adds families into the aggregate; series without a `service` label get `service` when one is given. */
-  merge(families: readonly MetricFamily[], service?: string): MergeResult {
+  /**
+   * Adds families into the aggregate; series without a `service` label get `service` when one is given, and new
+   * series count against that service's share. A family is created by its first series held, or when it comes
+   * without any.
+   */
+  merge(families: readonly MetricFamily[], service?: string, now = 0): MergeResult {
     const result: MergeResult = { families: [], series: [], conflicts: [], dropped: 0 };
+    const owner = service ?? "";
     for (const f of families) {
       const meta = metaOf(f);
-      let family = this.byName.get(f.name);
-      if (family && (family.type !== meta.type || !sameBuckets(family.buckets, meta.buckets))) {
+      const known = this.byName.get(f.name);
+      if (known && (known.type !== meta.type || !sameBuckets(known.buckets, meta.buckets))) {
         result.conflicts.push(f.name);
         continue;
       }
-      if (!family || family.help !== meta.help) {
-        family = { ...meta, series: family?.series ?? new Map<string, StoredSeries["sample"]>() };
-        this.byName.set(f.name, family);
-        result.families.push(meta);
-      }
+      let family: Family | undefined = known?.help === meta.help ? known : undefined;
+      const hold = (): Family => {
+        if (!family) {
+          family = { ...meta, series: known?.series ?? new Map<string, Held>() };
+          this.byName.set(f.name, family);
+          result.families.push(meta);
+        }
+        return family;
+      };
+      if (f.samples.length === 0) hold();
       for (const raw of f.samples) {
         const s = withService(raw, service);
         const key = labelKey(s.labels);
-        const cur = family.series.get(key);
-        if (!cur && this.seriesCount >= this.maxSeries) {
+        const cur = (family ?? known)?.series.get(key);
+        if (!cur && (this.seriesCount >= this.maxSeries || this.ownedBy(owner) >= this.maxSeriesPerService)) {
           result.dropped++;
           continue;
         }
-        if (!cur) this.seriesCount++;
-        const next = add(f.type, cur, s);
-        family.series.set(key, next);
-        result.series.push({ name: f.name, key, sample: next });
+        const held = { sample: add(f.type, cur?.sample, s), owner: cur?.owner ?? owner, updatedAt: now };
+        if (!cur) this.count(owner, 1);
+        hold().series.set(key, held);
+        result.series.push({ name: f.name, key, ...held });
       }
     }
     return result;
   }
 
-  /** Drops gauges not set within the gauge TTL and forgets isolates silent for longer than the source TTL. */
+  /**
+   * Drops gauges not set within the gauge TTL, counters and histograms no batch carried within the idle TTL and
+   * families left without a series, and forgets isolates silent for longer than the source TTL.
+   */
   sweep(now: number): SweepResult {
-    const out: SweepResult = { series: [], isolates: [] };
+    const out: SweepResult = { series: [], families: [], isolates: [] };
     for (const f of this.byName.values()) {
-      if (f.type !== "gauge") continue;
       for (const [key, s] of f.series) {
-        if ((s as GaugeSample).at >= now - this.gaugeTtlMs) continue;
+        const fresh = f.type === "gauge" ? (s.sample as GaugeSample).at >= now - this.gaugeTtlMs : s.updatedAt >= now - this.idleTtlMs;
+        if (fresh) continue;
         f.series.delete(key);
-        this.seriesCount--;
+        this.count(s.owner, -1);
         out.series.push({ name: f.name, key });
       }
+      if (f.series.size > 0) continue;
+      this.byName.delete(f.name);
+      out.families.push(f.name);
     }
     for (const [isolate, mark] of this.sources) {
       if (mark.seenAt >= now - this.sourceTtlMs) continue;
@@ -190,12 +239,19 @@ export class MetricsAggregate {
     return [...this.byName.values()]
       .sort((a, b) => (a.name < b.name ? -1 : 1))
       .map((f) => {
-        const samples = [...f.series.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
+        const samples = [...f.series.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s.sample);
         return (
           f.type === "histogram"
             ? { type: f.type, name: f.name, help: f.help, buckets: f.buckets ?? [], samples }
             : { type: f.type, name: f.name, help: f.help, samples }
         ) as MetricFamily;
       });
+  }
+
+  private count(owner: string, by: number): void {
+    this.seriesCount += by;
+    const n = (this.owned.get(owner) ?? 0) + by;
+    if (n > 0) this.owned.set(owner, n);
+    else this.owned.delete(owner);
   }
 }

@@ -1,31 +1,40 @@
 import { createDb, subscriptions } from "@foundation/db";
 import { consumerObjectName } from "@foundation/event-bus";
 import { RegistryClient, type DiscoveredService, type Instance } from "@foundation/registry/client";
-import { aggregatedFamilies, shardCount } from "@foundation/core";
+import { aggregatedFamilies, createLogger, errorFields, shardCount } from "@foundation/core";
 import { uptimeOf } from "../uptime/checks.ts";
-import { publicAddress, sumBy, type DashboardCount } from "./summary.ts";
+import { sumBy, type DashboardCount } from "./summary.ts";
 import type { InstanceUptime } from "../uptime/uptime.ts";
 
 /** Subscriptions whose lag the dashboard shows, at most. */
 const MAX_STREAMS = 50;
 
-/** One instance on the public dashboard: no URL path, metadata or check output, which may hold secrets. */
+/**
+ * The service whose rate-limit rejections the dashboard shows: the gateway's own quotas. Other services send their
+ * own series with their own `service` label, which they choose; the public page must not show what they claim.
+ */
+const GATEWAY_SERVICE = "gateway";
+
+const log = createLogger({ service: GATEWAY_SERVICE, component: "dashboard" });
+
+/**
+ * One instance on the public dashboard: its ID, version, status and uptime. No URL or host, binding, metadata or
+ * check output, which name internal hosts or carry secrets.
+ */
 export interface DashboardInstance extends Omit<InstanceUptime, "service" | "instanceId"> {
   id: string;
-  /** The binding name, or only the host of the URL. */
-  address: string;
   status: Instance["status"];
   version: string;
   lastHeartbeatAt: number;
 }
 
-/** One consumer group of one stream. */
+/** One consumer group of one stream; the numbers are null when its consumer did not answer. */
 export interface DashboardStream {
   stream: string;
   group: string;
   lag: number | null;
-  pending: number;
-  dlqSize: number;
+  pending: number | null;
+  dlqSize: number | null;
 }
 
 /**
@@ -54,7 +63,6 @@ function dashboardServices(services: readonly DiscoveredService[], uptimes: read
       } = byId.get(`${s.name}/${i.id}`) ?? {};
       return {
         id: i.id,
-        address: publicAddress(i),
         status: i.status,
         version: i.version,
         lastHeartbeatAt: i.lastHeartbeatAt,
@@ -70,11 +78,15 @@ function dashboardServices(services: readonly DiscoveredService[], uptimes: read
 
 async function servicesSection(env: Env, now: number): Promise<DashboardState["services"]> {
   const services = await new RegistryClient(env, { now: () => now }).services();
-  const uptimes = await uptimeOf(env, services, now).catch(() => []);
+  const uptimes = await uptimeOf(env, services, now).catch((err: unknown) => {
+    log.warn("dashboard uptime not read", errorFields(err));
+    return [];
+  });
   return dashboardServices(services, uptimes);
 }
 
-async function streamsSection(env: Env): Promise<DashboardStream[]> {
+async function streamsSection(env: Env): Promise<DashboardState["streams"]> {
+  if (!env.DATABASE_URL) return null;
   const rows = await createDb(env)
     .select({ stream: subscriptions.stream, group: subscriptions.groupName })
     .from(subscriptions)
@@ -83,27 +95,38 @@ async function streamsSection(env: Env): Promise<DashboardStream[]> {
   const ns = env.STREAM_CONSUMER;
   return Promise.all(
     rows.map(async (r) => {
-      const { lag, pending, dlqSize } = await ns.get(ns.idFromName(consumerObjectName(r.stream, r.group))).status();
-      return { ...r, lag, pending, dlqSize };
+      try {
+        const { lag, pending, dlqSize } = await ns.get(ns.idFromName(consumerObjectName(r.stream, r.group))).status();
+        return { ...r, lag, pending, dlqSize };
+      } catch (err) {
+        log.warn("dashboard stream status not read", { stream: r.stream, group: r.group, ...errorFields(err) });
+        return { ...r, lag: null, pending: null, dlqSize: null };
+      }
     }),
   );
 }
 
-const settled = <T>(r: PromiseSettledResult<T>): T | null => (r.status === "fulfilled" ? r.value : null);
+function settled<T>(section: string, r: PromiseSettledResult<T>): T | null {
+  if (r.status === "fulfilled") return r.value;
+  log.warn("dashboard section not read", { section, ...errorFields(r.reason) });
+  return null;
+}
 
 /** Reads every section of the dashboard from its source, in parallel, as of `now`. */
 export async function dashboardState(env: Env, now: number = Date.now()): Promise<DashboardState> {
   const [services, streams, families] = await Promise.allSettled([
     servicesSection(env, now),
-    env.DATABASE_URL ? streamsSection(env) : Promise.reject(new Error("no database")),
+    streamsSection(env),
     aggregatedFamilies(env.METRICS_AGGREGATOR, shardCount(env)),
   ]);
-  const metrics = settled(families);
+  const metrics = settled("metrics", families);
   return {
     generatedAt: now,
-    services: settled(services),
-    streams: settled(streams),
-    rateLimitRejections: metrics && sumBy(metrics, "foundation_ratelimit_decisions_total", ["quota"], (l) => l.outcome !== "allowed"),
+    services: settled("services", services),
+    streams: settled("streams", streams),
+    rateLimitRejections:
+      metrics &&
+      sumBy(metrics, "foundation_ratelimit_decisions_total", ["quota"], (l) => l.service === GATEWAY_SERVICE && l.outcome !== "allowed"),
     serverErrors:
       metrics && sumBy(metrics, "foundation_http_requests_total", ["service", "route"], (l) => l.status?.startsWith("5") ?? false),
   };

@@ -1,9 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
 import { STATUS_LISTENER_NAME, type StatusChange } from "@foundation/registry";
 import { errorFields, type Logger } from "@foundation/service-kit";
+import { clientGroup } from "./client-address.ts";
 
 /** Most dashboards connected at once; more get 503 (each socket costs the object memory while it is awake). */
 export const MAX_DASHBOARD_SOCKETS = 1000;
+
+/**
+ * Most dashboards connected at once from one client address (an IPv6 /64), so one client cannot hold every socket:
+ * a few tabs or screens per person, a small office behind one address.
+ */
+export const MAX_DASHBOARD_SOCKETS_PER_CLIENT = 5;
+
+/** The close code and reason of a socket over the per-client cap. */
+export const TOO_MANY_FROM_CLIENT = { code: 1008, reason: `at most ${MAX_DASHBOARD_SOCKETS_PER_CLIENT} dashboards per client address` };
 
 /** A status change as the public dashboard sees it: no check output, which may name internal hosts. */
 export interface PublicStatusChange {
@@ -51,12 +61,22 @@ export class StatusDashboard extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** Accepts a dashboard's WebSocket upgrade. */
+  /**
+   * Accepts a dashboard's WebSocket upgrade. Each socket is tagged with its client's address group
+   * (`cf-connecting-ip`), which survives hibernation; one over that client's cap is opened and closed at once with
+   * {@link TOO_MANY_FROM_CLIENT}, since a browser sees the close reason but never the status of a refused upgrade.
+   */
   override fetch(request: Request): Response {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
     if (this.ctx.getWebSockets().length >= MAX_DASHBOARD_SOCKETS) return new Response("too many dashboards", { status: 503 });
+    const tag = `client:${clientGroup(request.headers.get("cf-connecting-ip"))}`;
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
+    if (this.ctx.getWebSockets(tag).length >= MAX_DASHBOARD_SOCKETS_PER_CLIENT) {
+      server.accept();
+      server.close(TOO_MANY_FROM_CLIENT.code, TOO_MANY_FROM_CLIENT.reason);
+    } else {
+      this.ctx.acceptWebSocket(server, [tag]);
+    }
     return new Response(null, { status: 101, webSocket: client });
   }
 

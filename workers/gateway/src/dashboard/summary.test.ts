@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MetricFamily } from "@foundation/core";
-import { publicAddress, sumBy } from "./summary.ts";
+import { sumBy } from "./summary.ts";
 
 const requests: MetricFamily = {
   type: "counter",
@@ -22,10 +22,5 @@ describe("dashboard snapshot", () => {
       { labels: { service: "gateway", route: "/a" }, value: 5 },
     ]);
     expect(sumBy([requests], "other_total", ["service"], () => true)).toEqual([]);
-  });
-
-  it("shows only a URL's host, never its path, query or credentials", () => {
-    expect(publicAddress({ url: "https://user:pw@billing.example.com:8443/v1/?token=x" })).toBe("billing.example.com:8443");
-    expect(publicAddress({ binding: "EXAMPLE" })).toBe("binding EXAMPLE");
   });
 });

@@ -1,20 +1,9 @@
-import type { Instance } from "@foundation/registry/client";
 import type { MetricFamily } from "@foundation/core";
 
 /** A counter summed over the labels shown. */
 export interface DashboardCount {
   labels: Record<string, string>;
   value: number;
-}
-
-/** Where an instance lives, without the parts of a URL that may carry credentials or internal paths. */
-export function publicAddress(i: Pick<Instance, "url" | "binding">): string {
-  if (i.binding !== undefined) return `binding ${i.binding}`;
-  try {
-    return new URL(i.url ?? "").host;
-  } catch {
-    return "url";
-  }
 }
 
 /**
