@@ -1,2 +1,11 @@
 export * from "./schema.ts";
-export { configureNeon, createDb, withPool, type DbEnv, type HttpDb, type PoolDb } from "./client.ts";
+export {
+  configureNeon,
+  createDb,
+  databaseTimeoutMs,
+  DEFAULT_DATABASE_TIMEOUT_MS,
+  withPool,
+  type DbEnv,
+  type HttpDb,
+  type PoolDb,
+} from "./client.ts";

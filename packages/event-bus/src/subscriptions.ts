@@ -64,7 +64,25 @@ function checkSubscription(bus: BusContext, input: SubscriptionInput): void {
 }
 
 const unavailable = (what: string) =>
-  new HttpProblem(503, { slug: "storage-unavailable", detail: `${what}; nothing was kept, retry.`, headers: { "Retry-After": "1" } });
+  new HttpProblem(503, { slug: "storage-unavailable", detail: `${what}; retry.`, headers: { "Retry-After": "1" } });
+
+/**
+ * Runs a step that needs Postgres or Redis: when the store fails, or does not answer within its deadline, the
+ * request answers 503 with `Retry-After` rather than 500. The problems a step throws itself (404, 409) pass.
+ */
+async function stored<T>(bus: BusContext, what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof HttpProblem) throw err;
+    bus.log.error(`${what} failed`, errorFields(err));
+    throw new HttpProblem(503, {
+      slug: "storage-unavailable",
+      detail: `${what} failed: Postgres or Redis did not answer; retry.`,
+      headers: { "Retry-After": "1" },
+    });
+  }
+}
 
 /** The consumer configs of a subscription's partitions. */
 function partitionsOf(bus: BusContext, config: SubscriptionConfig): ConsumerConfig[] {
@@ -134,14 +152,19 @@ export async function createSubscription(bus: BusContext, input: SubscriptionInp
   return { ...visible(config), ...(secret ? { secret } : {}) };
 }
 
-/** A stored subscription by id (404 when there is none). */
+/** A stored subscription by id (404 when there is none, 503 when Postgres does not answer). */
 async function findSubscription(bus: BusContext, id: string): Promise<SubscriptionConfig> {
-  const [row] = await createDb(bus.env).select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1);
+  const [row] = await stored(bus, "Reading the subscription", () =>
+    createDb(bus.env).select().from(subscriptions).where(eq(subscriptions.id, id)).limit(1),
+  );
   if (!row) throw new HttpProblem(404, { slug: "unknown-subscription", detail: `No subscription ${id}.` });
   return row.config as SubscriptionConfig;
 }
 
-/** A topic's status from its partitions': lag and pending summed (lag unknown if any is), the latest delivery, paused if any is. */
+/**
+ * A topic's status from its partitions': lag and pending summed (lag unknown if any is), the latest delivery, paused
+ * if any is, its stream missing if any partition's is.
+ */
 export function sumStatuses(statuses: readonly ConsumerStatus[]): ConsumerStatus {
   const lags = statuses.map((s) => s.lag);
   const latest = statuses.map((s) => s.lastDeliveryAt).filter((t): t is string => t !== null);
@@ -152,19 +175,23 @@ export function sumStatuses(statuses: readonly ConsumerStatus[]): ConsumerStatus
     lag: lags.some((l) => l === null) ? null : lags.reduce<number>((a, l) => a + (l ?? 0), 0),
     pending: statuses.reduce((a, s) => a + s.pending, 0),
     dlqSize: statuses.reduce((a, s) => a + s.dlqSize, 0),
+    ...(statuses.some((s) => s.streamMissing) ? { streamMissing: true } : {}),
     lastDeliveryAt: latest.length === 0 ? null : latest.reduce((a, b) => (a > b ? a : b)),
   };
 }
 
 /**
  * A subscription with its state, lag, pending count, dead-letter size and last delivery (404 when there is none
- * with this id); summed over a partitioned topic's partitions, which are listed too.
+ * with this id); summed over a partitioned topic's partitions, which are listed too. A stream missing from Redis
+ * shows as `streamMissing` (see `readGauges`).
  * @example const view = await subscriptionView(bus, id);
  */
 export async function subscriptionView(bus: BusContext, id: string): Promise<SubscriptionView> {
   const config = await findSubscription(bus, id);
   const partitions = partitionsOf(bus, config);
-  const statuses = await Promise.all(partitions.map((p) => consumerStub(bus.env, p).status()));
+  const statuses = await stored(bus, "Reading the subscription's status", () =>
+    Promise.all(partitions.map((p) => consumerStub(bus.env, p).status())),
+  );
   const [only] = statuses;
   if (statuses.length === 1 && only) return { ...visible(config), ...only };
   return {
@@ -201,11 +228,13 @@ async function removeSubscription(bus: BusContext, config: SubscriptionConfig): 
 
 /**
  * Deletes a subscription: its consumer groups leave the stream (with what they had pending), its consumer objects
- * forget it, and its row goes; the stream's other groups are untouched.
+ * forget it, and its row goes; the stream's other groups are untouched. Interrupted, it is a 503 that a retry
+ * finishes: the row goes last.
  * @example await deleteSubscription(bus, id);
  */
 export async function deleteSubscription(bus: BusContext, id: string): Promise<void> {
-  await removeSubscription(bus, await findSubscription(bus, id));
+  const config = await findSubscription(bus, id);
+  await stored(bus, "Deleting the subscription", () => removeSubscription(bus, config));
 }
 
 /**
@@ -225,7 +254,9 @@ export async function rotateSubscriptionSecret(bus: BusContext, id: string): Pro
     secret: await sealSecret(bus.env.EVENT_SIGNING_SECRET, secret),
     previousSecret: { sealed: config.secret, until },
   };
-  await createDb(bus.env).update(subscriptions).set({ config: rotated }).where(eq(subscriptions.id, id));
+  await stored(bus, "Storing the rotated secret", () =>
+    createDb(bus.env).update(subscriptions).set({ config: rotated }).where(eq(subscriptions.id, id)),
+  );
   await Promise.all(partitionsOf(bus, rotated).map((p) => consumerStub(bus.env, p).update(p)));
   subscriptionsByTopic.delete(config.stream);
   return { secret, previousValidUntil: new Date(until).toISOString() };

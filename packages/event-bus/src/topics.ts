@@ -126,7 +126,7 @@ function publishProblem(bus: BusContext, topic: string, err: unknown): HttpProbl
   bus.log.error("publish failed", { stream: topic, ...errorFields(err) });
   return new HttpProblem(503, {
     slug: "event-bus-unavailable",
-    detail: "The event was not stored; retry with the same Idempotency-Key.",
+    detail: "The event may not have been stored; retry with the same Idempotency-Key.",
     headers: { "Retry-After": "1" },
   });
 }

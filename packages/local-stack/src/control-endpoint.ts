@@ -3,6 +3,7 @@
  * processes) stop and restart the real servers and read the Upstash endpoint's counters.
  *
  *   POST /redis/stop | /redis/start | /postgres/stop | /postgres/start → 200 {ok:true} once done
+ *   POST /redis/pause | /redis/resume | /postgres/pause | /postgres/resume → SIGSTOP / SIGCONT, 200 {ok:true} once done
  *   GET  /stats → {upstashCommands, upstashRequests}      POST /stats/reset → {ok:true}
  *   GET  /health → {ok:true} (no token needed)
  * All other routes need `Authorization: Bearer <control token>`. Actions run one at a time.
@@ -18,6 +19,10 @@ export interface ControlActions {
   startRedis(): Promise<void>;
   stopPostgres(): Promise<void>;
   startPostgres(): Promise<void>;
+  pauseRedis(): Promise<void>;
+  resumeRedis(): Promise<void>;
+  pausePostgres(): Promise<void>;
+  resumePostgres(): Promise<void>;
   stats(): UpstashStats;
   resetStats(): void;
 }
@@ -49,6 +54,10 @@ export const CONTROL_ROUTES: readonly Route[] = [
   { method: "POST", path: "/redis/start", run: async (a) => (await a.startRedis(), { ok: true }) },
   { method: "POST", path: "/postgres/stop", run: async (a) => (await a.stopPostgres(), { ok: true }) },
   { method: "POST", path: "/postgres/start", run: async (a) => (await a.startPostgres(), { ok: true }) },
+  { method: "POST", path: "/redis/pause", run: async (a) => (await a.pauseRedis(), { ok: true }) },
+  { method: "POST", path: "/redis/resume", run: async (a) => (await a.resumeRedis(), { ok: true }) },
+  { method: "POST", path: "/postgres/pause", run: async (a) => (await a.pausePostgres(), { ok: true }) },
+  { method: "POST", path: "/postgres/resume", run: async (a) => (await a.resumePostgres(), { ok: true }) },
   { method: "GET", path: "/stats", run: (a) => a.stats() },
   { method: "POST", path: "/stats/reset", run: (a) => (a.resetStats(), { ok: true }) },
 ];

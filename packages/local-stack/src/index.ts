@@ -19,7 +19,7 @@ import { applyMigrations } from "./migrate.ts";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint.ts";
 import { resolvePorts } from "./ports.ts";
 import { createPostgresServer, type PostgresServer } from "./postgres.ts";
-import { elapsed, type LogFn } from "./process.ts";
+import { childPids, elapsed, type LogFn } from "./process.ts";
 import { createRedisServer, type RedisServer } from "./redis-server.ts";
 import { startUpstashEndpoint, type UpstashEndpoint, type UpstashStats } from "./upstash-endpoint.ts";
 
@@ -85,6 +85,14 @@ export interface LocalStack {
   stopPostgres(): Promise<void>;
   /** Starts PostgreSQL again on the same port and waits until `select 1` works. */
   startPostgres(): Promise<void>;
+  /** Freezes redis-server (SIGSTOP): requests hang, as with a Redis that does not answer, until `resumeRedis()`. */
+  pauseRedis(): Promise<void>;
+  /** Thaws redis-server (SIGCONT): it runs what it was sent meanwhile and answers again. */
+  resumeRedis(): Promise<void>;
+  /** Freezes PostgreSQL and its backends (SIGSTOP): queries hang until `resumePostgres()`. */
+  pausePostgres(): Promise<void>;
+  /** Thaws PostgreSQL (SIGCONT). */
+  resumePostgres(): Promise<void>;
   stats(): UpstashStats;
   resetStats(): void;
   /** Stops endpoints, redis-server and PostgreSQL; idempotent; every part is attempted even if one fails. */
@@ -118,6 +126,15 @@ export function stackInfo(stack: LocalStack): StackInfo {
 }
 
 const randomToken = () => randomBytes(24).toString("base64url");
+
+/** SIGCONT, synchronously (for the exit hook); a process that is gone is skipped. */
+function thaw(pid: number): void {
+  try {
+    process.kill(pid, "SIGCONT");
+  } catch {
+    /* gone */
+  }
+}
 
 function loadTokens(dir: string, profile: "dev" | "test", opts: LocalStackOptions): { upstash: string; control: string } {
   const file = join(dir, "tokens.json");
@@ -189,6 +206,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       port: ports.redis,
       dir: join(dir, "redis"),
       logFile: join(dir, "redis-server.log"),
+      // The dev profile keeps what it accepted across restarts, as Upstash does; the test profile starts empty anyway.
+      persist: profile === "dev",
       log,
     });
     postgres = createPostgresServer({ bins, port: ports.postgres, dir, profile, log });
@@ -208,6 +227,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
           } catch {
             /* gone */
           }
+          // A paused server would keep the signal pending for ever; its backends too, holding up PostgreSQL's shutdown.
+          if (server.paused) for (const frozen of [pid, ...childPids(pid)]) thaw(frozen);
         }
       }
     };
@@ -241,6 +262,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       await p.stop();
     };
     const startPostgres = () => p.start();
+    const pauseRedis = () => r.pause();
+    const resumeRedis = () => r.resume();
+    const pausePostgres = () => p.pause();
+    const resumePostgres = () => p.resume();
     const stats = () => up.stats();
     const resetStats = () => up.resetStats();
 
@@ -248,7 +273,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       token: tokens.control,
       port: ports.control,
       log,
-      actions: { stopRedis, startRedis, stopPostgres, startPostgres, stats, resetStats },
+      actions: {
+        stopRedis,
+        startRedis,
+        stopPostgres,
+        startPostgres,
+        pauseRedis,
+        resumeRedis,
+        pausePostgres,
+        resumePostgres,
+        stats,
+        resetStats,
+      },
     });
 
     let stopping: Promise<void> | undefined;
@@ -263,6 +299,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       startRedis,
       stopPostgres,
       startPostgres,
+      pauseRedis,
+      resumeRedis,
+      pausePostgres,
+      resumePostgres,
       stats,
       resetStats,
       stop: () =>

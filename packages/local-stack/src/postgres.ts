@@ -5,7 +5,19 @@ import type { ChildProcess } from "node:child_process";
 import pg from "pg";
 import type { Binaries } from "./binaries.ts";
 import { LOOPBACK } from "./ports.ts";
-import { elapsed, killFromPidFile, run, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
+import {
+  childPids,
+  elapsed,
+  freeze,
+  killFromPidFile,
+  run,
+  sleep,
+  spawnServer,
+  tailFile,
+  terminate,
+  waitForExit,
+  type LogFn,
+} from "./process.ts";
 
 /** The binaries, port, profile folder and database of a PostgreSQL server. */
 export interface PostgresOptions {
@@ -39,10 +51,19 @@ export interface PostgresServer {
   /** pid of the postmaster while it runs. */
   readonly pid: number | undefined;
   readonly running: boolean;
-  /** initdb when needed, start the postmaster, create role and database, wait until `select 1` works. */
+  /** True between {@link PostgresServer.pause} and {@link PostgresServer.resume}. */
+  readonly paused: boolean;
+  /** initdb when needed, start the postmaster, create role and database, wait until `select 1` works; continues a paused one. */
   start(): Promise<void>;
   /** Fast shutdown (SIGINT, as `pg_ctl stop -m fast`), resolves when the postmaster has exited. */
   stop(): Promise<void>;
+  /**
+   * SIGSTOP to the postmaster and every backend: open connections and new ones hang (the kernel still accepts
+   * them) until {@link PostgresServer.resume}.
+   */
+  pause(): Promise<void>;
+  /** SIGCONT to the same processes: the queries sent meanwhile run. */
+  resume(): Promise<void>;
   /** Runs SQL as the bootstrap superuser `postgres` over the unix socket. */
   adminQuery(sql: string, params?: unknown[]): Promise<pg.QueryResult>;
 }
@@ -148,9 +169,29 @@ export function createPostgresServer(opts: PostgresOptions): PostgresServer {
   const databaseUrl = `postgres://${user}:${password}@${LOOPBACK}:${opts.port}/${database}`;
 
   let child: ChildProcess | undefined;
+  /** The processes a pause froze: the postmaster first (so it forks no new backend), then its children. */
+  let frozen: number[] = [];
   let transition: Promise<void> = Promise.resolve();
   const serial = (fn: () => Promise<void>) => (transition = transition.catch(() => {}).then(fn));
   const isRunning = () => !!child && child.exitCode === null && child.signalCode === null;
+
+  async function doPause(): Promise<void> {
+    const pid = child?.pid;
+    if (!isRunning() || pid === undefined) throw new Error(`PostgreSQL on ${LOOPBACK}:${opts.port} is not running`);
+    if (frozen.length > 0) return;
+    // Each backend is a session of its own (setsid), so signalling the process group would miss them.
+    await freeze([pid], true);
+    frozen = [pid, ...childPids(pid)];
+    await freeze(frozen, true);
+    log(`PostgreSQL on ${LOOPBACK}:${opts.port} paused (SIGSTOP to ${frozen.length} processes)`);
+  }
+
+  async function doResume(): Promise<void> {
+    if (frozen.length === 0) return;
+    await freeze(frozen, false);
+    frozen = [];
+    log(`PostgreSQL on ${LOOPBACK}:${opts.port} resumed (SIGCONT)`);
+  }
 
   const adminConfig = (db = "postgres"): pg.ClientConfig => ({
     host: socketDir,
@@ -275,7 +316,8 @@ export function createPostgresServer(opts: PostgresOptions): PostgresServer {
   }
 
   async function doStart(): Promise<void> {
-    if (isRunning()) return;
+    if (isRunning()) return doResume();
+    frozen = [];
     const t0 = performance.now();
     await prepareDataDir();
     const tSpawn = performance.now();
@@ -313,6 +355,8 @@ export function createPostgresServer(opts: PostgresOptions): PostgresServer {
     const proc = child;
     if (!proc) return;
     if (!isRunning()) return void (await waitForExit(proc));
+    // A frozen postmaster would keep SIGINT pending, and frozen backends would hold up its shutdown.
+    await doResume();
     const t0 = performance.now();
     // SIGINT = fast shutdown (what `pg_ctl stop -m fast` sends); SIGKILL if it hangs.
     await terminate(proc, "SIGINT", 20_000);
@@ -334,8 +378,13 @@ export function createPostgresServer(opts: PostgresOptions): PostgresServer {
     get running() {
       return isRunning();
     },
+    get paused() {
+      return isRunning() && frozen.length > 0;
+    },
     start: () => serial(doStart),
     stop: () => serial(doStop),
+    pause: () => serial(doPause),
+    resume: () => serial(doResume),
     adminQuery: (sql, params) => adminQuery(sql, params),
   };
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync, openSync, closeSync, readFileSync, statSync } from "node:fs";
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 /** Logger used across the package: one progress line per call. */
@@ -130,6 +130,56 @@ export function pidAlive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return process.platform !== "linux";
+  }
+}
+
+/** The state letter of a process in /proc (`R`, `S`, `T` for stopped, ...), undefined when it is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids whose parent is `ppid` (Linux /proc). */
+export function childPids(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // The command name in parentheses may contain spaces: the fields after it are ") state ppid ...".
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === ppid) out.push(Number(entry));
+    } catch {
+      // The process ended while the folder was being read.
+    }
+  }
+  return out;
+}
+
+/**
+ * Freezes (SIGSTOP) or thaws (SIGCONT) processes and resolves once the kernel shows each in that state, so a
+ * caller told "paused" can rely on it. A frozen server keeps its sockets: the kernel still accepts connections
+ * and buffers requests, and nothing answers them, which is what a hung dependency looks like to its clients.
+ */
+export async function freeze(pids: readonly number[], frozen: boolean): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+    } catch {
+      // Gone: nothing to freeze or thaw.
+    }
+  }
+  const deadline = Date.now() + 2000;
+  const settled = (pid: number) => {
+    const state = processState(pid);
+    return state === undefined || (state === "T") === frozen;
+  };
+  while (!pids.every(settled)) {
+    if (Date.now() > deadline) throw new Error(`processes ${pids.join(", ")} did not ${frozen ? "stop" : "continue"} within 2 s`);
+    await sleep(5);
   }
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { LOOPBACK } from "./ports.ts";
-import { elapsed, killFromPidFile, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
+import { elapsed, freeze, killFromPidFile, sleep, spawnServer, tailFile, terminate, waitForExit, type LogFn } from "./process.ts";
 
 /** The binary, port and folder of a redis-server. */
 export interface RedisServerOptions {
@@ -12,8 +12,13 @@ export interface RedisServerOptions {
   /** Version shown in progress lines. */
   version?: string;
   port: number;
-  /** Working folder (pid file; nothing is persisted: no RDB, no AOF). */
+  /** Working folder: pid file, the RDB that a saving stop writes, and the append-only file when `persist` is set. */
   dir: string;
+  /**
+   * Log every write to an append-only file in `dir` (fsync once a second), so the data outlives a restart of the
+   * stack or a crash, as Upstash's does; default false (the test profile: faster, and wiped at start anyway).
+   */
+  persist?: boolean;
   /** Where stdout/stderr of redis-server go; default `<dir>/redis-server.log`. */
   logFile?: string;
   log?: LogFn;
@@ -28,17 +33,24 @@ export interface RedisServer {
   readonly url: string;
   readonly pid: number | undefined;
   readonly running: boolean;
-  /** Spawns redis-server and resolves when PING answers. */
+  /** True between {@link RedisServer.pause} and {@link RedisServer.resume}. */
+  readonly paused: boolean;
+  /** Spawns redis-server and resolves when PING answers; continues a paused one. */
   start(): Promise<void>;
   /**
-   * SIGTERM (nothing saved), SIGKILL after 5 s; resolves once the process has exited. With `save`, it
-   * first asks for `SHUTDOWN SAVE`, so the next start loads the data again: a durable restart, as Upstash's.
+   * SIGTERM (nothing saved but the append-only file of `persist`), SIGKILL after 5 s; resolves once the process has
+   * exited. With `save`, it first asks for `SHUTDOWN SAVE`, so the next start loads the data again: a durable
+   * restart, as Upstash's.
    */
   stop(options?: { save?: boolean }): Promise<void>;
+  /** SIGSTOP: the server hangs (connections are accepted, nothing answers) until {@link RedisServer.resume}. */
+  pause(): Promise<void>;
+  /** SIGCONT: the server answers again, the commands it was sent meanwhile first. */
+  resume(): Promise<void>;
 }
 
-/** Command-line arguments for a throwaway, loopback-only redis-server. */
-export function redisServerArgs(port: number, dir: string): string[] {
+/** Command-line arguments for a loopback-only redis-server: no snapshots, and an append-only file when `persist`. */
+export function redisServerArgs(port: number, dir: string, persist = false): string[] {
   return [
     "--port",
     String(port),
@@ -47,7 +59,7 @@ export function redisServerArgs(port: number, dir: string): string[] {
     "--save",
     "",
     "--appendonly",
-    "no",
+    persist ? "yes" : "no",
     "--dir",
     dir,
     "--daemonize",
@@ -103,20 +115,31 @@ export function createRedisServer(opts: RedisServerOptions): RedisServer {
   const logFile = opts.logFile ?? join(opts.dir, "redis-server.log");
   const pidFile = join(opts.dir, "redis-server.pid");
   let child: ChildProcess | undefined;
+  let paused = false;
   let transition: Promise<void> = Promise.resolve();
   const serial = (fn: () => Promise<void>) => (transition = transition.catch(() => {}).then(fn));
 
   const isRunning = () => !!child && child.exitCode === null && child.signalCode === null;
 
+  async function doFreeze(frozen: boolean): Promise<void> {
+    const pid = child?.pid;
+    if (!isRunning() || pid === undefined) throw new Error(`redis-server on ${LOOPBACK}:${opts.port} is not running`);
+    if (paused === frozen) return;
+    await freeze([pid], frozen);
+    paused = frozen;
+    log(`redis-server on ${LOOPBACK}:${opts.port} ${frozen ? "paused (SIGSTOP)" : "resumed (SIGCONT)"}`);
+  }
+
   async function doStart(): Promise<void> {
-    if (isRunning()) return;
+    if (isRunning()) return doFreeze(false);
     mkdirSync(opts.dir, { recursive: true });
     const leftover = await killFromPidFile(pidFile, "redis-server", "SIGTERM", 3000);
     if (leftover) log(`killed leftover redis-server (pid ${leftover}) of ${opts.dir}`);
     const t0 = performance.now();
+    paused = false;
     const proc = spawnServer({
       command: opts.binary,
-      args: redisServerArgs(opts.port, opts.dir),
+      args: redisServerArgs(opts.port, opts.dir, opts.persist),
       logFile,
       parentDeathSignal: "TERM",
       cwd: opts.dir,
@@ -149,6 +172,8 @@ export function createRedisServer(opts: RedisServerOptions): RedisServer {
     const proc = child;
     if (!proc) return;
     if (isRunning()) {
+      // A stopped process would keep SIGTERM pending, and could not save.
+      await doFreeze(false);
       const t0 = performance.now();
       if (save) {
         await shutdownSave(opts.port);
@@ -170,8 +195,13 @@ export function createRedisServer(opts: RedisServerOptions): RedisServer {
     get running() {
       return isRunning();
     },
+    get paused() {
+      return isRunning() && paused;
+    },
     start: () => serial(doStart),
     stop: (options) => serial(() => doStop(options?.save ?? false)),
+    pause: () => serial(() => doFreeze(true)),
+    resume: () => serial(() => doFreeze(false)),
   };
 }
 

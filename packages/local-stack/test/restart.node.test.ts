@@ -123,14 +123,39 @@ describe("PostgreSQL stopped and restarted", () => {
   });
 });
 
+describe("servers paused and resumed (SIGSTOP / SIGCONT)", () => {
+  it("leaves a Redis command unanswered while paused, then runs it once resumed through the control endpoint", async () => {
+    const k = key("paused");
+    expect((await control("/redis/pause")).status).toBe(200);
+    const write = raw.set(k, "sent while paused");
+    const settled = await Promise.race([write.then(() => "answered"), new Promise((r) => setTimeout(() => r("hung"), 500))]);
+    expect(settled).toBe("hung");
+    expect((await control("/redis/resume")).status).toBe(200);
+    expect(await write).toBe("OK");
+    expect(await raw.get(k)).toBe("sent while paused");
+  });
+
+  it("leaves a query on an open connection unanswered while PostgreSQL is paused, then answers it once resumed", async () => {
+    expect((await sql`select 1 as x`)[0]?.x, "a pooled connection of the endpoint is open").toBe(1);
+    expect((await control("/postgres/pause")).status).toBe(200);
+    const query = sql`select 2 as x`;
+    const settled = await Promise.race([query.then(() => "answered"), new Promise((r) => setTimeout(() => r("hung"), 500))]);
+    expect(settled).toBe("hung");
+    expect((await control("/postgres/resume")).status).toBe(200);
+    expect((await query)[0]?.x).toBe(2);
+  });
+});
+
 describe("stack stopped", () => {
-  it("leaves no redis-server or postgres process of its data folder and no endpoint answering; a second stop() resolves", async () => {
+  it("leaves no redis-server or postgres process of its data folder, even paused ones, and no endpoint answering; a second stop() resolves", async () => {
     const dir = stack.dataDir;
     const postmaster = Number(readFileSync(join(dir, "postgres", "postmaster.pid"), "utf8").split("\n")[0]);
     const backends = childrenOf(postmaster);
     expect(backends.length, "postmaster has child processes before stop").toBeGreaterThan(0);
     const needles = [`${dir}/postgres`, `redis-server 127.0.0.1:${stack.redis.port}`];
     expect(processesMatching(needles).length, "servers visible before stop").toBeGreaterThanOrEqual(2);
+    await stack.pauseRedis();
+    await stack.pausePostgres();
     await stack.stop();
     await stack.stop();
     expect(processesMatching(needles), "left over").toEqual([]);

@@ -132,7 +132,12 @@ export interface HttpRegistryOptions {
   token: string;
   /** Default: the global `fetch`; a service binding's `fetch` works too. */
   fetch?: (input: Request) => Promise<Response>;
+  /** How long one call may take in ms, answer included (default {@link DEFAULT_REGISTRY_TIMEOUT_MS}). */
+  timeoutMs?: number;
 }
+
+/** The default deadline of a registry call: a heartbeat is one Durable Object call behind the gateway. */
+export const DEFAULT_REGISTRY_TIMEOUT_MS = 5000;
 
 interface ProblemBody {
   errors?: { pointer: string; message: string; code: string }[];
@@ -143,7 +148,8 @@ interface ProblemBody {
 }
 
 /**
- * Registration and heartbeats through the gateway's HTTP API, for workers without the registry's bindings.
+ * Registration and heartbeats through the gateway's HTTP API, for workers without the registry's bindings. A call
+ * that outlives its deadline rejects with a `TimeoutError`, like any failed call (the next heartbeat tries again).
  * @example await new HttpRegistryClient({ baseUrl, token }).heartbeat("billing", instanceId, { status: "passing" });
  */
 export class HttpRegistryClient implements RegistryWriter {
@@ -198,7 +204,16 @@ export class HttpRegistryClient implements RegistryWriter {
     const headers: Record<string, string> = { authorization: `Bearer ${this.options.token}` };
     if (body !== undefined) headers["content-type"] = "application/json";
     const url = `${this.options.baseUrl.replace(/\/+$/, "")}${path}`;
-    return this.send(new Request(url, { method, headers, body: body === undefined ? null : JSON.stringify(body), redirect: "manual" }));
+    return this.send(
+      new Request(url, {
+        method,
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        redirect: "manual",
+        // The signal also bounds reading the answer's body, which the callers do after this resolves.
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS),
+      }),
+    );
   }
 }
 

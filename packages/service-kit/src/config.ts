@@ -47,6 +47,10 @@ export const ServiceVars = z.object({
   JWT_ALGORITHMS: optionalVar(z.string().regex(/^[A-Za-z0-9]+(\s*,\s*[A-Za-z0-9]+)*$/, "a comma-separated list of JWS algorithm names")),
   /** Longest a token may still be valid for (`exp` from now); a token minted to live longer is refused. */
   JWT_MAX_AGE_SECONDS: optionalVar(intVar(60, 366 * 86_400)),
+  /** Deadline of one Redis request in ms, retries included (default 3000). */
+  REDIS_TIMEOUT_MS: optionalVar(intVar(1, 60_000)),
+  /** Deadline of one Postgres statement or Pool connection in ms (default 5000). */
+  DATABASE_TIMEOUT_MS: optionalVar(intVar(1, 60_000)),
   METRICS_SHARDS: optionalVar(intVar(1, 64)),
   METRICS_FLUSH_INTERVAL_MS: optionalVar(intVar(1, 3_600_000)),
   UPSTASH_REDIS_REST_URL: optionalVar(z.url({ protocol: /^https?$/ })),

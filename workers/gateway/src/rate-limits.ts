@@ -6,7 +6,7 @@ import {
   type PreparedLimit,
   type RoutePolicy,
 } from "@foundation/rate-limiter";
-import { credentialsOf, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
+import { credentialsOf, HttpProblem, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
 import { configFrom } from "./config.ts";
 import type { GatewayEnv } from "./env.ts";
@@ -62,7 +62,12 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
               c.set("auth", a);
               return a.subject;
             },
-            () => undefined,
+            // Invalid credentials count as the client's address; but a key store that does not answer (503) or a
+            // client over its key lookups (429) is answered now, not after a second wait further down.
+            (err: unknown) => {
+              if (err instanceof HttpProblem && (err.status === 503 || err.status === 429)) throw err;
+              return undefined;
+            },
           )
         : undefined;
     const client = clientIdentity(subject, c.req.header("cf-connecting-ip"));

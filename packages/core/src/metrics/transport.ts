@@ -60,19 +60,44 @@ export function shardName(isolate: string, shards: number): string {
   return `metrics-${hash % shards}`;
 }
 
-/** A sink that calls the aggregator object over RPC. */
-export function aggregatorSink(ns: AggregatorNamespace, shards: number): MetricsSink {
+/** How long a metrics push may take before the pusher gives up on it (it sends the same batch again later). */
+const METRICS_PUSH_TIMEOUT_MS = 5000;
+
+/**
+ * `work`, or a `TimeoutError` once `ms` have passed. The work itself goes on (an RPC cannot be cancelled): a batch
+ * that arrives late anyway is dropped as a duplicate when it is sent again.
+ */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DOMException(`${what} did not answer within ${ms} ms`, "TimeoutError")), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** A sink that calls the aggregator object over RPC, giving up after `timeoutMs`. */
+export function aggregatorSink(ns: AggregatorNamespace, shards: number, timeoutMs = METRICS_PUSH_TIMEOUT_MS): MetricsSink {
   return async (batch) => {
-    await ns.get(ns.idFromName(shardName(batch.isolate, shards))).ingest(batch);
+    const name = shardName(batch.isolate, shards);
+    await within(ns.get(ns.idFromName(name)).ingest(batch), timeoutMs, `metrics aggregator ${name}`);
   };
 }
 
 /**
- * A sink that POSTs to the gateway's `/api/foundation/metrics` with a service token; a 400 or 413 answer
- * means the batch can never be accepted, so the pusher drops it.
+ * A sink that POSTs to the gateway's `/api/foundation/metrics` with a service token, giving up after `timeoutMs`;
+ * a 400 or 413 answer means the batch can never be accepted, so the pusher drops it.
  * @example httpSink("https://gateway.example.com", env.REGISTRY_TOKEN)
  */
-export function httpSink(gatewayUrl: string, token: string, send: (req: Request) => Promise<Response> = (r) => fetch(r)): MetricsSink {
+export function httpSink(
+  gatewayUrl: string,
+  token: string,
+  send: (req: Request) => Promise<Response> = (r) => fetch(r),
+  timeoutMs = METRICS_PUSH_TIMEOUT_MS,
+): MetricsSink {
   const url = `${gatewayUrl.replace(/\/+$/, "")}/api/foundation/metrics`;
   return async (batch) => {
     const res = await send(
@@ -81,6 +106,7 @@ export function httpSink(gatewayUrl: string, token: string, send: (req: Request)
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify(batch),
         redirect: "manual",
+        signal: AbortSignal.timeout(timeoutMs),
       }),
     );
     await res.body?.cancel();

@@ -3,6 +3,7 @@ import type { PendingEntry } from "../backoff.ts";
 import type { RawDelivery } from "../delivery.ts";
 import { rawEntries, type RawEntry } from "../replay.ts";
 import { deadLetterStream, type ConsumerConfig } from "../subscription.ts";
+import type { ConsumerGauges } from "./types.ts";
 
 /**
  * The Redis commands of one delivery round, each a named step of `StreamConsumer`'s round. They hold no state:
@@ -73,9 +74,16 @@ const FORGIVE_SCRIPT = `for i = 3, #ARGV, 2 do
 end
 return #ARGV`;
 
-/** Removes the group from the stream: its pending entries go with it (the subscription is deleted). */
+/**
+ * Removes the group from the stream: its pending entries go with it (the subscription is deleted). A stream that is
+ * missing has no group to remove.
+ */
 export async function destroyGroup(redis: Redis, config: ConsumerConfig): Promise<void> {
-  await redis.xgroup(config.stream, { type: "DESTROY", group: config.group });
+  try {
+    await redis.xgroup(config.stream, { type: "DESTROY", group: config.group });
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes("requires the key to exist")) throw err;
+  }
 }
 
 /** Acknowledges `ids` in the group (nothing to send for none). */
@@ -100,12 +108,20 @@ export async function writeDeadLetter(redis: Redis, config: ConsumerConfig, dead
   await redis.xack(config.stream, config.group, dead.streamId);
 }
 
-/** The group's lag and pending count and the dead-letter stream's length. */
-export async function readGauges(redis: Redis, config: ConsumerConfig): Promise<{ lag: number | null; pending: number; dlqSize: number }> {
+/**
+ * The group's lag and pending count and the dead-letter stream's length. A stream missing from Redis (deleted,
+ * evicted, or lost with Redis's data while Postgres still names it) is a state to report, not an error: no lag,
+ * nothing pending, and `streamMissing`. The next delivery round creates the stream and its group again.
+ */
+export async function readGauges(redis: Redis, config: ConsumerConfig): Promise<ConsumerGauges> {
   const [groups, dlqSize] = await Promise.all([
-    redis.xinfo(config.stream, { type: "GROUPS" }),
+    redis.xinfo(config.stream, { type: "GROUPS" }).catch((err: unknown) => {
+      if (err instanceof Error && err.message.includes("no such key")) return undefined;
+      throw err;
+    }),
     redis.xlen(deadLetterStream(config.stream)),
   ]);
+  if (groups === undefined) return { lag: null, pending: 0, dlqSize, streamMissing: true };
   const group = groupInfos(groups).find((g) => g.name === config.group);
   return { lag: group ? group.lag : null, pending: group?.pending ?? 0, dlqSize };
 }

@@ -7,7 +7,7 @@ import { eventMetrics } from "../metrics.ts";
 import { DEFAULT_MAX_BATCH_BYTES, type ConsumerConfig } from "../subscription.ts";
 import { deliverBatch, type BatchOutcome } from "./deliver.ts";
 import { labelsOf, recordOutcome } from "./outcomes.ts";
-import { consumerName, type ConsumerStatus, type Paused, type RoundReport } from "./types.ts";
+import { consumerName, type ConsumerGauges, type ConsumerStatus, type Paused, type RoundReport } from "./types.ts";
 import {
   acknowledge,
   claim,
@@ -375,7 +375,7 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   }
 
   /** Reads the group's lag and pending count and the dead-letter size into the gauges, and returns them. */
-  async #refreshGauges(config: ConsumerConfig): Promise<Pick<ConsumerStatus, "lag" | "pending" | "dlqSize">> {
+  async #refreshGauges(config: ConsumerConfig): Promise<ConsumerGauges> {
     const gauges = await readGauges(this.#redis, config);
     const labels = labelsOf(config);
     if (gauges.lag !== null) eventMetrics.lag.set(labels, gauges.lag);

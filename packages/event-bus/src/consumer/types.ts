@@ -15,8 +15,13 @@ export interface ConsumerStatus {
   lag: number | null;
   pending: number;
   dlqSize: number;
+  /** Present when the stream is not in Redis (deleted, evicted or lost): `lag` is then null and `pending` 0. */
+  streamMissing?: true;
   lastDeliveryAt: string | null;
 }
+
+/** What a consumer reads from Redis for its status and gauges. */
+export type ConsumerGauges = Pick<ConsumerStatus, "lag" | "pending" | "dlqSize" | "streamMissing">;
 
 /** Why and since when a consumer is paused (in storage, so a restart stays paused). */
 export interface Paused {
