@@ -32,7 +32,7 @@ describe("@foundation/client", () => {
     const name = `client-${crypto.randomUUID().slice(0, 8)}`;
     const svc = clientFor("service", name);
     const created = unwrap(
-      await svc.POST("/api/foundation/services", { body: { name, binding: "EXAMPLE", version: "1.0.0", ttlSeconds: 60 } }),
+      await svc.POST("/api/foundation/services", { body: { name, url: `https://${name}.example.com/`, version: "1.0.0", ttlSeconds: 60 } }),
     );
     const found = unwrap(await svc.GET("/api/foundation/services/{name}", { params: { path: { name }, query: {} } }));
     expect(found.instances.map((i) => i.id)).toEqual([created.instanceId]);

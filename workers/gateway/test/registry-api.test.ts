@@ -96,6 +96,22 @@ describe("registry HTTP API", () => {
   });
 });
 
+describe("registry HTTP API: bindings", () => {
+  it("lets a service token register only its own service's binding (another service's worker is refused with 403)", async () => {
+    const example = await token("service", "example");
+    const stranger = unique("stranger");
+    const own = await call("POST", "", example, { name: "example", binding: "EXAMPLE", version: "1.0.0", ttlSeconds: 60 });
+    expect(own.status).toBe(201);
+    const { instanceId } = await own.json<{ instanceId: string }>();
+    expect((await call("DELETE", `/example/instances/${instanceId}`, example)).status).toBe(204);
+    const hijack = await call("POST", "", await token("service", stranger), { name: stranger, binding: "EXAMPLE", version: "1.0.0" });
+    expect(hijack.status).toBe(403);
+    expect((await hijack.json<{ type: string }>()).type).toBe("/problems/forbidden-binding");
+    expect((await call("GET", `/${stranger}`, await token("read"))).status).toBe(200);
+    expect((await (await call("GET", `/${stranger}`, await token("read"))).json<{ instances: unknown[] }>()).instances).toEqual([]);
+  });
+});
+
 describe("registry HTTP API: every bad input gets a 4xx problem and changes nothing", () => {
   const name = unique("guarded");
   /** Tokens of this service, of another service, and without the service scope; filled before the tests run. */

@@ -11,7 +11,15 @@ import {
   type Instance,
   type RegistrationIssue,
 } from "@foundation/registry";
-import { ADMIN_SCOPE, HttpProblem, jsonBodiesOnly, requireAuth, type AuthContext } from "@foundation/service-kit";
+import {
+  ADMIN_SCOPE,
+  bindingName,
+  bindingNamed,
+  HttpProblem,
+  jsonBodiesOnly,
+  requireAuth,
+  type AuthContext,
+} from "@foundation/service-kit";
 import type { GatewayEnv } from "../env.ts";
 
 /** One instance as the API shows it. */
@@ -153,6 +161,19 @@ function authorize(auth: AuthContext, service: string): void {
   });
 }
 
+/**
+ * A service token may register only the binding configured for its service (the binding named after it, as
+ * wrangler.toml names them: `ai-monitor` → `AI_MONITOR`); otherwise a service could register another service's
+ * worker as an instance of itself and receive its traffic's identity assertions. Admin tokens register any binding.
+ */
+function authorizeBinding(auth: AuthContext, service: string, binding: string | undefined): void {
+  if (binding === undefined || auth.scopes.has(ADMIN_SCOPE) || binding === bindingName(service)) return;
+  throw new HttpProblem(403, {
+    slug: "forbidden-binding",
+    detail: `The service ${service} may only register the binding ${bindingName(service)}, not ${binding}.`,
+  });
+}
+
 function invalidBody(issues: RegistrationIssue[]): HttpProblem {
   return new HttpProblem(400, {
     slug: "validation-error",
@@ -172,6 +193,8 @@ servicesRoutes.use(jsonBodiesOnly());
 servicesRoutes.openapi(registerRoute, async (c) => {
   const body = c.req.valid("json");
   authorize(c.var.auth, body.name);
+  // A name that is no service binding at all is the registry's to refuse (400), as any invalid address.
+  if (body.binding !== undefined && bindingNamed(c.env, body.binding)) authorizeBinding(c.var.auth, body.name, body.binding);
   const result = await new RegistryClient(c.env, { cache }).register(body);
   if (result.ok) {
     const { instanceId, heartbeatIntervalSeconds: interval, created } = result;
