@@ -29,7 +29,11 @@ export const healthChecks = pgTable(
     latencyMs: doublePrecision("latency_ms").notNull(),
     detail: text("detail"),
   },
-  (t) => [index("health_checks_target_time_idx").on(t.target, t.checkedAt.desc())],
+  // By time alone for the retention's deletes (a hypertable has this index already, under the same name).
+  (t) => [
+    index("health_checks_target_time_idx").on(t.target, t.checkedAt.desc()),
+    index("health_checks_checked_at_idx").on(t.checkedAt.desc()),
+  ],
 );
 
 /** The health of a service instance, as Consul names it: `passing` and `warning` take traffic, `critical` takes none. */

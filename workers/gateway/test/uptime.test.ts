@@ -1,17 +1,20 @@
 import { createExecutionContext, createScheduledController, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { createDb, healthChecks } from "@foundation/db";
 import { RegistryClient } from "@foundation/registry";
-import { eq } from "drizzle-orm";
+import { and, eq, lt } from "drizzle-orm";
 import { describe, expect, inject, it } from "vitest";
 import worker from "../src/index.ts";
+import { configFrom } from "../src/config.ts";
 import { runUptimeChecks } from "../src/uptime/checks.ts";
-import { probeTarget } from "../src/uptime/uptime.ts";
+import { pruneProbes } from "../src/uptime/store.ts";
+import { DEFAULT_HEALTH_CHECK_RETENTION_DAYS, probeTarget, retentionCutoff } from "../src/uptime/uptime.ts";
 import { token } from "./auth.ts";
 
 const upstreams = inject("upstreams");
 const registry = new RegistryClient(env);
 const unique = (prefix: string) => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
 
 /** Sets how the fixture server answers the scenario's requests (see upstream-fixture.ts). */
 async function behave(scenario: string, behaviour: { status?: number; headers?: Record<string, string>; hang?: boolean }): Promise<void> {
@@ -31,6 +34,18 @@ const rowsOf = (service: string, id: string) =>
     .from(healthChecks)
     .where(eq(healthChecks.target, probeTarget(service, id)))
     .orderBy(healthChecks.checkedAt);
+
+/** Writes probe rows of `target` checked at each of `times`, as past cron runs would have. */
+async function history(target: string, times: readonly number[]): Promise<void> {
+  await createDb(env)
+    .insert(healthChecks)
+    .values(times.map((t) => ({ checkedAt: new Date(t), target, ok: true, latencyMs: 1, detail: "HTTP 200" })));
+}
+
+const timesOf = async (target: string) =>
+  (await createDb(env).select().from(healthChecks).where(eq(healthChecks.target, target)).orderBy(healthChecks.checkedAt)).map((r) =>
+    r.checkedAt.getTime(),
+  );
 
 describe("uptime checks", () => {
   it("probes binding and URL instances' /health, fails errors, redirects and timeouts, and stores every result", async () => {
@@ -112,6 +127,42 @@ describe("uptime checks", () => {
     await behave(`${service}-p`, { status: 200 });
     await runUptimeChecks(env, { services: [service] });
     expect(await statusOf(probed)).toMatchObject({ status: "passing", output: "gateway probe of /health: HTTP 200" });
+  });
+
+  it("deletes probes older than the retention (30 days by default) on each run and keeps the younger ones", async () => {
+    expect(configFrom(env).healthCheckRetentionDays).toBe(DEFAULT_HEALTH_CHECK_RETENTION_DAYS);
+    const target = probeTarget(unique("upr"), "i-1");
+    const now = Date.now();
+    const kept = [now - 30 * DAY + HOUR, now - 7 * DAY, now - HOUR];
+    await history(target, [now - 400 * DAY, now - 31 * DAY, now - 30 * DAY - 1000, ...kept]);
+    await runUptimeChecks(env, { services: [], now: () => now });
+    expect(await timesOf(target)).toEqual(kept);
+
+    await runUptimeChecks(env, { services: [], now: () => now, retentionDays: 2 });
+    expect(await timesOf(target)).toEqual([now - HOUR]);
+  });
+
+  it("deletes at most a batch of expired probes per run, so a backlog goes over several runs", async () => {
+    const target = probeTarget(unique("upb"), "i-1");
+    const now = Date.now();
+    const cutoff = retentionCutoff(now, DEFAULT_HEALTH_CHECK_RETENTION_DAYS);
+    await history(target, [...Array.from({ length: 25 }, (_, i) => now - 60 * DAY - i * HOUR), now - HOUR]);
+    const expired = async () =>
+      (
+        await createDb(env)
+          .select()
+          .from(healthChecks)
+          .where(and(eq(healthChecks.target, target), lt(healthChecks.checkedAt, new Date(cutoff))))
+      ).length;
+    // Other tests' old probes may be deleted by the same statements, so each run is counted, not its victims.
+    const deleted = [await pruneProbes(env, cutoff, 10)];
+    expect(deleted).toEqual([10]);
+    expect(await expired()).toBeGreaterThanOrEqual(15);
+    while (deleted.at(-1) === 10) deleted.push(await pruneProbes(env, cutoff, 10));
+    expect(deleted.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...deleted)).toBe(10);
+    expect(await expired()).toBe(0);
+    expect(await timesOf(target)).toEqual([now - HOUR]);
   });
 
   it("runs from the gateway's cron trigger, next to the kit's own scheduled work", async () => {

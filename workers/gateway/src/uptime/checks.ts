@@ -1,17 +1,19 @@
 import { RegistryClient, type Instance } from "@foundation/registry/client";
 import { errorFields, type Logger } from "@foundation/service-kit";
 import { bindingNamed } from "@foundation/core";
+import { configFrom } from "../config.ts";
 import { tellDashboard } from "../dashboard/status-dashboard.ts";
 import {
   instanceUptime,
   probeHeartbeat,
   probeTarget,
   probeVerdict,
+  retentionCutoff,
   type InstanceUptime,
   type ProbeResult,
   type TargetCounts,
 } from "./uptime.ts";
-import { probeCounts, recordProbes } from "./store.ts";
+import { probeCounts, pruneProbes, recordProbes } from "./store.ts";
 
 /** How long a probe waits for `/health` before it counts as failed. */
 export const PROBE_TIMEOUT_MS = 5000;
@@ -25,6 +27,8 @@ export interface UptimeCheckOptions {
   timeoutMs?: number;
   /** Probe only these services (default: every service in the registry). */
   services?: readonly string[];
+  /** Days of probe history to keep (default: `HEALTH_CHECK_RETENTION_DAYS`, else 30). */
+  retentionDays?: number;
   log?: Logger;
 }
 
@@ -89,8 +93,9 @@ async function feedRegistry(registry: RegistryClient, instances: readonly Instan
 
 /**
  * The cron's uptime check: probes every registered instance's `/health`, appends the results to
- * `health_checks`, heartbeats the instances registered with metadata `probe: "gateway"`, and tells the
- * status dashboard to refresh. Returns the results.
+ * `health_checks`, deletes probes older than the retention (at most `HEALTH_CHECK_PRUNE_BATCH` rows a run),
+ * heartbeats the instances registered with metadata `probe: "gateway"`, and tells the status dashboard to
+ * refresh. Returns the results.
  * @example ctx.waitUntil(runUptimeChecks(env));
  */
 export async function runUptimeChecks(env: Env, options: UptimeCheckOptions = {}): Promise<ProbeResult[]> {
@@ -99,8 +104,10 @@ export async function runUptimeChecks(env: Env, options: UptimeCheckOptions = {}
   const services = options.services ? await Promise.all(options.services.map((s) => registry.discover(s))) : await registry.services();
   const instances = services.flatMap((s) => s.instances);
   const results = await mapLimit(instances, PROBE_CONCURRENCY, (i) => probeInstance(env, i, now, options.timeoutMs ?? PROBE_TIMEOUT_MS));
+  const retentionDays = options.retentionDays ?? configFrom(env).healthCheckRetentionDays;
   const writes = await Promise.allSettled([
     env.DATABASE_URL ? recordProbes(env, results) : undefined,
+    env.DATABASE_URL ? pruneProbes(env, retentionCutoff(now(), retentionDays)) : undefined,
     feedRegistry(registry, instances, results),
   ]);
   for (const w of writes)

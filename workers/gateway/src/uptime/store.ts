@@ -1,6 +1,14 @@
 import { createDb, healthChecks, type DbEnv } from "@foundation/db";
 import { and, gt, inArray, lte, sql } from "drizzle-orm";
-import { LONGEST_WINDOW_MS, probeTarget, windowStart, type ProbeResult, type TargetCounts, type UptimeWindow } from "./uptime.ts";
+import {
+  HEALTH_CHECK_PRUNE_BATCH,
+  LONGEST_WINDOW_MS,
+  probeTarget,
+  windowStart,
+  type ProbeResult,
+  type TargetCounts,
+  type UptimeWindow,
+} from "./uptime.ts";
 
 /**
  * Appends probe results to `health_checks` (one row per probe; a hypertable where TimescaleDB exists).
@@ -19,6 +27,23 @@ export async function recordProbes(env: DbEnv, results: readonly ProbeResult[]):
         detail: r.detail,
       })),
     );
+}
+
+/**
+ * Deletes up to `limit` probe rows checked before `before` (epoch ms) and answers how many went. The rows are
+ * picked by their physical address (`tableoid`, `ctid`: the table has no key, and a hypertable's chunks are
+ * tables of their own), so one statement stays bounded however much history is due; the next run takes the rest.
+ * @example await pruneProbes(env, retentionCutoff(Date.now(), 30));
+ */
+export async function pruneProbes(env: DbEnv, before: number, limit = HEALTH_CHECK_PRUNE_BATCH): Promise<number> {
+  const cutoff = new Date(before).toISOString();
+  const result = await createDb(env).execute(sql`
+    delete from ${healthChecks}
+    where ${healthChecks.checkedAt} < ${cutoff}::timestamptz
+      and (tableoid, ctid) in (
+        select tableoid, ctid from ${healthChecks} where ${healthChecks.checkedAt} < ${cutoff}::timestamptz limit ${limit}
+      )`);
+  return result.rowCount ?? 0;
 }
 
 const countIn = (window: UptimeWindow, now: number, onlyOk: boolean) => {

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { instanceUptime, probeHeartbeat, probeTarget, probeVerdict, uptimeRatio, windowStart, type TargetCounts } from "./uptime.ts";
+import {
+  DEFAULT_HEALTH_CHECK_RETENTION_DAYS,
+  instanceUptime,
+  LONGEST_WINDOW_MS,
+  probeHeartbeat,
+  probeTarget,
+  probeVerdict,
+  retentionCutoff,
+  uptimeRatio,
+  windowStart,
+  type TargetCounts,
+} from "./uptime.ts";
 
 const counts = (c: Partial<TargetCounts> = {}): TargetCounts => ({
   windows: { uptime24h: { total: 4, ok: 3 }, uptime7d: { total: 10, ok: 9 }, uptime30d: { total: 3, ok: 0 } },
@@ -25,6 +36,13 @@ describe("uptime", () => {
     expect(windowStart("uptime24h", now)).toBe(Date.UTC(2026, 5, 29));
     expect(windowStart("uptime7d", now)).toBe(Date.UTC(2026, 5, 23));
     expect(windowStart("uptime30d", now)).toBe(Date.UTC(2026, 4, 31));
+  });
+
+  it("cuts probe history off the retention's days before now, by default no sooner than the longest window reads", () => {
+    const now = Date.UTC(2026, 5, 30);
+    expect(retentionCutoff(now, 30)).toBe(Date.UTC(2026, 4, 31));
+    expect(retentionCutoff(now, 90)).toBe(Date.UTC(2026, 3, 1));
+    expect(retentionCutoff(now, DEFAULT_HEALTH_CHECK_RETENTION_DAYS)).toBe(now - LONGEST_WINDOW_MS);
   });
 
   it("turns an instance's counts into its three uptimes and last probe", () => {

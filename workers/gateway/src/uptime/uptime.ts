@@ -13,6 +13,19 @@ export type UptimeWindow = keyof typeof UPTIME_WINDOWS;
 /** The longest window: older probes never count. */
 export const LONGEST_WINDOW_MS = UPTIME_WINDOWS.uptime30d;
 
+/** Days of probe history kept when `HEALTH_CHECK_RETENTION_DAYS` is unset: the longest window. */
+export const DEFAULT_HEALTH_CHECK_RETENTION_DAYS = 30;
+/** Probe rows one cron run deletes at most, so a run stays short however much history is due. */
+export const HEALTH_CHECK_PRUNE_BATCH = 10_000;
+
+/**
+ * The retention cutoff as of `now`: probes checked before it are deleted.
+ * @example retentionCutoff(Date.UTC(2026, 5, 30), 30) // Date.UTC(2026, 4, 31)
+ */
+export function retentionCutoff(now: number, retentionDays: number): number {
+  return now - retentionDays * 24 * HOUR_MS;
+}
+
 /** The metadata that asks the gateway's probe to heartbeat an instance that cannot heartbeat itself. */
 export const PROBE_METADATA = { key: "probe", value: "gateway" } as const;
 
