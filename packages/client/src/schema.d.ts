@@ -392,6 +392,13 @@ export interface paths {
           };
           content?: never;
         };
+        /** @description The stream does not exist and the publisher has created NEW_STREAMS_PER_HOUR streams within the hour (IETF `quota-exceeded` problem, `Retry-After`); nothing was written */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
         /** @description Redis did not accept the write; retry with the same Idempotency-Key */
         503: {
           headers: {
@@ -401,7 +408,43 @@ export interface paths {
         };
       };
     };
-    delete?: never;
+    /** Delete a stream with all its partitions: its subscriptions (groups, consumers), archiver, entries, dead letters, archived events and metric series (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          stream: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description What was deleted */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["DeletedStream"];
+          };
+        };
+        /** @description No such stream */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Redis or Postgres did not answer; a retry finishes the deletion */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
     options?: never;
     head?: never;
     patch?: never;
@@ -468,6 +511,13 @@ export interface paths {
         };
         /** @description The Idempotency-Key was used with a different request; nothing was written */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The stream does not exist and the publisher has created NEW_STREAMS_PER_HOUR streams within the hour (IETF `quota-exceeded` problem, `Retry-After`); nothing was written */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -1229,6 +1279,15 @@ export interface components {
       duplicate: boolean;
       /** @description The partition of each event, in input order (partitioned topics only); stream ids are per partition */
       partitions?: number[];
+    };
+    DeletedStream: {
+      stream: string;
+      partitions: number;
+      subscriptions: number;
+      entries: number;
+      deadLetters: number;
+      archivedEvents: number;
+      metricSeries: number;
     };
     CreatedSubscription: {
       id: string;

@@ -26,10 +26,18 @@ export interface ProblemDetails extends Problem {
   correlationId?: string;
 }
 
+/**
+ * The problem type of the IETF RateLimit header fields draft for a request refused because a quota is used up
+ * (registered with IANA's HTTP problem types); answered with 429.
+ */
+export const QUOTA_EXCEEDED_TYPE = "https://iana.org/assignments/http-problem-types#quota-exceeded";
+
 /** Options of an {@link HttpProblem}. */
 export interface HttpProblemOptions {
   /** Short slug naming the problem type, rendered as `/problems/<slug>`; defaults to `about:blank`. */
   slug?: string;
+  /** An absolute problem type URI from a registry (e.g. IANA's `…#quota-exceeded`); wins over `slug`. */
+  type?: string;
   title?: string;
   detail?: string;
   errors?: ValidationIssue[];
@@ -70,7 +78,7 @@ export class HttpProblem extends HTTPException {
     super(status, { message: options.detail ?? title, cause: options.cause });
     this.headers = options.headers ?? {};
     this.problem = {
-      type: options.slug ? `/problems/${options.slug}` : "about:blank",
+      type: options.type ?? (options.slug ? `/problems/${options.slug}` : "about:blank"),
       title,
       status,
       ...(options.detail === undefined ? {} : { detail: options.detail }),

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { idlePollDelayMs, planRetries, retryDelayMs } from "./backoff.ts";
+import {
+  firstRetryDueInMs,
+  idlePollDelayMs,
+  planRetries,
+  RETRY_JITTER_MAX,
+  RETRY_JITTER_MIN,
+  retryDelayMs,
+  retryJitter,
+} from "./backoff.ts";
 import { correlationIdOf, deliveryBody, DeliveryRequest, outcomes, parseStoredEvent, readSignedDelivery } from "./delivery.ts";
 import { serialiseEvent, toEnvelope } from "./envelope.ts";
 
@@ -10,16 +18,72 @@ describe("retry timing", () => {
     expect([1, 2, 3, 4, 5, 50].map((n) => retryDelayMs(n, policy))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
   });
 
-  it("redelivers due entries, dead-letters exhausted ones and says when the next is due", () => {
+  it("redelivers due entries, dead-letters exhausted ones and says when the next is due, each after its own jittered delay", () => {
+    const due = retryDelayMs(1, policy, "1-0");
+    const second = retryDelayMs(2, policy, "2-0");
     const plan = planRetries(
       [
-        { streamId: "1-0", idleMs: 1500, deliveries: 1 },
+        { streamId: "1-0", idleMs: due, deliveries: 1 },
         { streamId: "2-0", idleMs: 1500, deliveries: 2 },
         { streamId: "3-0", idleMs: 0, deliveries: 4 },
       ],
       policy,
     );
-    expect(plan).toEqual({ redeliver: ["1-0"], deadLetter: [{ streamId: "3-0", idleMs: 0, deliveries: 4 }], nextDueInMs: 500 });
+    expect(plan).toEqual({ redeliver: ["1-0"], deadLetter: [{ streamId: "3-0", idleMs: 0, deliveries: 4 }], nextDueInMs: second - 1500 });
+    expect(planRetries([{ streamId: "1-0", idleMs: due - 1, deliveries: 1 }], policy)).toMatchObject({ redeliver: [], nextDueInMs: 1 });
+  });
+
+  it("jitters a keyed delay by a factor in [0.75, 1.25) of the capped exponential delay", () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `${1_719_000_000_000 + (i >> 2)}-${i & 3}`);
+    for (const deliveries of [1, 2, 3, 4, 5, 50]) {
+      const base = retryDelayMs(deliveries, policy);
+      for (const id of ids) {
+        const delay = retryDelayMs(deliveries, policy, id);
+        expect(delay).toBeGreaterThanOrEqual(Math.floor(base * RETRY_JITTER_MIN));
+        expect(delay).toBeLessThan(base * RETRY_JITTER_MAX);
+      }
+    }
+    for (const id of ids) {
+      const factor = retryJitter(id, 1);
+      expect(factor >= RETRY_JITTER_MIN && factor < RETRY_JITTER_MAX).toBe(true);
+    }
+  });
+
+  it("gives one entry the same delay in every round, and a new one when its delivery count grows", () => {
+    const id = "1719000000000-7";
+    expect(retryDelayMs(2, policy, id)).toBe(retryDelayMs(2, policy, id));
+    expect(Array.from({ length: 5 }, () => planRetries([{ streamId: id, idleMs: 0, deliveries: 2 }], policy).nextDueInMs)).toEqual(
+      Array.from({ length: 5 }, () => retryDelayMs(2, policy, id)),
+    );
+    const factors = new Set([1, 2, 3, 4, 5, 6].map((n) => retryJitter(id, n)));
+    expect(factors.size).toBe(6);
+  });
+
+  it("spreads entries that failed together: 100 consecutive ids get many distinct delays averaging the base", () => {
+    for (const ids of [
+      Array.from({ length: 100 }, (_, i) => `${1_719_000_000_000 + i}-0`),
+      Array.from({ length: 100 }, (_, i) => `1719000000000-${i}`),
+    ]) {
+      const delays = ids.map((id) => retryDelayMs(1, policy, id));
+      expect(new Set(delays).size).toBeGreaterThanOrEqual(75);
+      const mean = delays.reduce((a, b) => a + b, 0) / delays.length;
+      expect(Math.abs(mean - 1000)).toBeLessThan(50);
+      expect(delays.filter((d) => d < 1000).length).toBeGreaterThanOrEqual(30);
+      expect(delays.filter((d) => d >= 1000).length).toBeGreaterThanOrEqual(30);
+      // Each tenth of the range [750, 1250) holds some of them: no lockstep cluster.
+      const tenths = new Set(delays.map((d) => Math.floor((d - 750) / 50)));
+      expect(tenths.size).toBe(10);
+    }
+  });
+
+  it("schedules the round after failures for the soonest failed entry's jittered delay", () => {
+    const failed = [
+      { streamId: "1719000000000-0", deliveries: 1 },
+      { streamId: "1719000000001-0", deliveries: 1 },
+      { streamId: "1719000000002-0", deliveries: 3 },
+    ];
+    expect(firstRetryDueInMs(failed, policy)).toBe(Math.min(...failed.map((f) => retryDelayMs(f.deliveries, policy, f.streamId))));
+    expect(firstRetryDueInMs([], policy)).toBeNull();
   });
 
   it("backs an idle consumer off from 1 s to a minute", () => {

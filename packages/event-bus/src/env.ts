@@ -12,10 +12,12 @@ export interface EventBusEnv extends RedisEnv, DeliveryEnv, MetricsEnv {
   STREAM_CONSUMER: DurableObjectNamespace<StreamConsumer>;
 }
 
-/** The streams' settings, parsed once from the worker's configuration (`STREAM_RETENTION`, `STREAM_PARTITIONS`). */
+/** The streams' settings, parsed once from the worker's configuration (see `StreamVars`). */
 export interface StreamSettings {
   retention: RetentionConfig;
   partitions: PartitionConfig;
+  /** Streams that do not exist yet one publisher may create per hour (admins are not counted). */
+  newStreamsPerHour: number;
 }
 
 /** What the bus's operations need from the worker that runs them, per request. */

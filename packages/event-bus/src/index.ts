@@ -3,7 +3,18 @@
  * replay with the Postgres archive behind it, dead letters and redrive, subscriptions, and the `StreamConsumer`
  * Durable Object that pushes each group's events to its target. A subscriber needs only `./subscriber`.
  */
-export { idlePollDelayMs, planRetries, retryDelayMs, type PendingEntry, type RetryPlan, type RetryPolicy } from "./backoff.ts";
+export {
+  firstRetryDueInMs,
+  idlePollDelayMs,
+  planRetries,
+  RETRY_JITTER_MAX,
+  RETRY_JITTER_MIN,
+  retryDelayMs,
+  retryJitter,
+  type PendingEntry,
+  type RetryPlan,
+  type RetryPolicy,
+} from "./backoff.ts";
 export { deliverBatch, type BatchOutcome, type DeliveryEnv } from "./consumer/deliver.ts";
 export {
   GAUGE_REFRESH_MS,
@@ -14,6 +25,7 @@ export {
   type RoundFacts,
   type RoundMemory,
 } from "./consumer/round.ts";
+export { goneExpiresAt, SUBSCRIPTION_GONE_RETENTION_DAYS } from "./consumer/gone.ts";
 export { StreamConsumer } from "./consumer/stream-consumer.ts";
 export { consumerName, type ConsumerStatus, type RoundReport } from "./consumer/types.ts";
 export { consumerStub, wakeConsumer } from "./consumer/wake.ts";
@@ -37,6 +49,9 @@ export {
   IDEMPOTENCY_TTL_SECONDS,
   IdempotencyConflict,
   idempotencyRecordKey,
+  KNOWN_TOPICS_KEY,
+  newTopicCounterKey,
+  NewTopicQuotaExceeded,
   publishBatches,
   publishEvents,
   RETENTION_CHECK_INTERVAL_MS,
@@ -70,11 +85,13 @@ export {
 } from "./retention.ts";
 export { PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA1 } from "./scripts.ts";
 export { archiveDeliveries, archiveRow, readArchive, type ArchiveQuery, type EventRow } from "./store/archive.ts";
+export { deleteStream, type DeletedStream } from "./streams.ts";
 export * from "./subscriber.ts";
 export {
   ARCHIVER_GROUP,
   archiverConfig,
   consumerObjectName,
+  DEAD_LETTER_MAX_LEN,
   deadLetterStream,
   GroupName,
   partitionConsumer,
@@ -109,4 +126,11 @@ export {
   retryAfterMs,
   type AttemptOutcome,
 } from "./webhook-format.ts";
-export { completeEvents, publishToTopic, requestHash, type TopicPublishOptions, type TopicPublishResult } from "./topics.ts";
+export {
+  completeEvents,
+  NEW_STREAM_WINDOW_MS,
+  publishToTopic,
+  requestHash,
+  type TopicPublishOptions,
+  type TopicPublishResult,
+} from "./topics.ts";

@@ -26,6 +26,11 @@ export interface PublishOptions {
   now?: () => number;
   /** Minimum time between two retention checks of a stream; 0 checks on every publish. */
   retentionCheckIntervalMs?: number;
+  /**
+   * The publisher's quota of new topics: creating a topic nobody published to before counts against it, and a
+   * publish past it throws {@link NewTopicQuotaExceeded}. Without one, topics are created freely.
+   */
+  newTopics?: { limit: number; windowMs: number };
 }
 
 /** What the retention check of a publish did. */
@@ -57,6 +62,30 @@ export class IdempotencyConflict extends Error {
   override readonly name = "IdempotencyConflict";
 }
 
+/** The publish would create a topic, and its publisher has created as many as its quota allows: nothing was written. */
+export class NewTopicQuotaExceeded extends Error {
+  override readonly name = "NewTopicQuotaExceeded";
+
+  constructor(
+    readonly limit: number,
+    /** Milliseconds until the publisher may create a topic again. */
+    readonly retryAfterMs: number,
+  ) {
+    super(`the publisher may create ${limit} new streams per window; retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+  }
+}
+
+/** Redis set of every topic published to: a topic not in it (and without streams) is new. */
+export const KNOWN_TOPICS_KEY = "topics";
+
+/**
+ * Redis key counting the topics a publisher created in the current window.
+ * @example newTopicCounterKey("billing:eu") // "quota:new-topics:billing%3Aeu"
+ */
+export function newTopicCounterKey(publisher: string): string {
+  return `quota:new-topics:${encodeURIComponent(publisher)}`;
+}
+
 /**
  * Redis key of an idempotency record: scope, publisher and key each encoded, so no two (publisher, key) pairs
  * can share a record whatever characters they hold.
@@ -85,7 +114,8 @@ const split = (joined: unknown) => (joined === "" ? [] : String(joined).split(",
  * Appends events to one or more streams (a topic's partitions) in one round trip and one atomic script: every
  * event is written or none. A retry with the same idempotency key (`scope` names the record, normally the topic)
  * returns the first publish's stream and event ids and writes nothing; the same key with another `requestHash`
- * throws {@link IdempotencyConflict}, also writing nothing. Resolves only after Redis accepted the write. The same
+ * throws {@link IdempotencyConflict}, also writing nothing; so does a new topic past the publisher's quota
+ * ({@link NewTopicQuotaExceeded}). `scope` is also the topic the quota counts. Resolves only after Redis accepted the write. The same
  * script applies each stream's retention (at most once per check interval) without trimming entries a consumer
  * group still needs.
  * @example const [orders] = await publishBatches(redis, [{ stream: "orders", events }], "orders", { idempotencyKey: "req-1" });
@@ -98,10 +128,14 @@ export async function publishBatches(
 ): Promise<PublishResult[]> {
   const key = options.idempotencyKey;
   const record = Boolean(key);
+  const publisher = options.publisher ?? "anonymous";
   const keys = batches.flatMap((b) => [b.stream, retentionMarkerKey(b.stream)]);
-  if (key) keys.push(idempotencyRecordKey(scope, options.publisher ?? "anonymous", key));
+  keys.push(KNOWN_TOPICS_KEY, newTopicCounterKey(publisher));
+  if (key) keys.push(idempotencyRecordKey(scope, publisher, key));
   const interval = String(options.retentionCheckIntervalMs ?? RETENTION_CHECK_INTERVAL_MS);
+  const quota = options.newTopics;
   const args = [String(IDEMPOTENCY_TTL_SECONDS), options.requestHash ?? "", ...trimArgs(options), interval, String(batches.length)];
+  args.push(scope, quota ? String(quota.limit) : "-1", String(quota?.windowMs ?? 0));
   for (const b of batches) {
     args.push(String(b.events.length));
     // The record keeps the event ids, so that a retry answers the first publish's; without one they stay here.
@@ -118,6 +152,7 @@ export async function publishBatches(
   const out = reply as unknown[];
   const status = Number(out[0]);
   if (status === 2) throw new IdempotencyConflict(`idempotency key ${options.idempotencyKey ?? ""} was used with another request`);
+  if (status === 3) throw new NewTopicQuotaExceeded(quota?.limit ?? 0, Number(out[1]));
   return batches.map((b, i): PublishResult => {
     const kept = out[2 + 2 * i] as unknown[];
     const eventIds = status === 1 ? kept.map(String) : b.events.map((e) => e.id);

@@ -66,35 +66,86 @@ export type ReplayedEntry = StoredEvent | UnreadableEvent;
  * (written by something other than the bus) becomes an {@link UnreadableEvent}, never an error.
  */
 export function parseEntries(raw: unknown): ReplayedEntry[] {
-  return rawEntries(raw).map((e) => {
-    const event = parseStoredEvent(e.json);
-    return event ? { streamId: e.streamId, event } : { streamId: e.streamId, unreadable: "the stored event is not a JSON object" };
-  });
+  return rawEntries(raw).map(replayed);
+}
+
+/** One raw entry as a replay shows it: its event, or why it cannot be read. */
+function replayed(e: RawEntry): ReplayedEntry {
+  const event = parseStoredEvent(e.json);
+  return event ? { streamId: e.streamId, event } : { streamId: e.streamId, unreadable: "the stored event is not a JSON object" };
 }
 
 /**
- * Reads events in stream order, optionally after an id and for one subject. With a subject filter it
- * reads ahead in pages until it has `limit` matches or reaches the end, at most 50 pages per call.
+ * Most bytes of stored events one replay with a `subject` filter reads from Redis: past it, the replay answers what
+ * it found with the cursor to go on, so a rare subject in a long stream costs many cheap requests, not one huge one.
+ */
+export const REPLAY_SCAN_BYTES = 1024 * 1024;
+/** Most entries one replay with a `subject` filter reads from Redis (see {@link REPLAY_SCAN_BYTES}). */
+export const REPLAY_SCAN_ENTRIES = 5000;
+/** Entries of the first page a filtered replay reads; later pages are sized from the bytes per entry seen so far. */
+const FIRST_SCAN_PAGE = 20;
+const MAX_SCAN_PAGE = 500;
+
+/** Limits of the work one filtered replay does. */
+export interface ScanBudget {
+  bytes: number;
+  entries: number;
+}
+
+/**
+ * The size of the next page a filtered replay reads: what is left of the entry budget, and of the byte budget at the
+ * bytes per entry seen so far, between 1 and 500 entries.
+ * @example nextScanPage({ bytes: 1000, entries: 10 }, { bytes: 1_000_000, entries: 5000 }) // 500
+ */
+export function nextScanPage(scanned: ScanBudget, budget: ScanBudget): number {
+  const entriesLeft = budget.entries - scanned.entries;
+  if (scanned.entries === 0) return Math.max(0, Math.min(FIRST_SCAN_PAGE, entriesLeft));
+  const perEntry = Math.max(1, scanned.bytes / scanned.entries);
+  const byBytes = Math.floor((budget.bytes - scanned.bytes) / perEntry);
+  return Math.max(0, Math.min(MAX_SCAN_PAGE, entriesLeft, Math.max(1, byBytes)));
+}
+
+/**
+ * Reads events in stream order, optionally after an id and for one subject. With a subject filter it reads ahead in
+ * pages until it has `limit` matches, reaches the end, or has read `budget` (at most {@link REPLAY_SCAN_BYTES} and
+ * {@link REPLAY_SCAN_ENTRIES} by default); then `next` is the cursor to continue from, even with fewer than `limit`
+ * events.
  * @example const page = await replayEvents(redis, "orders", { after: "0-0", limit: 100, subject: "order-42" });
  */
 export async function replayEvents(
   redis: Redis,
   stream: string,
   options: ReplayOptions,
+  budget: ScanBudget = { bytes: REPLAY_SCAN_BYTES, entries: REPLAY_SCAN_ENTRIES },
 ): Promise<{ events: ReplayedEntry[]; next: string | null }> {
+  // A page of fewer entries than asked for is the stream's end; foreign entries (skipped) still move the cursor.
+  const read = async (after: string | undefined, count: number) => {
+    const reply: unknown = await redis.xrange(stream, after ? `(${after}` : "-", "+", count);
+    const all = isArray(reply) ? reply : [];
+    const lastEntry = all.at(-1);
+    const last = isArray(lastEntry) && typeof lastEntry[0] === "string" ? lastEntry[0] : after;
+    return { entries: rawEntries(all), last, more: all.length === count };
+  };
+  if (!options.subject) {
+    const { entries, last, more } = await read(options.after, options.limit);
+    return { events: entries.map(replayed), next: more ? (last ?? null) : null };
+  }
   const events: ReplayedEntry[] = [];
   let cursor = options.after;
-  const page = options.subject ? Math.max(options.limit, 500) : options.limit;
-  for (let pages = 0; pages < 50 && events.length < options.limit; pages++) {
-    const raw = await redis.xrange(stream, cursor ? `(${cursor}` : "-", "+", page);
-    const entries = parseEntries(raw);
-    for (const e of entries) {
-      cursor = e.streamId;
-      if (options.subject && !("event" in e && e.event.subject === options.subject)) continue;
-      events.push(e);
-      if (events.length === options.limit) break;
+  const scanned: ScanBudget = { bytes: 0, entries: 0 };
+  for (let page = nextScanPage(scanned, budget); page > 0 && scanned.bytes < budget.bytes; page = nextScanPage(scanned, budget)) {
+    const { entries, last, more } = await read(cursor, page);
+    scanned.entries += page;
+    for (const entry of entries) {
+      cursor = entry.streamId;
+      scanned.bytes += entry.json.length;
+      const event = parseStoredEvent(entry.json);
+      if (event?.subject !== options.subject) continue;
+      events.push({ streamId: entry.streamId, event });
+      if (events.length === options.limit) return { events, next: cursor };
     }
-    if (entries.length < page) return { events, next: events.length === options.limit ? (cursor ?? null) : null };
+    cursor = last;
+    if (!more) return { events, next: null };
   }
   return { events, next: cursor ?? null };
 }

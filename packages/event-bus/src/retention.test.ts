@@ -5,7 +5,7 @@ describe("STREAM_RETENTION", () => {
   const config = parseRetentionConfig(
     JSON.stringify({
       "*": { maxLen: 1000 },
-      "ai.*": { maxAgeSeconds: 3600, archive: true },
+      "ai.*": { maxAgeSeconds: 3600 },
       "ai.responses.*": { maxLen: 50 },
       "audit.log": { archive: true },
     }),
@@ -14,7 +14,7 @@ describe("STREAM_RETENTION", () => {
   it("takes the exact entry, else the longest matching prefix, else the default", () => {
     expect(retentionFor("audit.log", config)).toEqual({ archive: true });
     expect(retentionFor("ai.responses.raw", config)).toEqual({ maxLen: 50, archive: false });
-    expect(retentionFor("ai.metrics", config)).toEqual({ maxAgeSeconds: 3600, archive: true });
+    expect(retentionFor("ai.metrics", config)).toEqual({ maxAgeSeconds: 3600, archive: false });
     expect(retentionFor("orders", config)).toEqual({ maxLen: 1000, archive: false });
     expect(retentionFor("orders", {})).toEqual(DEFAULT_RETENTION);
     expect(parseRetentionConfig(undefined)).toEqual({});
@@ -28,6 +28,14 @@ describe("STREAM_RETENTION", () => {
     ["a bad pattern", '{"Orders*": {"maxLen": 5}}'],
   ])("refuses %s with a readable error", (_, json) => {
     expect(() => parseRetentionConfig(json)).toThrow(/STREAM_RETENTION/);
+  });
+
+  it("archives only streams named exactly: a prefix that archives would let any publisher start archivers", () => {
+    expect(() => parseRetentionConfig('{"*": {"maxLen": 5, "archive": true}}')).toThrow(/"\*" is a prefix/);
+    expect(() => parseRetentionConfig('{"ai.*": {"archive": true}}')).toThrow(/archive: true needs a stream named exactly/);
+    expect(retentionFor("ai.new", parseRetentionConfig('{"ai.*": {"archive": false}, "ai.raw": {"archive": true}}'))).toEqual({
+      archive: false,
+    });
   });
 
   it("turns an age into the oldest stream id to keep at the injected time", () => {

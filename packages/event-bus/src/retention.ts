@@ -25,8 +25,21 @@ export type StreamRetention = z.infer<typeof StreamRetention>;
 /** Keys are stream names or prefixes ending in `*` (`"ai.*"`, `"*"`); values are {@link StreamRetention}. */
 export const StreamPattern = z.string().regex(/^[a-z0-9._-]{0,128}\*?$/, "keys are stream names, or prefixes ending in '*'");
 
-/** The `STREAM_RETENTION` setting: retention per stream name or name prefix. */
-export const RetentionConfig = z.record(StreamPattern, StreamRetention);
+/**
+ * The `STREAM_RETENTION` setting: retention per stream name or name prefix. `archive: true` only on a stream named
+ * exactly: each archived stream runs an archiver that polls Redis, so no publisher may add one by naming a new
+ * stream under a prefix.
+ */
+export const RetentionConfig = z.record(StreamPattern, StreamRetention).superRefine((config, ctx) => {
+  for (const [pattern, retention] of Object.entries(config)) {
+    if (!pattern.endsWith("*") || !retention.archive) continue;
+    ctx.addIssue({
+      code: "custom",
+      path: [pattern],
+      message: `archive: true needs a stream named exactly; "${pattern}" is a prefix (list each archived stream by name)`,
+    });
+  }
+});
 /** The `STREAM_RETENTION` setting. */
 export type RetentionConfig = z.infer<typeof RetentionConfig>;
 
@@ -36,7 +49,7 @@ export const DEFAULT_RETENTION: StreamRetention = { maxLen: 1_000_000, archive: 
 /**
  * Parses the `STREAM_RETENTION` JSON; an unset or empty value is an empty setting (every stream gets
  * {@link DEFAULT_RETENTION}). Throws a readable error for invalid JSON or entries.
- * @example parseRetentionConfig('{"*": {"maxLen": 100000, "archive": true}}')
+ * @example parseRetentionConfig('{"*": {"maxLen": 100000}, "orders": {"maxAgeSeconds": 86400, "archive": true}}')
  */
 export function parseRetentionConfig(json: string | undefined): RetentionConfig {
   return parseStreamSetting("STREAM_RETENTION", RetentionConfig, json);
@@ -62,7 +75,7 @@ export function parseStreamSetting<T extends object>(name: string, schema: z.Zod
 /**
  * The retention of `stream`: its exact entry, else the longest matching `prefix*` entry, else
  * {@link DEFAULT_RETENTION}.
- * @example retentionFor("ai.responses.raw", { "*": { maxLen: 10, archive: false }, "ai.*": { maxAgeSeconds: 60, archive: true } })
+ * @example retentionFor("ai.responses.raw", { "*": { maxLen: 10, archive: false }, "ai.*": { maxAgeSeconds: 60, archive: false } })
  */
 export function retentionFor(stream: string, config: RetentionConfig): StreamRetention {
   return lookupByStream(stream, config) ?? DEFAULT_RETENTION;

@@ -4,15 +4,21 @@
  * record, and the same key with another request is refused; either way nothing is written. Then each stream's
  * retention is applied at most once per check interval, without ever trimming an entry a consumer group still
  * needs (its oldest pending entry, or the first entry it has not read).
- * KEYS: for each stream, the stream then its retention check marker; then the idempotency record, if any.
+ * A topic that is neither in the set of known topics nor has any of its streams in Redis is new: creating it
+ * counts against the publisher's quota of new topics per window, and a publish past the quota writes nothing.
+ * KEYS: for each stream, the stream then its retention check marker; then the set of known topics; then the
+ * publisher's new-topic counter; then the idempotency record, if any.
  * ARGV[1]: record TTL in seconds; ARGV[2]: the request's hash ("" without a record); ARGV[3]: trim kind
  * "none" | "maxlen" | "minid"; ARGV[4]: max length or oldest id to keep; ARGV[5]: check interval in ms ("0":
- * every publish); ARGV[6]: number of streams; then per stream: its event count n, its n event ids (only with a
- * record, which keeps them), and its n events as JSON. Returns {status, then per stream: its comma-separated stream
- * ids and the list of its event ids as the record kept them (empty on a fresh write: the caller has them), then per
- * stream: entries held back (-1: not checked or not countable this time) and entries trimmed}. Status 0: written; 1: a retry, answered from
- * the record; 2: the key belongs to another request (nothing more follows). Counts of held-back entries stop at
- * 10,000 for age-based retention, and a group with 10,000 or more entries in flight postpones length-based trimming.
+ * every publish); ARGV[6]: number of streams; ARGV[7]: the topic; ARGV[8]: new topics the publisher may create
+ * per window ("-1": no limit); ARGV[9]: the window in ms; then per stream: its event count n, its n event ids (only
+ * with a record, which keeps them), and its n events as JSON. Returns {status, then per stream: its comma-separated
+ * stream ids and the list of its event ids as the record kept them (empty on a fresh write: the caller has them),
+ * then per stream: entries held back (-1: not checked or not countable this time) and entries trimmed}. Status 0:
+ * written; 1: a retry, answered from the record; 2: the key belongs to another request (nothing more follows); 3:
+ * the topic is new and the publisher's quota of new topics is used up, followed by the ms until the window ends.
+ * Counts of held-back entries stop at 10,000 for age-based retention, and a group with 10,000 or more entries in
+ * flight postpones length-based trimming.
  */
 export const PUBLISH_SCRIPT = `local SCAN_LIMIT = 10000
 local function split(id)
@@ -65,7 +71,7 @@ local function trim_minid(stream, cut)
   return {held, redis.call("XTRIM", stream, "MINID", "~", floor)}
 end
 local streams = tonumber(ARGV[6])
-local record = KEYS[2 * streams + 1]
+local topics, quota, record = KEYS[2 * streams + 1], KEYS[2 * streams + 2], KEYS[2 * streams + 3]
 if record then
   local seen = redis.call("HGET", record, "hash")
   if seen then
@@ -86,7 +92,20 @@ if record then
     return out
   end
 end
-local out, at, stored = {0}, 7, {"hash", ARGV[2]}
+if redis.call("SISMEMBER", topics, ARGV[7]) == 0 then
+  local exists = 0
+  for i = 1, streams do exists = exists + redis.call("EXISTS", KEYS[2 * i - 1]) end
+  if exists == 0 and ARGV[8] ~= "-1" then
+    if tonumber(redis.call("GET", quota) or "0") >= tonumber(ARGV[8]) then
+      local left = redis.call("PTTL", quota)
+      if left < 0 then left = tonumber(ARGV[9]) end
+      return {3, left}
+    end
+    if redis.call("INCR", quota) == 1 then redis.call("PEXPIRE", quota, ARGV[9]) end
+  end
+  redis.call("SADD", topics, ARGV[7])
+end
+local out, at, stored = {0}, 10, {"hash", ARGV[2]}
 local width = record and 2 or 1
 for i = 1, streams do
   local n = tonumber(ARGV[at])
@@ -125,4 +144,4 @@ end
 return out`;
 
 /** SHA-1 of {@link PUBLISH_SCRIPT}, pinned so EVALSHA needs no SCRIPT LOAD round trip; a test checks it. */
-export const PUBLISH_SCRIPT_SHA1 = "75514f761c6f42c4c0906b57f31b96ec3e4bbe8e";
+export const PUBLISH_SCRIPT_SHA1 = "4b11fae887914bcf90dbcd8410b9eeb1e115fd0d";

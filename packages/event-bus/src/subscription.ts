@@ -68,6 +68,13 @@ export function deadLetterStream(stream: string): string {
   return `dlq:${stream}`;
 }
 
+/**
+ * About how many dead letters a dead-letter stream keeps: each write trims it (approximate `MAXLEN ~`, so Redis
+ * drops whole nodes and the stream may hold a few more), oldest letters first. It bounds the memory a target
+ * that fails for days can take; letters past it are lost unless redriven before.
+ */
+export const DEAD_LETTER_MAX_LEN = 100_000;
+
 /** The name of the Durable Object that drives a (stream, group). */
 export function consumerObjectName(stream: string, group: string): string {
   return `${stream}|${group}`;

@@ -1,11 +1,21 @@
-import { checkPublicUrl, errorFields, HttpProblem, redisFrom, serviceBinding } from "@foundation/core";
+import {
+  checkPublicUrl,
+  createLogger,
+  errorFields,
+  forgetSeries,
+  HttpProblem,
+  redisFrom,
+  serviceBinding,
+  shardCount,
+  type Logger,
+} from "@foundation/core";
 import { createDb, subscriptions } from "@foundation/db";
 import { eq } from "drizzle-orm";
 import { createGroup, destroyGroup } from "./consumer/redis-steps.ts";
 import type { ConsumerStatus } from "./consumer/types.ts";
 import { consumerStub } from "./consumer/wake.ts";
-import type { BusContext } from "./env.ts";
-import { partitionCount } from "./partitions.ts";
+import type { BusContext, EventBusEnv } from "./env.ts";
+import { partitionCount, type PartitionConfig } from "./partitions.ts";
 import { sealSecret } from "./sealed-secrets.ts";
 import {
   ARCHIVER_GROUP,
@@ -27,6 +37,8 @@ export type CreatedSubscription = Omit<SubscriptionConfig, "secret" | "previousS
 const TOPIC_CACHE_MS = 5000;
 /** How long a rotated-out secret still signs deliveries beside the new one. */
 export const SECRET_ROTATION_GRACE_MS = 24 * 3600 * 1000;
+/** Logs the removal of subscriptions whose target stayed gone, which no request drives. */
+const goneLog = createLogger({ component: "stream-consumer" });
 
 const subscriptionsByTopic = new Map<string, { configs: SubscriptionConfig[]; at: number }>();
 
@@ -70,7 +82,7 @@ const unavailable = (what: string) =>
  * Runs a step that needs Postgres or Redis: when the store fails, or does not answer within its deadline, the
  * request answers 503 with `Retry-After` rather than 500. The problems a step throws itself (404, 409) pass.
  */
-async function stored<T>(bus: BusContext, what: string, step: () => Promise<T>): Promise<T> {
+export async function stored<T>(bus: BusContext, what: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
@@ -219,11 +231,51 @@ export async function setSubscriptionPaused(
   return subscriptionView(bus, id);
 }
 
-/** Undoes a subscription: its consumers and groups, then its row. */
-async function removeSubscription(bus: BusContext, config: SubscriptionConfig): Promise<void> {
-  await Promise.all(partitionsOf(bus, config).map((p) => consumerStub(bus.env, p).remove()));
+/** Undoes a subscription: its consumers and groups, then its row, then its groups' metric series. */
+export async function removeSubscription(bus: BusContext, config: SubscriptionConfig): Promise<void> {
+  const partitions = partitionsOf(bus, config);
+  await Promise.all(partitions.map((p) => consumerStub(bus.env, p).remove()));
   await createDb(bus.env).delete(subscriptions).where(eq(subscriptions.id, config.id));
   subscriptionsByTopic.delete(config.stream);
+  await forgetSubscriptionSeries(bus.env, config, partitions, bus.log);
+}
+
+/**
+ * Drops a removed subscription's series (its groups') from the aggregated metrics. Best effort: the subscription is
+ * gone either way, and its series would only linger until the aggregator's idle sweep.
+ */
+async function forgetSubscriptionSeries(
+  env: EventBusEnv,
+  config: SubscriptionConfig,
+  partitions: readonly ConsumerConfig[],
+  log: Logger,
+): Promise<void> {
+  const ns = env.METRICS_AGGREGATOR;
+  if (!ns) return;
+  const match = { stream: [config.stream, ...partitions.map((p) => p.stream)], group: [config.group] };
+  await forgetSeries(ns, shardCount(env), match).catch((err: unknown) =>
+    log.warn("forgetting a subscription's metric series failed", { subscription: config.id, ...errorFields(err) }),
+  );
+}
+
+/**
+ * Deletes the subscription of a consumer whose target has been gone (410) for `SUBSCRIPTION_GONE_RETENTION_DAYS`:
+ * the consumer objects of the topic's other partitions forget it (their groups leave their streams), then its row
+ * goes. The expired consumer empties itself afterwards, so a failure here leaves it paused and its next alarm
+ * tries again. When the row is gone already (deleted by an operator, or by another partition's consumer that
+ * expired first and removed the others), nothing is left to do.
+ * @example await removeGoneSubscription(env, settings.partitions, config);
+ */
+export async function removeGoneSubscription(env: EventBusEnv, partitions: PartitionConfig, expired: ConsumerConfig): Promise<void> {
+  const db = createDb(env);
+  const [row] = await db.select({ config: subscriptions.config }).from(subscriptions).where(eq(subscriptions.id, expired.id)).limit(1);
+  if (!row) return;
+  const config = row.config as SubscriptionConfig;
+  const all = partitionConsumers(config, partitionCount(config.stream, partitions));
+  await Promise.all(all.filter((p) => p.stream !== expired.stream).map((p) => consumerStub(env, p).remove()));
+  await db.delete(subscriptions).where(eq(subscriptions.id, expired.id));
+  subscriptionsByTopic.delete(config.stream);
+  await forgetSubscriptionSeries(env, config, all, goneLog);
 }
 
 /**

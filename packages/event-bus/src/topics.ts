@@ -1,10 +1,10 @@
-import { canonicalJson, errorFields, HttpProblem, redisFrom } from "@foundation/core";
+import { canonicalJson, errorFields, HttpProblem, QUOTA_EXCEEDED_TYPE, redisFrom } from "@foundation/core";
 import { wakeConsumer } from "./consumer/wake.ts";
 import { toEnvelope, type CloudEvent, type EventInput } from "./envelope.ts";
 import type { BusContext } from "./env.ts";
 import { eventMetrics } from "./metrics.ts";
 import { assignPartitions, groupByPartition, partitionCount, partitionStream, spreadOffset } from "./partitions.ts";
-import { IdempotencyConflict, publishBatches, type PublishResult } from "./publish.ts";
+import { IdempotencyConflict, NewTopicQuotaExceeded, publishBatches, type PublishResult } from "./publish.ts";
 import { retentionFor, type StreamRetention } from "./retention.ts";
 import { topicSubscriptions } from "./subscriptions.ts";
 import { archiverConfig, partitionConsumer } from "./subscription.ts";
@@ -27,7 +27,12 @@ export interface TopicPublishOptions {
   /** The W3C trace context of the publish, carried by events that have none (the distributed tracing extension). */
   traceparent?: string;
   idempotencyKey?: string;
+  /** Creates new streams without counting against the publisher's hourly quota (for admins). */
+  quotaExempt?: boolean;
 }
+
+/** The window of the new-stream quota (`NEW_STREAMS_PER_HOUR`). */
+export const NEW_STREAM_WINDOW_MS = 3_600_000;
 
 /**
  * Completes inputs (`{type, data, subject?}` or whole CloudEvents) into envelopes from `publisher`, carrying the
@@ -84,7 +89,13 @@ export async function publishToTopic(
       redisFrom(bus.env),
       groups.map(([partition, group]) => ({ stream: partitionStream(topic, partition, count), events: group.map((g) => g.item) })),
       topic,
-      { idempotencyKey: options.idempotencyKey, publisher: options.publisher, requestHash: hash, retention },
+      {
+        idempotencyKey: options.idempotencyKey,
+        publisher: options.publisher,
+        requestHash: hash,
+        retention,
+        ...(options.quotaExempt ? {} : { newTopics: { limit: bus.settings.newStreamsPerHour, windowMs: NEW_STREAM_WINDOW_MS } }),
+      },
     );
   } catch (err) {
     throw publishProblem(bus, topic, err);
@@ -114,8 +125,17 @@ export async function publishToTopic(
   return { ids, streamIds, duplicate, ...(count > 1 ? { partitions: placement } : {}) };
 }
 
-/** The problem a failed publish answers: 422 for a reused key, 413 for an event too large, else 503. */
+/** The problem a failed publish answers: 422 for a reused key, 429 past the new-stream quota, 413 for an event too large, else 503. */
 function publishProblem(bus: BusContext, topic: string, err: unknown): HttpProblem {
+  if (err instanceof NewTopicQuotaExceeded) {
+    const retryAfter = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+    return new HttpProblem(429, {
+      type: QUOTA_EXCEEDED_TYPE,
+      title: "Request cannot be satisfied as assigned quota has been exceeded",
+      detail: `Stream "${topic}" does not exist, and this publisher has created ${err.limit} new streams within the hour (NEW_STREAMS_PER_HOUR); publish to an existing stream, or retry in ${retryAfter} s.`,
+      headers: { "Retry-After": retryAfter },
+    });
+  }
   if (err instanceof IdempotencyConflict) {
     return new HttpProblem(422, {
       slug: "idempotency-key-reused",

@@ -10,6 +10,7 @@ import {
   type MetricType,
   type SourceMark,
   type StoredSeries,
+  type SweepResult,
 } from "@foundation/core";
 
 const log = createLogger({ service: "gateway", component: "metrics-aggregator" });
@@ -88,21 +89,31 @@ export class MetricsAggregator extends DurableObject<object> {
     return { duplicate: false, conflicts: result.conflicts, dropped: result.dropped };
   }
 
+  /** Drops the series whose labels match `match` (a deleted stream's, say; see `MetricsAggregate.forget`); answers how many went. */
+  forget(match: Readonly<Record<string, readonly string[]>>): number {
+    const removed = this.aggregate.forget(match);
+    this.remove(removed);
+    return removed.series.length;
+  }
+
   /**
    * Every aggregated family, after dropping gauges nobody set within an hour, counters and histograms nobody sent
    * within a day, and the families they leave empty, and forgetting silent isolates.
    */
   families(): MetricFamily[] {
-    const swept = this.aggregate.sweep(Date.now());
-    if (swept.series.length > 0 || swept.families.length > 0 || swept.isolates.length > 0) {
-      const sql = this.ctx.storage.sql;
-      this.write(() => {
-        for (const s of swept.series) sql.exec("DELETE FROM series WHERE name = ? AND key = ?", s.name, s.key);
-        for (const name of swept.families) sql.exec("DELETE FROM families WHERE name = ?", name);
-        for (const isolate of swept.isolates) sql.exec("DELETE FROM sources WHERE isolate = ?", isolate);
-      });
-    }
+    this.remove(this.aggregate.sweep(Date.now()));
     return this.aggregate.families();
+  }
+
+  /** Deletes from storage what the aggregate dropped. */
+  private remove(dropped: SweepResult): void {
+    if (dropped.series.length === 0 && dropped.families.length === 0 && dropped.isolates.length === 0) return;
+    const sql = this.ctx.storage.sql;
+    this.write(() => {
+      for (const s of dropped.series) sql.exec("DELETE FROM series WHERE name = ? AND key = ?", s.name, s.key);
+      for (const name of dropped.families) sql.exec("DELETE FROM families WHERE name = ?", name);
+      for (const isolate of dropped.isolates) sql.exec("DELETE FROM sources WHERE isolate = ?", isolate);
+    });
   }
 
   private persist(changes: MergeResult, source: SourceMark): void {

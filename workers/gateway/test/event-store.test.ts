@@ -9,7 +9,9 @@ import { token } from "./auth.ts";
 
 const api = "http://gw.test/api/foundation/events";
 const redis = () => redisFrom(env);
-const newStream = () => `test.archived.${crypto.randomUUID().slice(0, 8)}`;
+/** The archived streams the test config names exactly: this file takes `test.archived.1` to `.15`, in turn. */
+let archivedStreams = 0;
+const newStream = () => `test.archived.${++archivedStreams}`;
 const archiver = (stream: string) => env.STREAM_CONSUMER.get(env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, ARCHIVER_GROUP)));
 const rows = async (stream: string) =>
   (await createDb(env).select({ n: count() }).from(events).where(eq(events.stream, stream)))[0]?.n ?? -1;

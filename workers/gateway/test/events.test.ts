@@ -1,4 +1,5 @@
 import { env, SELF } from "cloudflare:test";
+import { streamEntries } from "@foundation/core";
 import { redisFrom } from "@foundation/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
 import { stackControl } from "./stack.ts";
@@ -207,6 +208,34 @@ describe("replaying events", () => {
     const onlyA = await replay(stream, "?subject=a&limit=100");
     expect(onlyA.events.map((e) => e.data)).toEqual([0, 3, 6, 9, 12, 15, 18, 21, 24, 27]);
     expect(onlyA.next).toBeNull();
+  });
+
+  it("bounds the work of a replay by subject: about 1 MiB of a long stream per request, with the cursor to go on", async () => {
+    const stream = newStream();
+    const filler = "x".repeat(1000);
+    // 3,000 events of about 1 KB that do not match, then the one that does.
+    const writes = redis().pipeline();
+    for (let i = 0; i < 3000; i++)
+      writes.xadd(stream, "*", {
+        event: JSON.stringify({ specversion: "1.0", id: `e${i}`, source: "/t", type: "t", subject: "other", data: filler }),
+      });
+    writes.xadd(stream, "*", { event: JSON.stringify({ specversion: "1.0", id: "wanted", source: "/t", type: "t", subject: "rare" }) });
+    await writes.exec();
+    const ids = streamEntries(await redis().xrange(stream, "-", "+", 3001)).map((e) => e.id);
+    const first = await replay(stream, "?subject=rare&limit=10");
+    expect(first.events).toEqual([]);
+    const scanned = ids.indexOf(first.next ?? "") + 1;
+    expect(scanned).toBeGreaterThan(500);
+    expect(scanned).toBeLessThan(1200);
+    const found: unknown[] = [];
+    let next = first.next;
+    for (let requests = 1; next !== null && requests < 10; requests++) {
+      const page = await replay(stream, `?subject=rare&limit=10&after=${next}`);
+      found.push(...page.events.map((e) => e.id));
+      next = page.next;
+    }
+    expect(found).toEqual(["wanted"]);
+    expect(next).toBeNull();
   });
 
   it("refuses a malformed cursor", async () => {

@@ -1,7 +1,9 @@
-import { env, SELF } from "cloudflare:test";
-import { deadLetterStream } from "@foundation/event-bus";
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { createDb, subscriptions } from "@foundation/db";
+import { consumerObjectName, deadLetterStream, partitionStream, SUBSCRIPTION_GONE_RETENTION_DAYS } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
 import { HTTP } from "cloudevents";
+import { eq } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
 import { token } from "./auth.ts";
@@ -226,6 +228,117 @@ describe("deliveries to a subscriber URL (Standard Webhooks, CloudEvents)", () =
     await vi.waitFor(async () => expect(await hook.received()).toHaveLength(2));
     const second = JSON.parse((await hook.received())[1]?.body ?? "[]") as Array<{ traceparent: string }>;
     expect(second[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+});
+
+describe("a subscription whose subscriber answered 410 Gone", () => {
+  const DAY = 24 * 60 * 60 * 1000;
+  const GONE_DAYS = SUBSCRIPTION_GONE_RETENTION_DAYS;
+  /** The test's topic has four partitions (STREAM_PARTITIONS in vitest.config.ts). */
+  const PARTITIONS = 4;
+  type Paused = { reason: string; at: number; gone?: true };
+
+  const consumer = (stream: string) => env.STREAM_CONSUMER.get(env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, "hook")));
+  /** What a consumer object keeps: its subscription, its pause and its alarm. */
+  const stateOf = (stream: string) =>
+    runInDurableObject(consumer(stream), async (_, state) => ({
+      config: state.storage.kv.get<{ id: string }>("config"),
+      paused: state.storage.kv.get<Paused>("paused"),
+      alarm: await state.storage.getAlarm(),
+    }));
+  /** Moves a consumer's pause `days` into the past: time passing, without waiting for it. */
+  const backdatePause = (stream: string, days: number) =>
+    runInDurableObject(consumer(stream), (_, state) => {
+      const paused = state.storage.kv.get<Paused>("paused");
+      if (paused) state.storage.kv.put<Paused>("paused", { ...paused, at: paused.at - days * DAY });
+    });
+  const viewOf = async (id: string) => {
+    const res = await call("GET", `/subscriptions/${id}`, "admin");
+    return { status: res.status, body: res.status === 200 ? await res.json<{ state: string; pausedReason?: string }>() : undefined };
+  };
+  const rowOf = (id: string) => createDb(env).select().from(subscriptions).where(eq(subscriptions.id, id));
+  const groupsOf = async (stream: string) =>
+    ((await redis().xinfo(stream, { type: "GROUPS" })) as unknown[][]).filter((g) => g.includes("hook"));
+
+  /** Subscribes a gone subscriber to `stream`, publishes one event and waits until the 410 paused its partition. */
+  async function goneSubscription(stream: string, hook: { url: string }): Promise<{ id: string; pausedStream: string }> {
+    const { id } = await subscribe(hook.url, { stream, maxDeliveries: 1 });
+    const res = await call("POST", `/events/${stream}`, "publish", { type: "t", subject: "s-1" });
+    const { partition } = await res.json<{ partition?: number }>();
+    await vi.waitFor(
+      async () => {
+        const { body } = await viewOf(id);
+        expect(body?.state).toBe("paused");
+        expect(body?.pausedReason).toContain("410");
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    return { id, pausedStream: partition === undefined ? stream : partitionStream(stream, partition, PARTITIONS) };
+  }
+
+  it("is deleted 30 days after the pause: every partition's group and consumer, and its row; an early alarm changes nothing", async () => {
+    const hook = await subscriber({ status: 410, body: "gone" });
+    const topic = `test.partitioned.gone-${crypto.randomUUID().slice(0, 8)}`;
+    const partitions = Array.from({ length: PARTITIONS }, (_, p) => partitionStream(topic, p, PARTITIONS));
+    const { id, pausedStream } = await goneSubscription(topic, hook);
+
+    const paused = await stateOf(pausedStream);
+    expect(paused.paused).toMatchObject({ gone: true });
+    expect(paused.alarm).toBe((paused.paused?.at ?? 0) + GONE_DAYS * DAY);
+
+    // An alarm before the expiry (a restart, say) deletes nothing and is set again for the expiry.
+    await backdatePause(pausedStream, GONE_DAYS - 1);
+    expect(await runDurableObjectAlarm(consumer(pausedStream))).toBe(true);
+    const early = await stateOf(pausedStream);
+    expect(early.alarm).toBe((early.paused?.at ?? 0) + GONE_DAYS * DAY);
+    expect((await viewOf(id)).status).toBe(200);
+    expect(await rowOf(id)).toHaveLength(1);
+
+    await backdatePause(pausedStream, 1);
+    expect(await runDurableObjectAlarm(consumer(pausedStream))).toBe(true);
+    expect((await viewOf(id)).status).toBe(404);
+    expect(await rowOf(id)).toEqual([]);
+    for (const stream of partitions) {
+      expect(await groupsOf(stream), stream).toEqual([]);
+      expect((await stateOf(stream)).config, stream).toBeUndefined();
+    }
+    expect(await stateOf(pausedStream)).toEqual({ config: undefined, paused: undefined, alarm: null });
+    expect(await redis().xlen(deadLetterStream(pausedStream))).toBe(0);
+  });
+
+  it("is kept when an operator pauses it, however long ago", async () => {
+    const hook = await subscriber({ status: 410, body: "gone" });
+    const stream = `test.webhooks.${crypto.randomUUID().slice(0, 8)}`;
+    const { id } = await goneSubscription(stream, hook);
+    expect((await call("POST", `/subscriptions/${id}/pause`, "admin")).status).toBe(200);
+    const byOperator = await stateOf(stream);
+    expect(byOperator.paused?.reason).toBe("paused by an operator");
+    expect(byOperator.paused?.gone).toBeUndefined();
+    expect(byOperator.alarm).toBeNull();
+
+    await backdatePause(stream, 10 * GONE_DAYS);
+    await runInDurableObject(consumer(stream), (_, state) => state.storage.setAlarm(Date.now() + 60_000));
+    expect(await runDurableObjectAlarm(consumer(stream))).toBe(true);
+    expect((await viewOf(id)).body).toMatchObject({ state: "paused", pausedReason: "paused by an operator" });
+    expect(await rowOf(id)).toHaveLength(1);
+    expect(await groupsOf(stream)).toHaveLength(1);
+  });
+
+  it("is kept once resumed: the resume calls the deletion off", async () => {
+    const hook = await subscriber({ status: 410, body: "gone", then: { status: 204 } });
+    const stream = `test.webhooks.${crypto.randomUUID().slice(0, 8)}`;
+    const { id } = await goneSubscription(stream, hook);
+    expect((await stateOf(stream)).alarm).toBeGreaterThan(Date.now() + (GONE_DAYS - 1) * DAY);
+
+    expect((await call("POST", `/subscriptions/${id}/resume`, "admin")).status).toBe(200);
+    await vi.waitFor(async () => expect(await hook.received()).toHaveLength(2), { timeout: 10_000, interval: 50 });
+    const resumed = await stateOf(stream);
+    expect(resumed.paused).toBeUndefined();
+    expect(resumed.alarm ?? 0).toBeLessThan(Date.now() + 2 * 60_000);
+
+    await runDurableObjectAlarm(consumer(stream));
+    expect((await viewOf(id)).body).toMatchObject({ state: "active" });
+    expect(await rowOf(id)).toHaveLength(1);
   });
 });
 

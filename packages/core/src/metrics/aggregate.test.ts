@@ -158,4 +158,20 @@ describe("MetricsAggregate", () => {
     expect(restored.sweep(1011).series).toEqual([{ name: "req_total", key: 'route="/x",service="billing"' }]);
     expect(restored.ownedBy("billing")).toBe(0);
   });
+
+  it("forgets the series whose labels match (a deleted stream's) and the families left empty, and frees their share", () => {
+    const agg = new MetricsAggregate({ maxSeriesPerService: 3 });
+    const published = (stream: string): MetricFamily => ({ ...counter(1, { stream }), name: "published_total" });
+    agg.accept(batch("a", 1, [published("orders"), published("orders~1"), published("audit")]), 0);
+    expect(agg.forget({ stream: ["orders"], group: ["g"] }).series).toEqual([]);
+    const gone = agg.forget({ stream: ["orders", "orders~1"] });
+    expect(gone.series).toHaveLength(2);
+    expect(gone.families).toEqual([]);
+    expect(agg.ownedBy("billing")).toBe(1);
+    expect(agg.families().flatMap((f) => f.samples.map((s) => s.labels.stream))).toEqual(["audit"]);
+    expect(agg.forget({ stream: ["audit"] }).families).toEqual(["published_total"]);
+    expect(agg.families()).toEqual([]);
+    expect(agg.forget({ stream: ["nothing"] }).series).toEqual([]);
+    expect(agg.forget({}).series).toEqual([]);
+  });
 });

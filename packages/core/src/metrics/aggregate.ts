@@ -234,6 +234,30 @@ export class MetricsAggregate {
     return out;
   }
 
+  /**
+   * Drops every series whose labels match `match` (each label named there has one of its values: say, the series
+   * of a deleted stream, or of one group on it), and the families that leaves without a series.
+   * @example agg.forget({ stream: ["orders", "orders~1"] });
+   */
+  forget(match: Readonly<Record<string, readonly string[]>>): SweepResult {
+    const out: SweepResult = { series: [], families: [], isolates: [] };
+    const wanted = Object.entries(match).map(([label, values]) => [label, new Set(values)] as const);
+    if (wanted.length === 0) return out;
+    for (const f of this.byName.values()) {
+      const before = f.series.size;
+      for (const [key, s] of f.series) {
+        if (!wanted.every(([label, values]) => values.has(s.sample.labels[label] ?? "\u0000"))) continue;
+        f.series.delete(key);
+        this.count(s.owner, -1);
+        out.series.push({ name: f.name, key });
+      }
+      if (f.series.size > 0 || f.series.size === before) continue;
+      this.byName.delete(f.name);
+      out.families.push(f.name);
+    }
+    return out;
+  }
+
   /** Every family and its series, sorted by name and labels, ready to render. */
   families(): MetricFamily[] {
     return [...this.byName.values()]

@@ -67,6 +67,11 @@ export class Gauge {
     return this.values.get(labelKey(labels))?.value ?? 0;
   }
 
+  /** Drops the series with `labels` (what it measured is gone); nothing of it is sent again. */
+  remove(labels: Labels): void {
+    this.values.delete(labelKey(labels));
+  }
+
   /** A copy of this gauge and its series. */
   collect(): MetricFamily {
     return { type: this.type, name: this.name, help: this.help, samples: [...this.values.values()].map((s) => ({ ...s })) };

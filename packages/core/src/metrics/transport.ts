@@ -18,6 +18,7 @@ export interface IngestResult {
 export interface AggregatorStub {
   ingest(batch: MetricsBatch): Promise<IngestResult>;
   families(): Promise<MetricFamily[]>;
+  forget(match: Readonly<Record<string, readonly string[]>>): Promise<number>;
 }
 
 /** The slice of the `METRICS_AGGREGATOR` Durable Object namespace binding that workers use. */
@@ -143,6 +144,20 @@ export async function aggregatedFamilies(
   const merged = new MetricsAggregate({ maxSeries: Infinity });
   for (const families of [...parts, extra]) merged.merge(families);
   return merged.families();
+}
+
+/**
+ * Drops, from every aggregator object, the series whose labels match `match` (see `MetricsAggregate.forget`);
+ * answers how many went.
+ * @example await forgetSeries(env.METRICS_AGGREGATOR, shardCount(env), { stream: ["orders"] });
+ */
+export async function forgetSeries(
+  ns: AggregatorNamespace,
+  shards: number,
+  match: Readonly<Record<string, readonly string[]>>,
+): Promise<number> {
+  const counts = await Promise.all(Array.from({ length: shards }, (_, i) => ns.get(ns.idFromName(`metrics-${i}`)).forget(match)));
+  return counts.reduce((a, n) => a + n, 0);
 }
 
 /**

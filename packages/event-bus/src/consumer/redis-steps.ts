@@ -2,7 +2,7 @@ import { entryField, groupInfos, pendingEntries, readGroupEntries, type Redis } 
 import type { PendingEntry } from "../backoff.ts";
 import type { RawDelivery } from "../delivery.ts";
 import { rawEntries, type RawEntry } from "../replay.ts";
-import { deadLetterStream, type ConsumerConfig } from "../subscription.ts";
+import { DEAD_LETTER_MAX_LEN, deadLetterStream, type ConsumerConfig } from "../subscription.ts";
 import type { ConsumerGauges } from "./types.ts";
 
 /**
@@ -95,16 +95,22 @@ export async function acknowledge(redis: Redis, config: ConsumerConfig, ids: rea
  * Writes one exhausted entry to the dead-letter stream, then acknowledges it. A crash between the two leaves
  * the entry pending, so the next round writes it again: at worst a duplicate dead letter with the same
  * `originalId`, never a lost event. The stored text goes as it is: a corrupt entry is dead-lettered like any other.
+ * The write trims the dead-letter stream to about `maxLen` letters (approximate `MAXLEN ~`), dropping the oldest.
  */
-export async function writeDeadLetter(redis: Redis, config: ConsumerConfig, dead: PendingEntry, lastError: string): Promise<void> {
+export async function writeDeadLetter(
+  redis: Redis,
+  config: ConsumerConfig,
+  dead: PendingEntry,
+  lastError: string,
+  maxLen = DEAD_LETTER_MAX_LEN,
+): Promise<void> {
   const [entry] = entryField(await redis.xrange(config.stream, dead.streamId, dead.streamId), "event");
-  await redis.xadd(deadLetterStream(config.stream), "*", {
-    originalId: dead.streamId,
-    group: config.group,
-    deliveries: String(dead.deliveries),
-    lastError,
-    event: entry?.value ?? "",
-  });
+  await redis.xadd(
+    deadLetterStream(config.stream),
+    "*",
+    { originalId: dead.streamId, group: config.group, deliveries: String(dead.deliveries), lastError, event: entry?.value ?? "" },
+    { trim: { type: "MAXLEN", threshold: maxLen, comparison: "~" } },
+  );
   await redis.xack(config.stream, config.group, dead.streamId);
 }
 

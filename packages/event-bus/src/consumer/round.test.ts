@@ -9,7 +9,7 @@ import {
   type RoundFacts,
 } from "./round.ts";
 
-const settings = { batchSize: 10, retryBackoffMs: 1000 };
+const settings = { batchSize: 10 };
 const noPlan = { redeliver: [], deadLetter: [], nextDueInMs: null };
 const facts = (over: Partial<RoundFacts> = {}): RoundFacts => ({
   pendingRead: 0,
@@ -19,6 +19,7 @@ const facts = (over: Partial<RoundFacts> = {}): RoundFacts => ({
   read: 0,
   delivered: 0,
   failed: 0,
+  retryDueInMs: null,
   poked: false,
   emptyPolls: 0,
   ...over,
@@ -48,11 +49,17 @@ describe("nextRound", () => {
     expect(nextRound(facts({ read: 3, delivered: 3, poked: true }), settings, settled, 5000)).toMatchObject({ nextRunInMs: 0, busy: true });
   });
 
-  it("waits the retry backoff after a failure and remembers that entries may be pending", () => {
-    const next = nextRound(facts({ read: 2, delivered: 1, failed: 1 }), settings, settled, 5000);
-    expect(next.nextRunInMs).toBe(1000);
+  it("waits until the soonest failed event is due again after a failure and remembers that entries may be pending", () => {
+    const next = nextRound(facts({ read: 2, delivered: 1, failed: 1, retryDueInMs: 870 }), settings, settled, 5000);
+    expect(next.nextRunInMs).toBe(870);
     expect(next.busy).toBe(false);
     expect(next.memory.mayHavePending).toBe(true);
+  });
+
+  it("after a failure, still wakes for an older pending entry that is due sooner", () => {
+    const plan = { redeliver: [], deadLetter: [], nextDueInMs: 300 };
+    const next = nextRound(facts({ pendingRead: 1, plan, read: 1, failed: 1, retryDueInMs: 900 }), settings, settled, 5000);
+    expect(next.nextRunInMs).toBe(300);
   });
 
   it("waits until the next pending entry is due when that comes before the idle poll", () => {

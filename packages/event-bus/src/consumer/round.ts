@@ -47,6 +47,8 @@ export interface RoundFacts {
   read: number;
   delivered: number;
   failed: number;
+  /** When the soonest event that failed this round is due again (its jittered retry delay); null when none failed. */
+  retryDueInMs: number | null;
   /** A publish poked the object during the round. */
   poked: boolean;
   /** Empty rounds in a row before this one. */
@@ -56,7 +58,6 @@ export interface RoundFacts {
 /** The subscription settings {@link nextRound} reads. */
 export interface RoundSettings {
   batchSize: number;
-  retryBackoffMs: number;
 }
 
 /** What a round decides for the next one. */
@@ -91,8 +92,7 @@ export function nextRound(facts: RoundFacts, settings: RoundSettings, memory: Ro
     facts.pendingRead !== plan.redeliver.length + plan.deadLetter.length ||
     facts.claimed !== plan.redeliver.length ||
     facts.pendingRead === settings.batchSize;
-  const retryWait = facts.failed > 0 ? settings.retryBackoffMs : plan.nextDueInMs;
-  const nextRunInMs = busy ? 0 : Math.min(retryWait ?? Infinity, idlePollDelayMs(emptyPolls));
+  const nextRunInMs = busy ? 0 : Math.min(facts.retryDueInMs ?? Infinity, plan.nextDueInMs ?? Infinity, idlePollDelayMs(emptyPolls));
   return {
     nextRunInMs,
     busy,

@@ -1,11 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
-import { createLogger, errorFields, flushMetricsIfDue, redisFrom, workerMetrics, type Redis } from "@foundation/core";
-import { planRetries, type PendingEntry } from "../backoff.ts";
+import { configReader, createLogger, errorFields, flushMetricsIfDue, redisFrom, workerMetrics, type Redis } from "@foundation/core";
+import { firstRetryDueInMs, planRetries, type PendingEntry } from "../backoff.ts";
+import { StreamVars, streamSettingsOf } from "../config.ts";
 import type { RawDelivery } from "../delivery.ts";
 import type { EventBusEnv } from "../env.ts";
 import { eventMetrics } from "../metrics.ts";
 import { DEFAULT_MAX_BATCH_BYTES, type ConsumerConfig } from "../subscription.ts";
+import { removeGoneSubscription } from "../subscriptions.ts";
 import { deliverBatch, type BatchOutcome } from "./deliver.ts";
+import { goneExpired, goneExpiresAt } from "./gone.ts";
 import { labelsOf, recordOutcome } from "./outcomes.ts";
 import { consumerName, type ConsumerGauges, type ConsumerStatus, type Paused, type RoundReport } from "./types.ts";
 import {
@@ -32,6 +35,8 @@ const LAST_DELIVERY_WRITE_MS = 1000;
 const UNCONFIGURED: RoundReport = { delivered: 0, failed: 0, redelivered: 0, deadLettered: 0, nextRunInMs: -1 };
 
 const log = createLogger({ component: "stream-consumer" });
+/** The streams' settings of the worker running the consumers: a consumer whose subscription expires needs its partitions. */
+const streamSettings = configReader(StreamVars, streamSettingsOf);
 
 /**
  * Drives one (stream, group): each alarm round redelivers due pending entries (dead-lettering those past
@@ -99,17 +104,34 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     await Promise.resolve();
   }
 
-  /** Stops delivering until {@link StreamConsumer.resume}: events wait in the stream, nothing is dead-lettered. */
+  /**
+   * Stops delivering until {@link StreamConsumer.resume}: events wait in the stream, nothing is dead-lettered. An
+   * operator's pause lasts until resumed, however long.
+   */
   async pause(reason: string): Promise<void> {
-    const config = this.#stored;
-    if (!config) return;
-    this.ctx.storage.kv.put<Paused>("paused", { reason, at: Date.now() });
-    eventMetrics.paused.set(labelsOf(config), 1);
-    log.warn("subscription paused", { ...labelsOf(config), reason });
-    await this.ctx.storage.deleteAlarm();
+    await this.#pause({ reason, at: Date.now() });
   }
 
-  /** Delivers again from where the consumer stopped. */
+  /**
+   * Stores the pause. One for 410 Gone sets the alarm for when the subscription expires (see `goneExpiresAt`);
+   * the alarm then deletes it unless it was resumed (or paused by an operator) meanwhile.
+   */
+  async #pause(paused: Paused): Promise<void> {
+    const config = this.#stored;
+    if (!config) return;
+    this.ctx.storage.kv.put<Paused>("paused", paused);
+    eventMetrics.paused.set(labelsOf(config), 1);
+    const expiresAt = goneExpiresAt(paused);
+    log.warn("subscription paused", {
+      ...labelsOf(config),
+      reason: paused.reason,
+      ...(expiresAt === null ? {} : { deletedAt: new Date(expiresAt).toISOString() }),
+    });
+    if (expiresAt === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(expiresAt);
+  }
+
+  /** Delivers again from where the consumer stopped; a pending deletion for 410 Gone is called off. */
   async resume(): Promise<void> {
     const config = this.#stored;
     if (!config) return;
@@ -125,7 +147,7 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     const config = this.#stored;
     if (config) {
       await destroyGroup(this.#redis, config);
-      eventMetrics.paused.set(labelsOf(config), 0);
+      for (const gauge of [eventMetrics.paused, eventMetrics.lag, eventMetrics.pending]) gauge.remove(labelsOf(config));
     }
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -140,15 +162,18 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
 
   /**
    * Wakes the consumer now (a publish happened); cheap and safe to call often. During a round it only marks
-   * the object poked, and the round schedules the next one at once: no storage write, so no commit.
+   * the object poked, and the round schedules the next one at once: no storage write, so no commit. Answers
+   * false when the object has no consumer (never configured, or removed since).
    */
-  async poke(): Promise<void> {
-    if (!this.#stored || this.#paused()) return;
+  async poke(): Promise<boolean> {
+    if (!this.#stored) return false;
+    if (this.#paused()) return true;
     this.#poked = true;
-    if (this.#inFlight) return;
+    if (this.#inFlight) return true;
     this.#setEmptyPolls(0);
     const at = await this.ctx.storage.getAlarm();
     if (at === null || at > Date.now()) await this.ctx.storage.setAlarm(Date.now());
+    return true;
   }
 
   /** Lag, pending count, dead-letter size and last delivery time. */
@@ -180,10 +205,15 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
    * under load. The alarm is set once the work runs out (or after {@link ALARM_LOOP_MS}); a crash meanwhile
    * leaves the current alarm unfinished, so the runtime runs it again. A round that fails is retried in 5 s;
    * one that finds its group gone (the stream was deleted, or Redis lost its data) creates the group again
-   * from the stream's start.
+   * from the stream's start. A paused consumer delivers nothing: its alarm only deletes an expired subscription.
    */
   override async alarm(): Promise<void> {
     try {
+      const paused = this.#paused();
+      if (paused) {
+        await this.#expire(paused);
+        return;
+      }
       const started = Date.now();
       let report = await this.runRound(false);
       while (report.nextRunInMs === 0 && Date.now() - started < ALARM_LOOP_MS) report = await this.runRound(false);
@@ -197,6 +227,29 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
       // This object may run in an isolate that serves no request, so it sends its metrics itself.
       await flushMetricsIfDue(workerMetrics, this.env);
     }
+  }
+
+  /**
+   * The alarm of a paused consumer. Paused for 410 Gone past its expiry, the subscription is deleted: the other
+   * partitions' consumers and the row (see `removeGoneSubscription`), then this object's group and storage, as
+   * {@link StreamConsumer.remove} does. An alarm that comes before the expiry is set again for it; an operator's
+   * pause has none.
+   */
+  async #expire(paused: Paused): Promise<void> {
+    const config = this.#stored;
+    const expiresAt = goneExpiresAt(paused);
+    if (!config || expiresAt === null) return;
+    if (!goneExpired(paused, Date.now())) {
+      await this.ctx.storage.setAlarm(expiresAt);
+      return;
+    }
+    log.warn("subscription deleted: its target has been gone since it paused", {
+      ...labelsOf(config),
+      id: config.id,
+      pausedAt: new Date(paused.at).toISOString(),
+    });
+    await removeGoneSubscription(this.env, streamSettings(this.env).partitions, config);
+    await this.remove();
   }
 
   /** After a failed alarm: recreate a lost group from the stream's start, else retry in 5 s. */
@@ -238,7 +291,8 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
     const skipped = batch.length === read.length ? [] : read.filter((d) => d.group !== undefined && d.group !== config.group);
     const acked = [...batch.filter((d) => results.get(d.streamId)?.ok).map((d) => d.streamId), ...skipped.map((d) => d.streamId)];
     const delivered = acked.length - skipped.length;
-    const failed = batch.filter((d) => results.get(d.streamId)?.ok === false).length;
+    const failures = batch.filter((d) => results.get(d.streamId)?.ok === false);
+    const failed = failures.length;
     if (outcome.gone !== undefined || outcome.throttledMs !== undefined) {
       await acknowledge(this.#redis, config, acked);
       await this.#holdBack(
@@ -255,7 +309,19 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
         nextRunInMs: outcome.gone ? -1 : (outcome.throttledMs ?? 0),
       };
     }
-    const facts = { plan, pendingRead: pending.length, claimed: redelivered.length, room, read: fresh.length, poked: this.#poked };
+    const retryDueInMs = firstRetryDueInMs(
+      failures.map((d) => ({ streamId: d.streamId, deliveries: d.deliveryCount })),
+      config,
+    );
+    const facts = {
+      plan,
+      pendingRead: pending.length,
+      claimed: redelivered.length,
+      room,
+      read: fresh.length,
+      poked: this.#poked,
+      retryDueInMs,
+    };
     const next = nextRound({ ...facts, delivered, failed, emptyPolls: this.#getEmptyPolls() }, config, this.#memory, Date.now());
     // In an alarm's loop, when the next round starts at once, its read carries these acknowledgements.
     if (!schedule && next.busy) this.#deferredAcks = acked;
@@ -304,13 +370,14 @@ export class StreamConsumer extends DurableObject<EventBusEnv & Cloudflare.Env> 
   /**
    * After an attempt the target throttled or refused as gone: the events it did not answer for keep their delivery
    * counts (being asked to wait is not a failed delivery) and stay pending; a throttle halves the batch size and
-   * waits at least what the target asked, a 410 pauses the subscription.
+   * waits at least what the target asked, a 410 pauses the subscription until it is resumed or, after
+   * `SUBSCRIPTION_GONE_RETENTION_DAYS`, deleted.
    */
   async #holdBack(config: ConsumerConfig, me: string, unanswered: readonly RawDelivery[], outcome: BatchOutcome): Promise<void> {
     await forgiveAttempts(this.#redis, config, me, unanswered);
     this.#memory.mayHavePending = true;
     if (outcome.gone !== undefined) {
-      await this.pause(outcome.gone);
+      await this.#pause({ reason: outcome.gone, at: Date.now(), gone: true });
       return;
     }
     const waitMs = outcome.throttledMs ?? 0;

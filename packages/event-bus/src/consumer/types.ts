@@ -27,6 +27,8 @@ export type ConsumerGauges = Pick<ConsumerStatus, "lag" | "pending" | "dlqSize" 
 export interface Paused {
   reason: string;
   at: number;
+  /** Set when the target answered 410 Gone: the subscription is deleted some days later unless resumed (see `goneExpiresAt`). */
+  gone?: true;
 }
 
 /**

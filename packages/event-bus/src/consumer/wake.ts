@@ -1,5 +1,5 @@
 import type { EventBusEnv } from "../env.ts";
-import { consumerObjectName, type ConsumerConfig } from "../subscription.ts";
+import { ARCHIVER_GROUP, consumerObjectName, type ConsumerConfig } from "../subscription.ts";
 import { PokeCoalescer } from "./poke-coalescer.ts";
 
 const pokes = new PokeCoalescer();
@@ -19,12 +19,17 @@ export function consumerStub(env: Pick<EventBusEnv, "STREAM_CONSUMER">, config: 
 /**
  * Wakes one consumer object. The first time an isolate meets it, it is configured if it is not yet (the
  * archiver of a stream on its first publish; a partition that appeared when a topic's partition count
- * grew), which pokes it as well; afterwards pokes are coalesced (see {@link PokeCoalescer}).
+ * grew), which pokes it as well; afterwards pokes are coalesced (see {@link PokeCoalescer}). An archiver
+ * found removed (its stream was deleted, and is being published to again) is configured again; a removed
+ * subscription's consumer is not: the subscription is gone.
  * @example await wakeConsumer(env, archiverConfig("orders"));
  */
 export function wakeConsumer(env: Pick<EventBusEnv, "STREAM_CONSUMER">, config: ConsumerConfig): Promise<void> {
   const name = consumerObjectName(config.stream, config.group);
   const stub = consumerStub(env, config);
   if (!ensuredConsumers.has(name)) return stub.ensure(config).then(() => void ensuredConsumers.add(name));
-  return pokes.poke(name, () => stub.poke()) ?? Promise.resolve();
+  const send = async () => {
+    if (!(await stub.poke()) && config.group === ARCHIVER_GROUP) await stub.ensure(config);
+  };
+  return pokes.poke(name, send) ?? Promise.resolve();
 }

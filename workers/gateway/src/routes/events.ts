@@ -1,7 +1,15 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { STREAM_ID } from "@foundation/core";
-import { EventInput, publishToTopic, readDeadLetters, redriveDeadLetters, replayTopic, StreamName } from "@foundation/event-bus";
-import { jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
+import {
+  deleteStream,
+  EventInput,
+  publishToTopic,
+  readDeadLetters,
+  redriveDeadLetters,
+  replayTopic,
+  StreamName,
+} from "@foundation/event-bus";
+import { ADMIN_SCOPE, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "../env.ts";
 import { busOf } from "../bus.ts";
 
@@ -39,6 +47,10 @@ const PartitionQuery = z.coerce
   .openapi({ description: "The partition to read, for a partitioned topic read without `subject`" });
 const unavailable = { description: "Redis did not accept the write; retry with the same Idempotency-Key" };
 const keyReused = { description: "The Idempotency-Key was used with a different request; nothing was written" };
+const quotaExceeded = {
+  description:
+    "The stream does not exist and the publisher has created NEW_STREAMS_PER_HOUR streams within the hour (IETF `quota-exceeded` problem, `Retry-After`); nothing was written",
+};
 
 const publishRoute = createRoute({
   method: "post",
@@ -56,6 +68,7 @@ const publishRoute = createRoute({
       content: { "application/json": { schema: Accepted } },
     },
     422: keyReused,
+    429: quotaExceeded,
     503: unavailable,
   },
 });
@@ -76,6 +89,7 @@ const batchRoute = createRoute({
       content: { "application/json": { schema: BatchAccepted } },
     },
     422: keyReused,
+    429: quotaExceeded,
     503: unavailable,
   },
 });
@@ -124,6 +138,32 @@ const redriveRoute = createRoute({
   responses: { 202: { description: "Re-published", content: { "application/json": { schema: z.object({ count: z.number() }) } } } },
 });
 
+const DeletedStream = z
+  .object({
+    stream: z.string(),
+    partitions: z.number().int(),
+    subscriptions: z.number().int(),
+    entries: z.number().int(),
+    deadLetters: z.number().int(),
+    archivedEvents: z.number().int(),
+    metricSeries: z.number().int(),
+  })
+  .openapi("DeletedStream");
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/{stream}",
+  summary:
+    "Delete a stream with all its partitions: its subscriptions (groups, consumers), archiver, entries, dead letters, archived events and metric series (admin)",
+  security: [{ bearer: [] }],
+  request: { params: StreamParams },
+  responses: {
+    200: { description: "What was deleted", content: { "application/json": { schema: DeletedStream } } },
+    404: { description: "No such stream" },
+    503: { description: "Redis or Postgres did not answer; a retry finishes the deletion" },
+  },
+});
+
 /** `/api/foundation/events`: publish (scope `publish`) and replay (any valid token). */
 export const eventsRoutes = new OpenAPIHono<GatewayEnv>();
 eventsRoutes.use(jsonBodiesOnly());
@@ -132,10 +172,12 @@ eventsRoutes.on("GET", "/:stream", requireAuth());
 const admin = requireAuth({ anyOf: ["admin"] });
 eventsRoutes.get("/:stream/dlq", admin);
 eventsRoutes.post("/:stream/dlq/redrive", admin);
+eventsRoutes.delete("/:stream", admin);
 
-/** Who publishes, with the request's correlation id and trace context, and its Idempotency-Key. */
+/** Who publishes (admins create streams outside the new-stream quota), with the request's correlation id and trace context, and its Idempotency-Key. */
 function publishOptions(vars: GatewayEnv["Variables"], idempotencyKey: string | undefined) {
-  return { publisher: vars.auth.subject, correlationId: vars.correlationId, traceparent: vars.traceparent, idempotencyKey };
+  const { auth, correlationId, traceparent } = vars;
+  return { publisher: auth.subject, correlationId, traceparent, idempotencyKey, quotaExempt: auth.scopes.has(ADMIN_SCOPE) };
 }
 
 eventsRoutes.openapi(publishRoute, async (c) => {
@@ -175,3 +217,5 @@ eventsRoutes.openapi(redriveRoute, async (c) => {
   const { stream } = c.req.valid("param");
   return c.json({ count: await redriveDeadLetters(busOf(c), stream, c.req.valid("query").limit) }, 202);
 });
+
+eventsRoutes.openapi(deleteRoute, async (c) => c.json(await deleteStream(busOf(c), c.req.valid("param").stream), 200));
