@@ -216,9 +216,16 @@ async function forwarding(
     proto: url.protocol.replace(":", ""),
   };
   const source = () => (body ? new Request(incoming.url, { method: incoming.method, headers: incoming.headers, body }) : incoming);
+  const master = c.env.EVENT_SIGNING_SECRET;
+  if (caller && !master) {
+    // Checked before any instance is chosen: a gateway without the secret is not the instance's fault.
+    throw new HttpProblem(503, {
+      slug: "identity-not-configured",
+      detail: "The gateway has no EVENT_SIGNING_SECRET, so it cannot assert the caller to the service; set the secret.",
+    });
+  }
   // The assertion is for the target's service, which verifies it: one instance may be another service's binding.
-  const identity = async (target: Target) =>
-    caller ? { identity: await identityFor(c.env.EVENT_SIGNING_SECRET, target.audience, caller) } : {};
+  const identity = async (target: Target) => (caller ? { identity: await identityFor(master, target.audience, caller) } : {});
   return {
     replay,
     requestTo: async (target) => upstreamRequest(source(), upstreamPath, { ...ctx, ...(await identity(target)) }, target.base),

@@ -266,6 +266,18 @@ describe("the caller's identity upstream", () => {
     await expect(verifyIdentity(mine, service, assertion, Date.now() + 120_000)).rejects.toMatchObject({ status: 401 });
   });
 
+  it("answers 503 identity-not-configured, before any instance is tried, when the gateway has no EVENT_SIGNING_SECRET", async () => {
+    const { service } = await serviceOn(["a"], "nosecret");
+    const res = await app.request(
+      `http://gw.test/api/${service}/x`,
+      { headers: { authorization: `Bearer ${await token("read")}` } },
+      { ...env, EVENT_SIGNING_SECRET: "" },
+    );
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ type: "/problems/identity-not-configured" });
+    expect(await seen("a", service)).toEqual([]);
+  });
+
   it("lets a token restricted to one service's audience call that service only", async () => {
     const { service } = await serviceOn(["a"], "aud");
     const restricted = await new SignJWT({ scope: "read admin" })
