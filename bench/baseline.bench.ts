@@ -11,6 +11,8 @@
 import { resolve } from "node:path";
 import { SignJWT } from "jose";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/config";
+import { serviceSecret } from "@foundation/event-bus/subscriber";
+import { BENCH_JWT_SECRET, BENCH_SIGNING_SECRET } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
 import { benchOnlyWorker, bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
@@ -18,7 +20,7 @@ import { recordFigure } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
 import { checkEndpoint, ensureWrk, measureHttp, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
 
-const JWT_SECRET = "bench-only-secret";
+const JWT_SECRET = BENCH_JWT_SECRET;
 /** Unloaded requests per target and run, per second of `BENCH_DURATION` (2,000 at the default 10 s). */
 const ROUNDS_PER_SECOND = 200;
 /** Untimed unloaded rounds first: the first requests create the Durable Objects and fill the caches. */
@@ -134,6 +136,8 @@ function gatewayWorker(root: string, bindings: Record<string, string>, v: Gatewa
   const vars = {
     ...bindings,
     JWT_SECRET,
+    // Signs the identity assertion the gateway sends the example for an authenticated caller.
+    EVENT_SIGNING_SECRET: BENCH_SIGNING_SECRET,
     ROUTE_AUTH: v.auth ? ROUTE_AUTH.token : ROUTE_AUTH.public,
     RATE_LIMIT_POLICIES: v.quota ? QUOTAS[v.quota] : "[]",
   };
@@ -321,7 +325,8 @@ export default defineBench({
     const bindings = stackBindings(ctx.stack);
     const exampleConfig = at("workers/example/wrangler.toml");
     const exampleBasics = readWranglerBasics(exampleConfig);
-    const example = bundledWorker(at("dist/example/index.js"), exampleConfig, bindings);
+    const exampleSecret = await serviceSecret(BENCH_SIGNING_SECRET, "example");
+    const example = bundledWorker(at("dist/example/index.js"), exampleConfig, { ...bindings, EVENT_SIGNING_SECRET: exampleSecret });
     const hello = await benchOnlyWorker("bench-hello", at("bench/workers/hello.ts"), exampleConfig);
     const token = await benchToken();
     const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };

@@ -5,12 +5,10 @@
 import { resolve } from "node:path";
 import { serviceSecret } from "@foundation/event-bus/subscriber";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { BENCH_JWT_SECRET } from "./auth.ts";
+import { BENCH_JWT_SECRET, BENCH_SIGNING_SECRET as SIGNING_SECRET } from "./auth.ts";
 import type { BenchContext } from "./context.ts";
 import { benchOnlyWorker, readWranglerBasics, stackBindings, type BenchWorker, type ServedWorkers } from "./miniflare.ts";
 import type { SinkStats } from "../workers/event-sink.ts";
-
-const SIGNING_SECRET = "bench-only-signing-secret";
 
 /**
  * The gateway as wrangler.toml declares it (vars and Durable Objects), pointed at the stack with bench secrets,
