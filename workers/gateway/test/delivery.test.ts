@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { consumerObjectName, newWebhookSecret, serviceSecret, webhookHeaders } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { token } from "./auth.ts";
 
 const api = "http://gw.test/api/foundation";
@@ -23,7 +23,13 @@ async function call(method: string, path: string, scope: string, body?: unknown)
   });
 }
 
-/** Subscribes the example service to a fresh greetings stream, with fast retries for the test. */
+/** The subscriptions a test made: deleted after it, so no group of an earlier test also handles (or dead-letters) a later test's events. */
+const made: string[] = [];
+afterEach(async () => {
+  for (const id of made.splice(0)) expect([204, 404]).toContain((await call("DELETE", `/subscriptions/${id}`, "admin")).status);
+});
+
+/** Subscribes the example service (with a group of its own) to the greetings stream, with fast retries for the test. */
 async function subscribe(overrides: Record<string, unknown> = {}) {
   const stream = "example.greetings";
   const group = `g-${crypto.randomUUID().slice(0, 8)}`;
@@ -37,6 +43,7 @@ async function subscribe(overrides: Record<string, unknown> = {}) {
   });
   expect(res.status).toBe(201);
   const sub = await res.json<{ id: string }>();
+  made.push(sub.id);
   const stub = env.STREAM_CONSUMER.get(env.STREAM_CONSUMER.idFromName(consumerObjectName(stream, group)));
   return { stream, group, id: sub.id, stub };
 }
