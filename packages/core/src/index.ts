@@ -1,7 +1,8 @@
 /**
  * `@foundation/core`: the bottom layer every other package stands on. It imports nothing of ours: errors as
  * RFC 9457 problems, the JSON logger, metric primitives with their exposition and their push to the
- * aggregator, a bounded map, the Redis client factory, stream ids and typed stream replies, and binding lookup.
+ * aggregator, a bounded map, the Redis client factory, stream ids and typed stream replies, binding lookup, and
+ * Standard Webhooks signatures with sealed secrets (event deliveries and job pushes both sign with them).
  */
 export { checkPublicUrl, hostRefusal, isLoopbackHost, MAX_URL_LENGTH, type UrlCheck, type UrlPolicy } from "./address.ts";
 export { bindingName, bindingNamed, SERVICE_NAME, serviceBinding, type ServiceBinding } from "./bindings.ts";
@@ -85,3 +86,17 @@ export {
   type PendingReply,
   type StreamEntry,
 } from "./streams/replies.ts";
+export { openSecret, sealSecret } from "./sealed-secrets.ts";
+export {
+  newWebhookSecret,
+  serviceSecret,
+  SIGNATURE_TOLERANCE_SECONDS,
+  signWebhook,
+  verifyWebhook,
+  WEBHOOK_ID,
+  WEBHOOK_SIGNATURE,
+  WEBHOOK_TIMESTAMP,
+  webhookHeaders,
+  type SignatureFailure,
+} from "./webhooks.ts";
+export { MAX_RETRY_AFTER_MS, retryAfterMs } from "./retry-after.ts";

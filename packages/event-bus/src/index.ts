@@ -114,7 +114,7 @@ export {
   type CreatedSubscription,
   type SubscriptionView,
 } from "./subscriptions.ts";
-export { openSecret, sealSecret } from "./sealed-secrets.ts";
+export { openSecret, sealSecret } from "@foundation/core";
 export {
   binaryRequest,
   chunkByBytes,

@@ -37,4 +37,4 @@ export {
   WEBHOOK_TIMESTAMP,
   webhookHeaders,
   type SignatureFailure,
-} from "./webhooks.ts";
+} from "@foundation/core";

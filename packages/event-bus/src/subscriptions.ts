@@ -4,7 +4,9 @@ import {
   errorFields,
   forgetSeries,
   HttpProblem,
+  newWebhookSecret,
   redisFrom,
+  sealSecret,
   serviceBinding,
   shardCount,
   type Logger,
@@ -16,7 +18,6 @@ import type { ConsumerStatus } from "./consumer/types.ts";
 import { consumerStub } from "./consumer/wake.ts";
 import type { BusContext, EventBusEnv } from "./env.ts";
 import { partitionCount, type PartitionConfig } from "./partitions.ts";
-import { sealSecret } from "./sealed-secrets.ts";
 import {
   ARCHIVER_GROUP,
   partitionConsumers,
@@ -24,7 +25,6 @@ import {
   type SubscriptionConfig,
   type SubscriptionInput,
 } from "./subscription.ts";
-import { newWebhookSecret } from "./webhooks.ts";
 
 /** A subscription as its API shows it: the config without its sealed secrets, and its consumers' live status. */
 export type SubscriptionView = Omit<SubscriptionConfig, "secret" | "previousSecret"> &

@@ -1,4 +1,7 @@
+import { retryAfterMs } from "@foundation/core";
 import { outcomes, parseStoredEvent, type Outcomes, type RawDelivery } from "./delivery.ts";
+
+export { MAX_RETRY_AFTER_MS, retryAfterMs } from "@foundation/core";
 
 /**
  * What a subscriber URL receives and what its answers mean: the CloudEvents HTTP binding (batched mode, or
@@ -17,28 +20,8 @@ export type AttemptOutcome =
   /** 410: the subscriber is gone for good; the subscription pauses and nothing is dead-lettered. */
   | { kind: "gone"; reason: string };
 
-/** Longest wait a `Retry-After` may ask for; a longer one is capped (an hour). */
-export const MAX_RETRY_AFTER_MS = 3_600_000;
 /** The wait after a 429 without `Retry-After`. */
 export const DEFAULT_THROTTLE_MS = 1000;
-
-/**
- * A `Retry-After` value in milliseconds: delay-seconds or an HTTP date, capped at {@link MAX_RETRY_AFTER_MS};
- * undefined when absent or unreadable.
- * @example retryAfterMs("2", Date.now()) // 2000
- */
-export function retryAfterMs(header: string | null | undefined, nowMs: number): number | undefined {
-  if (!header) return undefined;
-  const value = header.trim();
-  let ms: number;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
-  else {
-    const at = Date.parse(value);
-    if (Number.isNaN(at)) return undefined;
-    ms = at - nowMs;
-  }
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
-}
 
 /**
  * Reads a subscriber URL's answer (Standard Webhooks semantics): any 2xx delivers every event of the request,

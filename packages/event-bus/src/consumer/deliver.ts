@@ -1,4 +1,4 @@
-import { serviceBinding } from "@foundation/core";
+import { openSecret, serviceBinding, serviceSecret, webhookHeaders } from "@foundation/core";
 import type { DbEnv } from "@foundation/db";
 import {
   correlationIdOf,
@@ -9,7 +9,6 @@ import {
   type Outcomes,
   type RawDelivery,
 } from "../delivery.ts";
-import { openSecret } from "../sealed-secrets.ts";
 import { archiveDeliveries } from "../store/archive.ts";
 import type { ConsumerConfig } from "../subscription.ts";
 import {
@@ -22,7 +21,6 @@ import {
   readWebhookAnswer,
   type AttemptOutcome,
 } from "../webhook-format.ts";
-import { serviceSecret, webhookHeaders } from "../webhooks.ts";
 
 /** What delivering needs from the worker's env: the signing secret, the event store, and the services' bindings. */
 export interface DeliveryEnv extends DbEnv {
