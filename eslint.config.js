@@ -14,8 +14,9 @@ const LAYERS = {
   "rate-limiter": ["core"],
   registry: ["core", "db"],
   "event-bus": ["core", "db"],
+  jobs: ["core", "db"],
   monitoring: ["core"],
-  "service-kit": ["core", "db", "rate-limiter", "registry", "event-bus", "monitoring"],
+  "service-kit": ["core", "db", "rate-limiter", "registry", "event-bus", "jobs", "monitoring"],
   "local-stack": ["core", "db"],
 };
 

@@ -926,6 +926,811 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/queues/{queue}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A queue's settings, pause state, job counts by state and schedule count */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The queue */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Queue"];
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    /** Create or change a job queue: its target, concurrency, rate limit and job defaults (admin) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            target:
+              | {
+                  service: string;
+                }
+              | {
+                  /** Format: uri */
+                  url: string;
+                };
+            /** @default 10 */
+            concurrency?: number;
+            rateLimit?: {
+              max: number;
+              durationMs: number;
+            };
+            /**
+             * @default {
+             *       "attempts": 3,
+             *       "backoff": {
+             *         "type": "exponential",
+             *         "delayMs": 1000
+             *       },
+             *       "timeoutMs": 30000,
+             *       "removeOnComplete": {
+             *         "count": 1000,
+             *         "ageSeconds": 86400
+             *       },
+             *       "removeOnFail": {
+             *         "count": 10000,
+             *         "ageSeconds": 604800
+             *       }
+             *     }
+             */
+            defaults?: {
+              /** @default 3 */
+              attempts?: number;
+              /**
+               * @default {
+               *       "type": "exponential",
+               *       "delayMs": 1000
+               *     }
+               */
+              backoff?: {
+                /**
+                 * @default exponential
+                 * @enum {string}
+                 */
+                type?: "exponential" | "fixed";
+                /** @default 1000 */
+                delayMs?: number;
+              };
+              /** @default 30000 */
+              timeoutMs?: number;
+              /**
+               * @default {
+               *       "count": 1000,
+               *       "ageSeconds": 86400
+               *     }
+               */
+              removeOnComplete?: {
+                count?: number;
+                ageSeconds?: number;
+              };
+              /**
+               * @default {
+               *       "count": 10000,
+               *       "ageSeconds": 604800
+               *     }
+               */
+              removeOnFail?: {
+                count?: number;
+                ageSeconds?: number;
+              };
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description The queue */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["PutQueueAnswer"];
+          };
+        };
+      };
+    };
+    post?: never;
+    /** Delete a queue with its jobs and schedules (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every job queue with its job counts by state */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The queues, by name */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              queues: components["schemas"]["Queue"][];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/pause": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Pause a queue: no job starts until resumed; running ones finish (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The queue */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Queue"];
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/resume": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Resume a paused queue (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The queue */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Queue"];
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/jobs": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Jobs of a queue in one state, oldest added first */
+    get: {
+      parameters: {
+        query?: {
+          state?: "waiting" | "delayed" | "active" | "completed" | "failed" | "cancelled";
+          limit?: number;
+          /** @description The `next` cursor of the previous page */
+          after?: number | null;
+        };
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A page of jobs */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              jobs: components["schemas"]["Job"][];
+              next: number | null;
+            };
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    /** Add one job, or up to 1,000 in one transaction: immediate, delayed (`delayMs`, `runAt`), prioritised, deduplicated by `jobId` */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json":
+            | {
+                name: string;
+                data?: unknown;
+                jobId?: string;
+                delayMs?: number;
+                /** Format: date-time */
+                runAt?: string;
+                /** @default 0 */
+                priority?: number;
+                attempts?: number;
+                backoff?: {
+                  /**
+                   * @default exponential
+                   * @enum {string}
+                   */
+                  type?: "exponential" | "fixed";
+                  /** @default 1000 */
+                  delayMs?: number;
+                };
+                timeoutMs?: number;
+                /** @default 1 */
+                cost?: number;
+              }
+            | {
+                name: string;
+                data?: unknown;
+                jobId?: string;
+                delayMs?: number;
+                /** Format: date-time */
+                runAt?: string;
+                /** @default 0 */
+                priority?: number;
+                attempts?: number;
+                backoff?: {
+                  /**
+                   * @default exponential
+                   * @enum {string}
+                   */
+                  type?: "exponential" | "fixed";
+                  /** @default 1000 */
+                  delayMs?: number;
+                };
+                timeoutMs?: number;
+                /** @default 1 */
+                cost?: number;
+              }[];
+        };
+      };
+      responses: {
+        /** @description Added; a job whose `jobId` the queue holds is answered with `duplicate: true` and not added again */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["JobsAdded"];
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The queue holds its most unfinished jobs (IETF `quota-exceeded` problem); nothing was added */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/jobs/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A job: state, progress, result, attempts, failure reason and times */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The job */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Job"];
+          };
+        };
+        /** @description No such queue or job */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/jobs/{id}/cancel": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Cancel a job that has not finished: a waiting or delayed one never starts */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The job */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Job"];
+          };
+        };
+        /** @description No such queue or job */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The job is in another state */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/jobs/{id}/retry": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Run a failed or cancelled job again, its attempts counted afresh */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The job */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Job"];
+          };
+        };
+        /** @description No such queue or job */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The job is in another state */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/jobs/{id}/progress": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Report a running attempt's progress: the worker POSTs to the `progressUrl` its job carries (the URL holds its credential) */
+    post: {
+      parameters: {
+        query: {
+          attempt: number;
+          token: string;
+        };
+        header?: never;
+        path: {
+          queue: string;
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            progress?: unknown;
+          };
+        };
+      };
+      responses: {
+        /** @description Recorded */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Not this attempt's token */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The attempt is over */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/schedules/{schedule}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Create or replace a schedule: a job added on a cron pattern (in a time zone) or every N ms, once per run whatever the restarts (admin) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+          schedule: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            repeat:
+              | {
+                  cron: string;
+                  /** @default UTC */
+                  tz?: string;
+                }
+              | {
+                  everyMs: number;
+                };
+            job: {
+              name: string;
+              data?: unknown;
+              /** @default 0 */
+              priority?: number;
+              attempts?: number;
+              backoff?: {
+                /**
+                 * @default exponential
+                 * @enum {string}
+                 */
+                type?: "exponential" | "fixed";
+                /** @default 1000 */
+                delayMs?: number;
+              };
+              timeoutMs?: number;
+              /** @default 1 */
+              cost?: number;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description The schedule and its next run */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Schedule"];
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    post?: never;
+    /** Delete a schedule; the jobs it added stay (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+          schedule: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such schedule */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/queues/{queue}/schedules": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A queue's schedules and their next runs */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          queue: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The schedules */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              schedules: components["schemas"]["Schedule"][];
+            };
+          };
+        };
+        /** @description No such queue */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/foundation/api-keys": {
     parameters: {
       query?: never;
@@ -1301,6 +2106,54 @@ export interface components {
       /** @enum {string} */
       state?: "active" | "paused";
       pausedReason?: string;
+    } & {
+      [key: string]: unknown;
+    };
+    PutQueueAnswer: {
+      queue: components["schemas"]["Queue"];
+      created: boolean;
+      /** @description A URL target's Standard Webhooks signing secret (`whsec_…`): shown only in this answer */
+      secret?: string;
+    };
+    Queue: {
+      name: string;
+      paused: boolean;
+      counts: {
+        waiting?: number;
+        delayed?: number;
+        active?: number;
+        completed?: number;
+        failed?: number;
+        cancelled?: number;
+      };
+      schedules: number;
+    } & {
+      [key: string]: unknown;
+    };
+    JobsAdded:
+      | {
+          id: string;
+          duplicate: boolean;
+        }
+      | {
+          ids: string[];
+          duplicates: boolean[];
+        };
+    Job: {
+      id: string;
+      name: string;
+      /** @enum {string} */
+      state: "waiting" | "delayed" | "active" | "completed" | "failed" | "cancelled";
+      progress?: unknown;
+      result?: unknown;
+      attemptsMade: number;
+      failedReason: string | null;
+    } & {
+      [key: string]: unknown;
+    };
+    Schedule: {
+      id: string;
+      nextRunAt: string | null;
     } & {
       [key: string]: unknown;
     };

@@ -175,3 +175,19 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex("api_keys_hash_idx").on(t.hash)],
 );
+
+/**
+ * The job queues that exist, for listing them (the dashboard's board, `GET /api/foundation/queues`): each queue's
+ * settings and jobs live in its `JobQueue` Durable Object; this row only names it and where its jobs go.
+ */
+export const jobQueues = pgTable("job_queues", {
+  name: text("name").primaryKey(),
+  /** `{service}` or `{url}`: where the queue's jobs run. */
+  target: jsonb("target").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" })
+    .notNull()
+    .default(sql`now()`),
+  updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" })
+    .notNull()
+    .default(sql`now()`),
+});

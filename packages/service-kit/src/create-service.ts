@@ -40,6 +40,8 @@ import {
 import { credentialsOf } from "./auth/jwt.ts";
 import { bearerMatches, mayReadHealthErrors, runHealthChecks, withoutErrors, type DependencyCheck } from "./health.ts";
 import { deliveryEndpoint, type EventHandler } from "./subscribe.ts";
+import { jobEndpoint, type JobHandler } from "./jobs.ts";
+import { JOB_PATH } from "@foundation/jobs/worker";
 import { DELIVERY_PATH } from "@foundation/event-bus/subscriber";
 
 /** Bindings the kit understands; every one is optional so a service only declares what it uses. */
@@ -125,6 +127,11 @@ export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & {
   serviceName: string;
   /** Handles events of `stream` delivered by a Foundation subscription whose target is this service. */
   subscribe: (stream: string, handler: EventHandler<E>) => void;
+  /**
+   * Runs the jobs of `queue`, a Foundation job queue whose target is this service: one handler per queue, or per
+   * `prefix*` of queue names (the longest match wins).
+   */
+  job: (queue: string, handler: JobHandler<E>) => void;
   /**
    * The cron handler: runs the health checks and registers the service in the registry, or heartbeats
    * its instance with the resulting status (`passing`, `warning` when an optional dependency is down,
@@ -327,6 +334,12 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     subscriptions.set(stream, [...(subscriptions.get(stream) ?? []), handler]);
   };
 
+  const jobHandlers = new Map<string, JobHandler<E>>();
+  app.post(JOB_PATH, jobEndpoint(jobHandlers, metrics));
+  const job = (queue: string, handler: JobHandler<E>) => {
+    jobHandlers.set(queue, handler);
+  };
+
   const scheduled = async (_controller: unknown, env: E): Promise<void> => {
     if (options.registry === false) return;
     const report = await runHealthChecks(name, version, dependencyChecks(env, options), options.healthTimeoutMs);
@@ -341,5 +354,5 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     }
   };
 
-  return Object.assign(app, { metrics, serviceName: name, subscribe, scheduled });
+  return Object.assign(app, { metrics, serviceName: name, subscribe, job, scheduled });
 }

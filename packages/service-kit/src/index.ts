@@ -15,6 +15,7 @@ export {
   type ServiceVariables,
 } from "./create-service.ts";
 export { corsFromEnv } from "./cors.ts";
+export { jobEndpoint, JobRateLimited, type Job, type JobContext, type JobHandler } from "./jobs.ts";
 export { runHealthChecks, type CheckResult, type DependencyCheck, type HealthReport } from "./health.ts";
 export {
   CorsOrigins,

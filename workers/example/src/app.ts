@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { SelfRegistrationEnv } from "@foundation/registry";
-import { createService, redisFrom } from "@foundation/service-kit";
+import { createService, JobRateLimited, redisFrom } from "@foundation/service-kit";
 
 /** Body of `POST /echo`; unknown fields are rejected so nothing unexpected is ever stored or echoed. */
 export const EchoRequest = z
@@ -54,3 +54,36 @@ const greet: Parameters<typeof app.subscribe>[1] = async (event, { deliveryCount
 };
 app.subscribe("example.greetings", greet);
 app.subscribe("example.orders", greet);
+
+/** What an `example.jobs…` job's data may ask for, to show (and test) the job queues. */
+interface ExampleJobData {
+  /** Groups the job's record with those of one test run. */
+  run?: string;
+  sleepMs?: number;
+  /** Fail the first N attempts. */
+  failTimes?: number;
+  /** Answer "rate-limited upstream" (429) once, asking for this many ms. */
+  throttleOnceMs?: number;
+  /** Report these progress values in turn. */
+  progress?: unknown[];
+}
+
+/**
+ * A job handler for every queue named `example.jobs…`: each attempt of a job is recorded in Redis (`example:jobs:<run>`: its id, attempt,
+ * start and end time), so a test sees what ran when and how many at once; the data can make it slow, fail,
+ * report progress, or be rate-limited once. The result echoes the data with the attempt.
+ */
+app.job("example.jobs*", async (job, { c, progress }) => {
+  const data = (job.data ?? {}) as ExampleJobData;
+  const redis = redisFrom(c.env);
+  const started = Date.now();
+  if (data.throttleOnceMs !== undefined && (await redis.set(`example:jobs:throttled:${job.id}`, "1", { nx: true, ex: 600 }))) {
+    throw new JobRateLimited(data.throttleOnceMs);
+  }
+  for (const value of data.progress ?? []) await progress(value);
+  if (data.sleepMs) await scheduler.wait(Math.min(Math.max(0, data.sleepMs), 10_000));
+  const record = JSON.stringify({ id: job.id, attempt: job.attempt, start: started, end: Date.now() });
+  if (data.run) await redis.rpush(`example:jobs:${data.run}`, record);
+  if (data.failTimes !== undefined && job.attempt <= data.failTimes) throw new Error(`attempt ${job.attempt} asked to fail`);
+  return { echo: job.data ?? null, attempt: job.attempt };
+});

@@ -7,6 +7,7 @@ export { MetricsAggregator } from "@foundation/monitoring";
 export { ServiceDirectory, ServiceRegistry } from "@foundation/registry";
 export { StatusDashboard } from "./dashboard/status-dashboard.ts";
 export { StreamConsumer } from "@foundation/event-bus";
+export { JobQueue } from "@foundation/jobs";
 
 const uptimeLog = createLogger({ service: "gateway", component: "uptime" });
 

@@ -170,7 +170,7 @@ describe("gateway /metrics with the real Prometheus tools", () => {
     const res = await fetch(`${prom?.url}/api/v1/rules`);
     const body = await res.json<{ data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> } }>();
     const rules = body.data.groups.flatMap((g) => g.rules);
-    assert.equal(rules.length, 10);
+    assert.equal(rules.length, 11);
     for (const r of rules) assert.equal(r.health, "ok", `${r.name}: ${r.lastError ?? r.health}`);
   });
 

@@ -3,6 +3,7 @@ import type { GatewayEnv } from "../env.ts";
 import { apiKeysRoutes } from "./api-keys.ts";
 import { eventsRoutes } from "./events.ts";
 import { metricsRoutes } from "./metrics.ts";
+import { queuesRoutes } from "./queues.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
 import { servicesRoutes } from "./services.ts";
 import { subscriptionsRoutes } from "./subscriptions.ts";
@@ -14,6 +15,7 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/services", servicesRoutes)
   .route("/events", eventsRoutes)
   .route("/subscriptions", subscriptionsRoutes)
+  .route("/queues", queuesRoutes)
   .route("/api-keys", apiKeysRoutes)
   .route("/metrics", metricsRoutes)
   .route("/uptime", uptimeRoutes);
