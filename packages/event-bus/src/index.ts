@@ -1,7 +1,8 @@
 /**
  * `@foundation/event-bus`: events on Redis Streams. The envelope and partitions, atomic idempotent publish,
- * replay with the Postgres archive behind it, dead letters and redrive, subscriptions, and the `StreamConsumer`
- * Durable Object that pushes each group's events to its target. A subscriber needs only `./subscriber`.
+ * replay with the Postgres archive behind it, dead letters and redrive, subscriptions, the `StreamConsumer`
+ * Durable Object that pushes each group's events to its target, and the `LiveStream` object that fans a stream out
+ * to browsers over SSE and WebSockets. A subscriber needs only `./subscriber`.
  */
 export {
   firstRetryDueInMs,
@@ -31,6 +32,10 @@ export { consumerName, type ConsumerStatus, type RoundReport } from "./consumer/
 export { consumerStub, wakeConsumer } from "./consumer/wake.ts";
 export { readDeadLetters, redriveDeadLetters, type DeadLetter } from "./dead-letters.ts";
 export type { BusContext, EventBusEnv, StreamSettings } from "./env.ts";
+export { liveTicket, openLive, type LiveContext, type LiveEnv, type LiveRequest } from "./live/connect.ts";
+export { CLOSE_CODES, MAX_TYPE_FILTERS, parseFilter, resumeAfter, type CloseReason, type LiveFilter } from "./live/frames.ts";
+export { LIVE_CONNECTIONS_PER_SUBJECT, LIVE_HEARTBEAT_MS, LIVE_SEND_BUDGET_BYTES, LiveStream } from "./live/live-stream.ts";
+export { issueTicket, TICKET_TTL_SECONDS, verifyTicket, type LiveTicket } from "./live/tickets.ts";
 export { eventMetrics } from "./metrics.ts";
 export {
   assignPartitions,

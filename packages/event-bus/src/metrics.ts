@@ -39,4 +39,10 @@ export const eventMetrics = {
     "Entries the stream's retention would remove but keeps because a consumer group still needs them",
   ),
   trimmed: workerMetrics.counter("foundation_stream_trimmed_entries_total", "Entries removed from a stream by its retention"),
+  liveConnections: workerMetrics.gauge("foundation_live_connections", "Open live (SSE and WebSocket) connections, by Redis stream"),
+  liveMessages: workerMetrics.counter("foundation_live_messages_total", "Events sent to live listeners, by Redis stream"),
+  liveDropped: workerMetrics.counter(
+    "foundation_live_dropped_total",
+    "Live listeners the server closed, by Redis stream and reason (slow-consumer, server-restart)",
+  ),
 };

@@ -6,7 +6,7 @@ export { RateLimiter } from "@foundation/rate-limiter";
 export { MetricsAggregator } from "@foundation/monitoring";
 export { ServiceDirectory, ServiceRegistry } from "@foundation/registry";
 export { StatusDashboard } from "./dashboard/status-dashboard.ts";
-export { StreamConsumer } from "@foundation/event-bus";
+export { LiveStream, StreamConsumer } from "@foundation/event-bus";
 export { JobQueue } from "@foundation/jobs";
 
 const uptimeLog = createLogger({ service: "gateway", component: "uptime" });

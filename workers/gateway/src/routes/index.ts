@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { GatewayEnv } from "../env.ts";
 import { apiKeysRoutes } from "./api-keys.ts";
 import { eventsRoutes } from "./events.ts";
+import { liveRoutes } from "./live.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { queuesRoutes } from "./queues.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
@@ -14,6 +15,7 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/ratelimit", ratelimitRoutes)
   .route("/services", servicesRoutes)
   .route("/events", eventsRoutes)
+  .route("/events", liveRoutes)
   .route("/subscriptions", subscriptionsRoutes)
   .route("/queues", queuesRoutes)
   .route("/api-keys", apiKeysRoutes)

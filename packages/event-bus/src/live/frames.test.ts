@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { matchesFilter, parseFilter, resumeAfter, SendBudget, sseClose, sseFrame, wsFrame } from "./frames.ts";
+import { issueTicket, TICKET_TTL_SECONDS, verifyTicket } from "./tickets.ts";
+
+describe("live filters", () => {
+  it("parses comma-separated types and prefixes, and matches type and subject", () => {
+    const f = parseFilter(" ai.response.*, ai.error ", "brand-1");
+    expect(f).toEqual({ types: ["ai.response.*", "ai.error"], subject: "brand-1" });
+    expect(matchesFilter(f, "ai.response.raw", "brand-1")).toBe(true);
+    expect(matchesFilter(f, "ai.error", "brand-1")).toBe(true);
+    expect(matchesFilter(f, "ai.errors", "brand-1")).toBe(false);
+    expect(matchesFilter(f, "ai.response.raw", "brand-2")).toBe(false);
+    expect(matchesFilter({}, undefined, undefined)).toBe(true);
+    expect(parseFilter(undefined, undefined)).toEqual({});
+  });
+
+  it("refuses too many types and a star anywhere but the end", () => {
+    expect(() => parseFilter(Array.from({ length: 21 }, (_, i) => `t${i}`).join(","), undefined)).toThrow(/At most 20/);
+    expect(() => parseFilter("a*b", undefined)).toThrow(/not a type/);
+  });
+});
+
+describe("resuming", () => {
+  it("prefers the Last-Event-ID header, falls back to the query, and refuses a malformed id", () => {
+    expect(resumeAfter("1-2", "3-4")).toBe("1-2");
+    expect(resumeAfter(undefined, "3-4")).toBe("3-4");
+    expect(resumeAfter("", undefined)).toBeUndefined();
+    expect(() => resumeAfter("yesterday", undefined)).toThrow(/Last-Event-ID/);
+  });
+});
+
+describe("frames", () => {
+  it("frames an event for SSE with its stream id, and for a WebSocket as {id, event}", () => {
+    expect(sseFrame("1-0", '{"type":"a"}')).toBe('id: 1-0\ndata: {"type":"a"}\n\n');
+    expect(JSON.parse(wsFrame("1-0", '{"type":"a"}'))).toEqual({ id: "1-0", event: { type: "a" } });
+    expect(sseClose("slow-consumer")).toBe('event: close\ndata: {"code":4008,"reason":"slow-consumer"}\n\n');
+  });
+
+  it("counts outstanding bytes against a budget", () => {
+    const b = new SendBudget(10);
+    expect(b.spend(6)).toBe(true);
+    expect(b.spend(4)).toBe(true);
+    expect(b.spend(1)).toBe(false);
+    b.settle(5);
+    expect(b.outstanding).toBe(6);
+    b.reset();
+    expect(b.outstanding).toBe(0);
+  });
+});
+
+describe("tickets", () => {
+  const secret = "test-secret";
+  it("opens one stream for its subject until it expires", async () => {
+    const now = 1_800_000_000_000;
+    const { ticket, expiresAt } = await issueTicket(secret, "alice", "orders", now);
+    expect(Date.parse(expiresAt)).toBe(now + TICKET_TTL_SECONDS * 1000);
+    await expect(verifyTicket(secret, ticket, "orders", now + 1000)).resolves.toBe("alice");
+    await expect(verifyTicket(secret, ticket, "payments", now)).rejects.toThrow(/another stream/);
+    await expect(verifyTicket(secret, ticket, "orders", now + (TICKET_TTL_SECONDS + 1) * 1000)).rejects.toThrow(/expired/);
+    await expect(verifyTicket("other-secret", ticket, "orders", now)).rejects.toThrow(/not one this gateway issued/);
+  });
+});

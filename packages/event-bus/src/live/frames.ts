@@ -1,0 +1,114 @@
+import { HttpProblem, STREAM_ID } from "@foundation/core";
+
+/** What a live listener receives: events of these types (exact, or a prefix ending in `*`) and this subject. */
+export interface LiveFilter {
+  types?: readonly string[];
+  subject?: string;
+}
+
+/** Most type patterns one listener may give. */
+export const MAX_TYPE_FILTERS = 20;
+
+/**
+ * Parses the `type` query (comma-separated types, each exact or a prefix ending in `*`) and `subject`.
+ * @example parseFilter("ai.response.*,ai.error", undefined) // { types: ["ai.response.*", "ai.error"] }
+ */
+export function parseFilter(type: string | undefined, subject: string | undefined): LiveFilter {
+  const types = (type ?? "")
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
+  if (types.length > MAX_TYPE_FILTERS) {
+    throw new HttpProblem(400, { slug: "invalid-filter", detail: `At most ${MAX_TYPE_FILTERS} types may be given; got ${types.length}.` });
+  }
+  for (const t of types) {
+    if (t.length > 256 || /[\s*]/.test(t.slice(0, -1))) {
+      throw new HttpProblem(400, { slug: "invalid-filter", detail: `"${t.slice(0, 64)}" is not a type or a type prefix ending in "*".` });
+    }
+  }
+  return { ...(types.length > 0 ? { types } : {}), ...(subject ? { subject } : {}) };
+}
+
+/** Whether an event with this `type` and `subject` passes the filter. */
+export function matchesFilter(filter: LiveFilter, type: unknown, subject: unknown): boolean {
+  if (filter.subject !== undefined && subject !== filter.subject) return false;
+  if (!filter.types) return true;
+  if (typeof type !== "string") return false;
+  return filter.types.some((t) => (t.endsWith("*") ? type.startsWith(t.slice(0, -1)) : type === t));
+}
+
+/**
+ * Where a listener resumes: the `Last-Event-ID` header an `EventSource` sends on reconnecting, else the
+ * `lastEventId` query (a new `EventSource` or a WebSocket cannot set headers). A malformed id is a 400, never a
+ * silent restart from "now".
+ * @example resumeAfter("1700000000000-0", undefined) // "1700000000000-0"
+ */
+export function resumeAfter(header: string | undefined, query: string | undefined): string | undefined {
+  const id = header?.trim() || query?.trim() || undefined;
+  if (id !== undefined && !STREAM_ID.test(id)) {
+    throw new HttpProblem(400, {
+      slug: "invalid-last-event-id",
+      detail: "Last-Event-ID must be a stream id (`<ms>-<seq>`) this endpoint sent as an event's `id`.",
+    });
+  }
+  return id;
+}
+
+/**
+ * One event as a Server-Sent Events frame: `id:` is the stream id (what `Last-Event-ID` resumes from), `data:` the
+ * CloudEvent as JSON on one line (the JSON the bus stored has no raw newlines).
+ */
+export function sseFrame(streamId: string, json: string): string {
+  return `id: ${streamId}\ndata: ${json}\n\n`;
+}
+
+/** An SSE comment line: keeps proxies from closing an idle connection, and is ignored by `EventSource`. */
+export function sseHeartbeat(now: number): string {
+  return `: heartbeat ${now}\n\n`;
+}
+
+/** The SSE frame sent before the server closes a connection: an `event: close` whose data says why. */
+export function sseClose(reason: CloseReason): string {
+  return `event: close\ndata: ${JSON.stringify({ code: CLOSE_CODES[reason], reason })}\n\n`;
+}
+
+/** One event as a WebSocket text message: `{"id": <stream id>, "event": <CloudEvent>}`. */
+export function wsFrame(streamId: string, json: string): string {
+  return `{"id":${JSON.stringify(streamId)},"event":${json}}`;
+}
+
+/** Why the server ends a live connection. */
+export type CloseReason = "slow-consumer" | "server-restart";
+
+/** WebSocket close codes (4000–4999 are the application's own) for each reason; SSE sends the same in `event: close`. */
+export const CLOSE_CODES: Record<CloseReason, number> = {
+  "slow-consumer": 4008,
+  "server-restart": 1012,
+};
+
+/**
+ * Bytes sent to a listener that it has not taken yet. For SSE these are the writes the response stream has not
+ * consumed; for a WebSocket (workerd has no `bufferedAmount`) the bytes sent since the client last sent anything.
+ * Past the limit the listener is dropped with `slow-consumer` instead of growing the object's memory.
+ */
+export class SendBudget {
+  #outstanding = 0;
+  constructor(readonly limit: number) {}
+
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+  /** Counts `bytes` more as sent; false when they take the listener past its limit. */
+  spend(bytes: number): boolean {
+    this.#outstanding += bytes;
+    return this.#outstanding <= this.limit;
+  }
+  /** The listener took `bytes` (an SSE write completed). */
+  settle(bytes: number): void {
+    this.#outstanding = Math.max(0, this.#outstanding - bytes);
+  }
+  /** The listener proved it keeps up (a WebSocket client sent something). */
+  reset(): void {
+    this.#outstanding = 0;
+  }
+}
