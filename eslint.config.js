@@ -16,6 +16,7 @@ const LAYERS = {
   "event-bus": ["core", "db"],
   jobs: ["core", "db"],
   monitoring: ["core"],
+  logs: ["core", "db"],
   "service-kit": ["core", "db", "rate-limiter", "registry", "event-bus", "jobs", "monitoring"],
   "local-stack": ["core", "db"],
 };

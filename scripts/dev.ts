@@ -39,10 +39,13 @@ const backing = {
   NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
   NEON_WS_PROXY: stack.neon.wsProxy,
 };
-/** A service registers itself through the gateway's HTTP API with a service token named after it (30 days). */
+/**
+ * A service registers itself through the gateway's HTTP API with a service token named after it (30 days), which
+ * may also publish events (the example's `POST /greetings` does).
+ */
 const selfRegistration = async (service: string) => ({
   REGISTRY_URL: `http://127.0.0.1:${port}`,
-  REGISTRY_TOKEN: await signLocalToken(service, ["service"], 30 * 86_400),
+  REGISTRY_TOKEN: await signLocalToken(service, ["service", "publish"], 30 * 86_400),
 });
 for (const w of WORKERS) {
   const gateway = w.name === "gateway";

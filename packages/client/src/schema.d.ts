@@ -622,6 +622,145 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/events/{stream}/live/tickets": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** A ticket that opens live connections to one stream for 60 s: for browsers, which cannot set headers on EventSource or WebSocket */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          stream: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The ticket; put it in the live URL as `?ticket=`. A connection it opened stays open after it expires. */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["LiveTicket"];
+          };
+        };
+        /** @description No such stream */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/events/{stream}/live": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Follow a stream live: Server-Sent Events (`Accept: text/event-stream`) or a WebSocket (`Upgrade: websocket`), resuming after `Last-Event-ID`
+     * @description Each event is sent once, in stream order: as SSE `id:` (the stream id) and `data:` (the CloudEvent), or as a WebSocket message `{"id", "event"}`. A reconnect with `Last-Event-ID` (or `lastEventId`) first gets every event it missed, from Redis or the event store. A partitioned topic is followed by `subject` or one `partition`, as a replay is. Authenticate with a bearer token or API key in the headers, or a ticket in the URL.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description A ticket from `POST …/live/tickets` */
+          ticket?: string;
+          /** @description Only these event types, comma-separated; `prefix.*` matches a prefix */
+          type?: string;
+          /** @description Only events of this subject */
+          subject?: string;
+          /** @description The partition to follow, for a partitioned topic */
+          partition?: number | null;
+          /** @description Resume after this stream id (what `Last-Event-ID` says, for clients that cannot set it) */
+          lastEventId?: string;
+        };
+        header?: never;
+        path: {
+          stream: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Switching to the WebSocket */
+        101: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The event stream */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "text/event-stream": string;
+          };
+        };
+        /** @description A malformed `Last-Event-ID`, filter or partition */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No valid token, API key or ticket (an expired ticket included) */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such stream */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description Neither `Accept: text/event-stream` nor `Upgrade: websocket` */
+        406: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The caller has as many live connections to this stream as it may */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/foundation/subscriptions": {
     parameters: {
       query?: never;
@@ -1976,6 +2115,119 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/logs": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Search every worker's collected log lines, newest first (admin or `logs` scope)
+     * @description Filters combine; `next` is the cursor of the following page. Lines arrive within seconds of being written.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description Only lines of this service */
+          service?: string;
+          /** @description Only lines of this severity or above */
+          level?: "debug" | "info" | "warn" | "error";
+          /** @description Only lines of this request (a delivery round's line names several) */
+          correlationId?: string;
+          /** @description Only lines of this W3C trace */
+          traceId?: string;
+          /** @description Text the message or any field value contains, case-insensitive */
+          q?: string;
+          /** @description Lines at or after this time */
+          since?: string;
+          /** @description Lines before this time */
+          until?: string;
+          /** @description Lines per page, 1 to 500 */
+          limit?: number;
+          /** @description The `next` of the previous page */
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description A page of lines */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              entries: components["schemas"]["LogEntry"][];
+              next: string | null;
+            };
+          };
+        };
+        /** @description A malformed filter, `since` after `until`, or `limit` above 500 (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/traces/{correlationId}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One request end to end: the gateway request, service calls, publishes, deliveries and handler outcomes in time order (admin or `logs` scope) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          correlationId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The trace */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["Trace"];
+          };
+        };
+        /** @description No collected line names this correlation ID */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2094,6 +2346,10 @@ export interface components {
       archivedEvents: number;
       metricSeries: number;
     };
+    LiveTicket: {
+      ticket: string;
+      expiresAt: string;
+    };
     CreatedSubscription: {
       id: string;
       /** @description A URL target's Standard Webhooks signing secret (`whsec_…`): shown only in this answer */
@@ -2202,6 +2458,42 @@ export interface components {
       lastCheckAt: string | null;
       /** @description Whether that probe passed */
       lastOk: boolean | null;
+    };
+    LogEntry: {
+      /** @description When the line was written (ISO 8601) */
+      ts: string;
+      service: string;
+      /** @enum {string} */
+      level: "debug" | "info" | "warn" | "error";
+      msg: string;
+      correlationIds: string[];
+      traceId: string | null;
+      fields: {
+        [key: string]: unknown;
+      };
+    };
+    Trace: {
+      correlationId: string;
+      startedAt: string;
+      endedAt: string;
+      services: string[];
+      traceIds: string[];
+      steps: components["schemas"]["TraceStep"][];
+    };
+    TraceStep: {
+      /** @enum {string} */
+      kind: "request" | "service-call" | "publish" | "delivery" | "handler" | "exception" | "log";
+      startedAt: string;
+      durationMs: number | null;
+      service: string;
+      /** @enum {string} */
+      level: "debug" | "info" | "warn" | "error";
+      msg: string;
+      summary: string;
+      traceId: string | null;
+      fields: {
+        [key: string]: unknown;
+      };
     };
   };
   responses: never;

@@ -191,3 +191,37 @@ export const jobQueues = pgTable("job_queues", {
     .notNull()
     .default(sql`now()`),
 });
+
+/** Severities of a log line, lowest first. */
+export const logLevels = ["debug", "info", "warn", "error"] as const;
+
+/**
+ * Every worker's log lines, collected by the `log-tail` Tail Worker: the kit's JSON lines, uncaught exceptions and
+ * invocation outcomes. `correlation_ids` holds the line's correlation ID, or the several of a delivery round, so one
+ * index lookup finds a request's lines in every worker. Time-series data: a hypertable on `ts` where TimescaleDB
+ * exists; its key holds `ts`, as a hypertable's unique keys must, and `(ts, id)` orders pages newest first.
+ */
+export const logs = pgTable(
+  "logs",
+  {
+    ts: timestamp("ts", { withTimezone: true, mode: "date" }).notNull(),
+    id: bigint("id", { mode: "number" }).generatedAlwaysAsIdentity(),
+    service: text("service").notNull(),
+    level: text("level", { enum: logLevels }).notNull(),
+    msg: text("msg").notNull(),
+    correlationIds: text("correlation_ids")
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    traceId: text("trace_id"),
+    /** The line's other fields, bounded by the collector. */
+    fields: jsonb("fields").$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    primaryKey({ columns: [t.ts, t.id] }),
+    index("logs_service_ts_idx").on(t.service, t.ts.desc()),
+    index("logs_correlation_ids_idx").using("gin", t.correlationIds),
+    index("logs_trace_id_idx").on(t.traceId),
+    check("logs_level_check", sql`${t.level} in ('debug', 'info', 'warn', 'error')`),
+  ],
+);

@@ -1,6 +1,6 @@
 import { DeliveryRequest, readSignedDelivery, verifyWebhook, type CloudEvent, type DeliveryResult } from "@foundation/event-bus/subscriber";
 import type { Context, Handler } from "hono";
-import { errorFields, HttpProblem, type Logger, type MetricsRegistry, validationProblem } from "@foundation/core";
+import { errorFields, HttpProblem, type Logger, type MetricsRegistry, parseTraceparent, validationProblem } from "@foundation/core";
 
 /** What a handler learns about the delivery besides the event. */
 export interface DeliveryContext<E extends object> {
@@ -15,6 +15,14 @@ export interface DeliveryContext<E extends object> {
 
 /** Handles one event; throwing fails only this event, which is then retried or dead-lettered. */
 export type EventHandler<E extends object> = (event: CloudEvent, ctx: DeliveryContext<E>) => Promise<void> | void;
+
+/** The request's logger, bound to the event's own correlation ID and trace when it carries them. */
+function eventLog(log: Logger | undefined, event: CloudEvent): Logger | undefined {
+  const correlationId = typeof event.correlationid === "string" ? event.correlationid : undefined;
+  const traceId = typeof event.traceparent === "string" ? parseTraceparent(event.traceparent)?.traceId : undefined;
+  if (!log || (correlationId === undefined && traceId === undefined)) return log;
+  return log.child({ ...(correlationId === undefined ? {} : { correlationId }), ...(traceId === undefined ? {} : { traceId }) });
+}
 
 /**
  * The endpoint that receives signed delivery batches: it refuses unsigned, forged or stale requests with
@@ -49,22 +57,23 @@ export function deliveryEndpoint<E extends { EVENT_SIGNING_SECRET?: string }>(
     }
     const { stream, group, deliveries } = request;
     const handlers = subscriptions.get(stream) ?? [];
+    const requestLog = c.get("log" as never) as Logger | undefined;
     let failed = 0;
     const results: DeliveryResult[] = await Promise.all(
       deliveries.map(async (d): Promise<DeliveryResult> => {
         if (handlers.length === 0) return { streamId: d.streamId, ok: false, error: `no handler for stream ${stream}` };
+        // The batch's request carries the first event's correlation ID; each event's outcome joins its own publisher's trace.
+        const log = eventLog(requestLog, d.event);
+        const about = { stream, group, streamId: d.streamId, eventId: d.event.id, deliveryCount: d.deliveryCount };
+        const started = performance.now();
         try {
           for (const h of handlers) await h(d.event, { streamId: d.streamId, deliveryCount: d.deliveryCount, stream, group, c });
+          log?.info("event handled", { ...about, durationMs: Math.round(performance.now() - started) });
           return { streamId: d.streamId, ok: true };
         } catch (err) {
           failed++;
           const fields = errorFields(err);
-          (c.get("log" as never) as Logger | undefined)?.error("event handler failed", {
-            stream,
-            streamId: d.streamId,
-            eventId: d.event.id,
-            ...fields,
-          });
+          log?.error("event handler failed", { ...about, durationMs: Math.round(performance.now() - started), ...fields });
           return { streamId: d.streamId, ok: false, error: String(fields.error) };
         }
       }),

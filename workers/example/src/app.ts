@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { SelfRegistrationEnv } from "@foundation/registry";
-import { createService, JobRateLimited, redisFrom } from "@foundation/service-kit";
+import { createService, HttpProblem, JobRateLimited, redisFrom } from "@foundation/service-kit";
 
 /** Body of `POST /echo`; unknown fields are rejected so nothing unexpected is ever stored or echoed. */
 export const EchoRequest = z
@@ -36,6 +36,47 @@ app.openapi(echoRoute, (c) => {
     { echo: Array.from({ length: repeat }, () => message).join(" "), correlationId: c.var.correlationId, service: "example" },
     200,
   );
+});
+
+/** Body of `POST /greetings`. */
+export const GreetingRequest = z
+  .object({ name: z.string().min(1).max(100), fail: z.boolean().optional() })
+  .strict()
+  .openapi("GreetingRequest");
+
+const greetingsRoute = createRoute({
+  method: "post",
+  path: "/greetings",
+  summary: "Publish a greeting to example.greetings through the gateway's event API",
+  request: { body: { content: { "application/json": { schema: GreetingRequest } }, required: true } },
+  responses: {
+    202: {
+      description: "Published: the event's id and stream position",
+      content: { "application/json": { schema: z.object({ id: z.string(), streamId: z.string(), correlationId: z.string() }) } },
+    },
+  },
+});
+
+/**
+ * A service publishing an event: through the gateway's `POST /api/foundation/events/:stream` with the service's own
+ * token (`REGISTRY_URL`, `REGISTRY_TOKEN`; it needs the `publish` scope). `c.var.fetch` carries the request's
+ * correlation ID and trace context, so the event, its deliveries and the handlers' lines join this request's trace.
+ */
+app.openapi(greetingsRoute, async (c) => {
+  const { REGISTRY_URL: gateway, REGISTRY_TOKEN: token } = c.env;
+  if (!gateway || !token)
+    throw new HttpProblem(503, { slug: "publishing-not-configured", detail: "REGISTRY_URL and REGISTRY_TOKEN are not set." });
+  const res = await c.var.fetch(`${gateway}/api/foundation/events/example.greetings`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ type: "greeting", data: c.req.valid("json") }),
+  });
+  if (res.status !== 202) {
+    await res.body?.cancel();
+    throw new HttpProblem(502, { slug: "publish-failed", detail: `The gateway answered ${res.status} to the publish.` });
+  }
+  const { id, streamId } = await res.json<{ id: string; streamId: string }>();
+  return c.json({ id, streamId, correlationId: c.var.correlationId }, 202);
 });
 
 /**

@@ -3,6 +3,7 @@ import type { GatewayEnv } from "../env.ts";
 import { apiKeysRoutes } from "./api-keys.ts";
 import { eventsRoutes } from "./events.ts";
 import { liveRoutes } from "./live.ts";
+import { logsRoutes, tracesRoutes } from "./logs.ts";
 import { metricsRoutes } from "./metrics.ts";
 import { queuesRoutes } from "./queues.ts";
 import { ratelimitRoutes } from "./ratelimit.ts";
@@ -20,4 +21,6 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/queues", queuesRoutes)
   .route("/api-keys", apiKeysRoutes)
   .route("/metrics", metricsRoutes)
-  .route("/uptime", uptimeRoutes);
+  .route("/uptime", uptimeRoutes)
+  .route("/logs", logsRoutes)
+  .route("/traces", tracesRoutes);
