@@ -3,7 +3,15 @@
  * SQLite and pushes each attempt to the queue's target (a service on the kit, or any HTTPS URL) within the queue's
  * concurrency and rate limit, with retries, backoff, progress and results. `./worker` is the contract a worker needs.
  */
-export { JobQueue, type AddOutcome, type JobChange, type JobQueueEnv, type QueueSummary, type ScheduleView } from "./job-queue.ts";
+export {
+  JobQueue,
+  type AddOutcome,
+  type JobChange,
+  type JobQueueEnv,
+  type LatestJobs,
+  type QueueSummary,
+  type ScheduleView,
+} from "./job-queue.ts";
 export { jobMetrics } from "./metrics.ts";
 export { backoffDelayMs, cronProblem, nextRunAt, rateWaitMs, scheduledJobId, type Start } from "./plan.ts";
 export { progressToken, progressTokenValid, progressUrl, pushJob, type PushEnv } from "./push.ts";
@@ -43,6 +51,7 @@ export {
   RateLimit,
   Repeat,
   ScheduleInput,
+  type JobBrief,
   type JobState,
   type JobView,
   type QueueSettings,

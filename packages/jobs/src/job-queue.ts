@@ -4,7 +4,15 @@ import { jobMetrics } from "./metrics.ts";
 import { nextRunAt } from "./plan.ts";
 import type { PushEnv } from "./push.ts";
 import { JobRunner } from "./runner.ts";
-import { MAX_OPEN_JOBS, type JobInput, type JobState, type JobView, type QueueSettings, type ScheduleInput } from "./schema.ts";
+import {
+  MAX_OPEN_JOBS,
+  type JobBrief,
+  type JobInput,
+  type JobState,
+  type JobView,
+  type QueueSettings,
+  type ScheduleInput,
+} from "./schema.ts";
 import * as store from "./store.ts";
 
 /** The bindings of the worker that runs the queues (the gateway). */
@@ -25,6 +33,16 @@ export interface QueueSummary {
   paused: boolean;
   counts: Record<JobState, number>;
   schedules: number;
+  /** Jobs that completed, and that failed for good, in the last minute (among the finished jobs the queue keeps). */
+  lastMinute: { completed: number; failed: number };
+}
+
+/** A queue's latest jobs, without data, result or progress: the last failed ones and the next unfinished ones. */
+export interface LatestJobs {
+  /** Failed jobs, the last to fail first. */
+  failed: JobBrief[];
+  /** Running jobs, then waiting ones in the order they start, then delayed ones by due time. */
+  unfinished: JobBrief[];
 }
 
 /** A schedule as the API shows it. */
@@ -37,6 +55,9 @@ export interface ScheduleView {
 
 /** What cancelling or retrying a job answers. */
 export type JobChange = { ok: true; job: JobView } | { ok: false; error: "unknown" } | { ok: false; error: "state"; state: JobState };
+
+/** Most jobs of each kind {@link JobQueue.latestJobs} answers. */
+const MAX_LATEST_JOBS = 100;
 
 /** Longest one alarm runs the queue before handing over to the next (attempts in flight carry on meanwhile). */
 const PUMP_BUDGET_MS = 25_000;
@@ -142,12 +163,28 @@ export class JobQueue extends DurableObject<JobQueueEnv> {
     return { jobs: rows.map((r) => store.jobView(name, r)), next: rows.length === limit ? (rows.at(-1)?.seq ?? null) : null };
   }
 
-  /** The queue's settings (without secrets), whether it is paused, its jobs by state and its schedule count. */
-  summary(): QueueSummary | null {
+  /**
+   * The queue's settings (without secrets), whether it is paused, its jobs by state, its schedule count, and the jobs
+   * that finished in the minute before `now`.
+   */
+  summary(now = Date.now()): QueueSummary | null {
     const config = this.config;
     if (!config) return null;
     const { secret: _secret, progressOrigin: _origin, name, ...settings } = config;
-    return { name, settings, paused: this.isPaused, counts: store.countStates(this.sql), schedules: store.listSchedules(this.sql).length };
+    return {
+      name,
+      settings,
+      paused: this.isPaused,
+      counts: store.countStates(this.sql),
+      schedules: store.listSchedules(this.sql).length,
+      lastMinute: store.finishedSince(this.sql, now - 60_000),
+    };
+  }
+
+  /** The last `limit` failed jobs and the next `limit` unfinished ones (at most 100 each), without data, result or progress. */
+  latestJobs(limit: number): LatestJobs {
+    const n = Math.max(0, Math.min(MAX_LATEST_JOBS, Math.floor(limit)));
+    return { failed: store.lastFailed(this.sql, n).map(store.jobBrief), unfinished: store.nextUnfinished(this.sql, n).map(store.jobBrief) };
   }
 
   /** Cancels a job that has not finished: a waiting or delayed one never starts; a running attempt's answer is ignored. */

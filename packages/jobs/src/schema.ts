@@ -179,3 +179,15 @@ export interface JobView {
   /** The schedule that added the job, if one did. */
   schedule: string | null;
 }
+
+/** A job without its data, result or progress: what a list of many jobs shows. */
+export interface JobBrief {
+  id: string;
+  name: string;
+  state: JobState;
+  attemptsMade: number;
+  attempts: number;
+  failedReason: string | null;
+  runAt: string;
+  finishedAt: string | null;
+}

@@ -1,5 +1,5 @@
 import type { Start } from "./plan.ts";
-import type { Backoff, JobState, JobView, Keep, Repeat, ScheduleInput } from "./schema.ts";
+import type { Backoff, JobBrief, JobState, JobView, Keep, Repeat, ScheduleInput } from "./schema.ts";
 
 /**
  * The SQLite tables of one queue object, and the statements on them. `jobs` keeps every job until retention removes
@@ -138,6 +138,48 @@ export function countStates(sql: Sql): Record<JobState, number> {
   for (const row of sql.exec<{ state: JobState; n: number }>("SELECT state, count(*) AS n FROM jobs GROUP BY state"))
     counts[row.state] = row.n;
   return counts;
+}
+
+/**
+ * Jobs that completed, and jobs that failed for good, since `since`: counted among the finished jobs the queue keeps
+ * (the `jobs_finished` index), so retention that removes jobs sooner lowers the counts.
+ */
+export function finishedSince(sql: Sql, since: number): { completed: number; failed: number } {
+  const counts = { completed: 0, failed: 0 };
+  const rows = sql.exec<{ state: "completed" | "failed"; n: number }>(
+    "SELECT state, count(*) AS n FROM jobs WHERE state IN ('completed', 'failed') AND finished_at >= ? GROUP BY state",
+    since,
+  );
+  for (const row of rows) counts[row.state] = row.n;
+  return counts;
+}
+
+/** The columns of a {@link JobBrief}: no data, result or progress, which may be large or private. */
+const BRIEF_COLUMNS = "id, name, state, attempts_made, attempts, failed_reason, run_at, finished_at";
+
+/** A row of {@link BRIEF_COLUMNS}. */
+export type JobBriefRow = Pick<JobRow, "id" | "name" | "state" | "attempts_made" | "attempts" | "failed_reason" | "run_at" | "finished_at">;
+
+/** The `limit` failed jobs that finished last, newest first. */
+export function lastFailed(sql: Sql, limit: number): JobBriefRow[] {
+  return sql
+    .exec<JobBriefRow>(`SELECT ${BRIEF_COLUMNS} FROM jobs WHERE state = 'failed' ORDER BY finished_at DESC, seq DESC LIMIT ?`, limit)
+    .toArray();
+}
+
+/** The next `limit` unfinished jobs: running ones first, then waiting ones in the order they start, then delayed ones by due time. */
+export function nextUnfinished(sql: Sql, limit: number): JobBriefRow[] {
+  const queries = [
+    `SELECT ${BRIEF_COLUMNS} FROM jobs WHERE state = 'active' ORDER BY started_at, seq LIMIT ?`,
+    `SELECT ${BRIEF_COLUMNS} FROM jobs WHERE state = 'waiting' ORDER BY priority, run_at, seq LIMIT ?`,
+    `SELECT ${BRIEF_COLUMNS} FROM jobs WHERE state = 'delayed' ORDER BY run_at, seq LIMIT ?`,
+  ];
+  const rows: JobBriefRow[] = [];
+  for (const query of queries) {
+    if (rows.length >= limit) break;
+    rows.push(...sql.exec<JobBriefRow>(query, limit - rows.length).toArray());
+  }
+  return rows;
 }
 
 /** Jobs of a state, oldest added first, after insertion number `afterSeq`. */
@@ -306,5 +348,19 @@ export function jobView(queue: string, row: JobRow): JobView {
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
     schedule: row.schedule,
+  };
+}
+
+/** A row as a list of jobs shows it (see {@link JobBrief}). */
+export function jobBrief(row: JobBriefRow): JobBrief {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state,
+    attemptsMade: row.attempts_made,
+    attempts: row.attempts,
+    failedReason: row.failed_reason,
+    runAt: new Date(row.run_at).toISOString(),
+    finishedAt: iso(row.finished_at),
   };
 }

@@ -1,5 +1,8 @@
 // The status page: renders GET /dashboard/state and follows the live WebSocket (/dashboard/live), reconnecting
-// with backoff. Status changes from the socket show at once; a full re-read follows shortly after.
+// with backoff. Status changes from the socket show at once; a full re-read follows shortly after. With an admin
+// token (kept in this tab's sessionStorage), it also reads the job board's jobs (GET /dashboard/jobs) and offers
+// retry and cancel, which call the queue API with that token. Every text is set as text, never as HTML: job names
+// and failure reasons come from publishers and workers.
 "use strict";
 
 const WINDOWS = [
@@ -10,10 +13,17 @@ const WINDOWS = [
 const PING_MS = 30_000;
 const REFRESH_MS = 30_000;
 const REFETCH_DELAY_MS = 300;
+/** Re-reads after a retry or cancel, so the job's next state shows (it starts within milliseconds, runs for longer). */
+const FOLLOW_UP_MS = [1_000, 3_000];
+const ADMIN_TOKEN_KEY = "foundation.dashboard.adminToken";
+const JOB_STATES = ["waiting", "delayed", "active", "completed", "failed", "cancelled"];
 
 /** Status changes heard on the socket, by instance: they win over a state read before they happened. */
 const overrides = new Map();
 let snapshot = null;
+/** The job board's jobs (GET /dashboard/jobs), read only with an admin token. */
+let board = null;
+let adminToken = sessionStorage.getItem(ADMIN_TOKEN_KEY);
 let refetchTimer;
 let attempt = 0;
 
@@ -80,9 +90,71 @@ function table(boxId, rows, columns, emptyText) {
   box.replaceChildren(el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
 }
 
+function timeOf(iso) {
+  return iso === null ? "—" : new Date(iso).toLocaleTimeString();
+}
+
+function jobRow(job, action) {
+  const when = job.state === "failed" ? `failed ${timeOf(job.finishedAt)}` : `${job.state}, due ${timeOf(job.runAt)}`;
+  const head = el(
+    "div",
+    { class: "job-head" },
+    el("strong", {}, job.name),
+    el("code", {}, job.id),
+    el("small", {}, `${when} · attempts ${job.attemptsMade}/${job.attempts}`),
+  );
+  const button = el("button", { type: "button", "data-action": action }, action === "retry" ? "Retry" : "Cancel");
+  const reason = job.failedReason === null ? [] : [el("p", { class: "reason" }, job.failedReason)];
+  return el("li", { class: "job", "data-job": job.id, "data-state": job.state }, head, ...reason, button);
+}
+
+function jobList(title, kind, jobs, action, emptyText) {
+  const items = jobs.map((j) => jobRow(j, action));
+  const body = items.length === 0 ? el("p", { class: "empty" }, emptyText) : el("ul", { class: "jobs" }, ...items);
+  return el("div", { class: "job-list", "data-list": kind }, el("h4", {}, title), body);
+}
+
+function queueJobs(name) {
+  if (!board) return [];
+  if (board.queues === null) return [el("p", { class: "empty" }, "The queue list did not answer.")];
+  const jobs = board.queues.find((q) => q.name === name);
+  if (!jobs) return [];
+  if (jobs.failed === null || jobs.unfinished === null) return [el("p", { class: "empty" }, "This queue's jobs did not answer.")];
+  return [
+    jobList("Last failed", "failed", jobs.failed, "retry", "No failed jobs."),
+    jobList("Next unfinished", "unfinished", jobs.unfinished, "cancel", "No unfinished jobs."),
+  ];
+}
+
+function queueCard(q) {
+  const title = el("h3", {}, q.name, ...(q.paused ? [el("span", { class: "paused" }, "paused")] : []));
+  const counts = el(
+    "div",
+    { class: "counts" },
+    ...JOB_STATES.map((s) =>
+      el("span", { class: "count", "data-state": s }, el("b", {}, q.counts === null ? "—" : String(q.counts[s])), ` ${s}`),
+    ),
+  );
+  const minute = q.lastMinute;
+  const throughput = el(
+    "p",
+    { class: "throughput" },
+    minute === null ? "Last minute: —" : `Last minute: ${minute.completed} completed, ${minute.failed} failed`,
+  );
+  return el("article", { class: "queue", "data-queue": q.name }, title, counts, throughput, ...queueJobs(q.name));
+}
+
+function renderQueues(queues) {
+  const box = document.getElementById("queues");
+  if (queues === null) return box.replaceChildren(el("p", { class: "empty" }, "Not available."));
+  if (queues.length === 0) return box.replaceChildren(el("p", { class: "empty" }, "No job queues."));
+  box.replaceChildren(...queues.map(queueCard));
+}
+
 function render() {
   if (!snapshot) return;
   renderServices(snapshot.services);
+  renderQueues(snapshot.queues);
   table(
     "streams",
     snapshot.streams,
@@ -117,10 +189,63 @@ function render() {
   document.getElementById("generated").textContent = `State as of ${new Date(snapshot.generatedAt).toLocaleString()}`;
 }
 
+function setText(id, text) {
+  document.getElementById(id).textContent = text;
+}
+
+function setAdminToken(token) {
+  adminToken = token;
+  if (token) sessionStorage.setItem(ADMIN_TOKEN_KEY, token);
+  else sessionStorage.removeItem(ADMIN_TOKEN_KEY);
+  if (!token) board = null;
+  document.getElementById("admin-forget").hidden = !token;
+}
+
+async function problemDetail(res) {
+  const problem = await res.json().catch(() => ({}));
+  return typeof problem.detail === "string" ? problem.detail : `HTTP ${res.status}`;
+}
+
+/** Reads the job board's jobs with the admin token; a token the gateway refuses is forgotten. */
+async function refetchBoard() {
+  const token = adminToken;
+  if (!token) return;
+  try {
+    const res = await fetch("/dashboard/jobs", { cache: "no-store", headers: { authorization: `Bearer ${token}` } });
+    if (token !== adminToken) return;
+    if (res.status === 401 || res.status === 403) {
+      setAdminToken(null);
+      setText("admin-status", `Token refused: ${await problemDetail(res)}`);
+      return;
+    }
+    if (res.ok) board = await res.json();
+  } catch {
+    // Offline: the state read says so; the last board read stays.
+  }
+}
+
+async function act(action, queue, id) {
+  const verb = action === "retry" ? "retry" : "cancel";
+  try {
+    const path = `/api/foundation/queues/${encodeURIComponent(queue)}/jobs/${encodeURIComponent(id)}/${verb}`;
+    const res = await fetch(path, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
+    setText(
+      "board-status",
+      res.ok
+        ? `${verb === "retry" ? "Retried" : "Cancelled"} job ${id} of ${queue}.`
+        : `Could not ${verb} job ${id}: ${await problemDetail(res)}`,
+    );
+  } catch {
+    setText("board-status", `Could not ${verb} job ${id}: the gateway did not answer.`);
+  }
+  await refetch();
+  for (const ms of FOLLOW_UP_MS) setTimeout(refetch, ms);
+}
+
 async function refetch() {
   clearTimeout(refetchTimer);
   try {
-    const res = await fetch("/dashboard/state", { cache: "no-store" });
+    const [res] = await Promise.all([fetch("/dashboard/state", { cache: "no-store" }), refetchBoard()]);
     if (!res.ok) return;
     snapshot = await res.json();
     for (const [key, o] of overrides) if (o.at < snapshot.generatedAt) overrides.delete(key);
@@ -173,6 +298,30 @@ function connect() {
   });
 }
 
+document.getElementById("admin-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("admin-token");
+  const token = input.value.trim();
+  input.value = "";
+  setAdminToken(token || null);
+  setText("admin-status", "Checking the token…");
+  void refetch().then(() => {
+    if (adminToken === token && board) setText("admin-status", "Token accepted: the job board lists jobs with retry and cancel.");
+  });
+});
+document.getElementById("admin-forget").addEventListener("click", () => {
+  setAdminToken(null);
+  setText("admin-status", "Token forgotten.");
+  render();
+});
+document.getElementById("queues").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  button.disabled = true;
+  void act(button.dataset.action, button.closest("[data-queue]").dataset.queue, button.closest("[data-job]").dataset.job);
+});
+
+setAdminToken(adminToken);
 void refetch();
 setInterval(refetch, REFRESH_MS);
 connect();

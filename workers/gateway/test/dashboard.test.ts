@@ -96,6 +96,7 @@ describe("status dashboard", () => {
       ["id", "lastCheckAt", "lastHeartbeatAt", "lastOk", "status", "uptime24h", "uptime30d", "uptime7d", "version"].sort(),
     );
     expect(state.streams).toEqual(expect.any(Array));
+    expect(state.queues).toEqual(expect.any(Array));
     expect(state.rateLimitRejections).toEqual(expect.any(Array));
     expect(state.serverErrors).toEqual(expect.any(Array));
   });

@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { HttpProblem } from "@foundation/service-kit";
+import { HttpProblem, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "../env.ts";
+import { checkBoardAccess } from "./board.ts";
+import { dashboardJobs } from "./queues.ts";
 import { dashboardState, type DashboardState } from "./snapshot.ts";
 import { STATUS_LISTENER_NAME } from "@foundation/registry";
 
@@ -20,13 +22,19 @@ function cachedState(env: Env, now: number): Promise<DashboardState> {
 
 /**
  * The data behind the public `/dashboard` page (its HTML, script and styles are static assets): the state
- * as JSON, and the WebSocket of live updates, served by the `StatusDashboard` object. Read-only, no auth.
+ * as JSON, and the WebSocket of live updates, served by the `StatusDashboard` object, read-only and without auth;
+ * and for admins, the job board's jobs (their retry and cancel buttons call `/api/foundation/queues`).
  */
 export const dashboardRoutes = new OpenAPIHono<GatewayEnv>();
 
 dashboardRoutes.get("/state", async (c) => {
   const state = await cachedState(c.env, Date.now());
   return c.json(state, 200, { "Cache-Control": "no-store" });
+});
+
+dashboardRoutes.get("/jobs", requireAuth(), async (c) => {
+  checkBoardAccess(c.var.auth);
+  return c.json(await dashboardJobs(c.env), 200, { "Cache-Control": "no-store" });
 });
 
 dashboardRoutes.get("/live", async (c) => {

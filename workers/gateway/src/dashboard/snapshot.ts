@@ -3,6 +3,8 @@ import { consumerObjectName } from "@foundation/event-bus";
 import { RegistryClient, type DiscoveredService, type Instance } from "@foundation/registry/client";
 import { aggregatedFamilies, createLogger, errorFields, shardCount } from "@foundation/core";
 import { uptimeOf } from "../uptime/checks.ts";
+import type { DashboardQueue } from "./board.ts";
+import { queuesSection } from "./queues.ts";
 import { sumBy, type DashboardCount } from "./summary.ts";
 import type { InstanceUptime } from "../uptime/uptime.ts";
 
@@ -45,6 +47,7 @@ export interface DashboardState {
   generatedAt: number;
   services: { name: string; instances: DashboardInstance[] }[] | null;
   streams: DashboardStream[] | null;
+  queues: DashboardQueue[] | null;
   rateLimitRejections: DashboardCount[] | null;
   serverErrors: DashboardCount[] | null;
 }
@@ -114,9 +117,10 @@ function settled<T>(section: string, r: PromiseSettledResult<T>): T | null {
 
 /** Reads every section of the dashboard from its source, in parallel, as of `now`. */
 export async function dashboardState(env: Env, now: number = Date.now()): Promise<DashboardState> {
-  const [services, streams, families] = await Promise.allSettled([
+  const [services, streams, queues, families] = await Promise.allSettled([
     servicesSection(env, now),
     streamsSection(env),
+    queuesSection(env),
     aggregatedFamilies(env.METRICS_AGGREGATOR, shardCount(env)),
   ]);
   const metrics = settled("metrics", families);
@@ -124,6 +128,7 @@ export async function dashboardState(env: Env, now: number = Date.now()): Promis
     generatedAt: now,
     services: settled("services", services),
     streams: settled("streams", streams),
+    queues: settled("queues", queues),
     rateLimitRejections:
       metrics &&
       sumBy(metrics, "foundation_ratelimit_decisions_total", ["quota"], (l) => l.service === GATEWAY_SERVICE && l.outcome !== "allowed"),
