@@ -2382,6 +2382,11 @@ export interface components {
         failed?: number;
         cancelled?: number;
       };
+      /** @description Jobs that completed, and failed for good, in the last minute (of those the queue still keeps) */
+      lastMinute: {
+        completed: number;
+        failed: number;
+      };
       schedules: number;
     } & {
       [key: string]: unknown;

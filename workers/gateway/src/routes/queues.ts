@@ -24,7 +24,15 @@ import { jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { GatewayEnv } from "../env.ts";
 
 const Queue = z
-  .object({ name: z.string(), paused: z.boolean(), counts: z.record(z.enum(JOB_STATES), z.number()), schedules: z.number() })
+  .object({
+    name: z.string(),
+    paused: z.boolean(),
+    counts: z.record(z.enum(JOB_STATES), z.number()),
+    lastMinute: z
+      .object({ completed: z.number(), failed: z.number() })
+      .openapi({ description: "Jobs that completed, and failed for good, in the last minute (of those the queue still keeps)" }),
+    schedules: z.number(),
+  })
   .passthrough()
   .openapi("Queue");
 const PutQueueAnswer = z
