@@ -1,24 +1,39 @@
 /**
- * HTTP baseline and gateway overhead (issue 6), in one run: a hello-world Hono worker (the ceiling), the
+ * HTTP baseline and gateway overhead (issues 6 and 22), in one run: a hello-world Hono worker (the ceiling), the
  * example's `GET /hello` served directly, and the same endpoint through the gateway on its full path (a bearer
  * token the route requires, a quota that never refuses, discovery with the example registered in the registry,
  * breaker and proxy), plus gateway variants that each leave one part out, to show where the time goes.
  *
- * Latency is measured twice: unloaded (Node sends one request at a time, round-robin over every target, and
- * times it to the last byte) and under wrk load (where it includes queueing). Every figure is the median over
- * `BENCH_REPEATS` runs; the added latency is the gateway's figure minus the direct call's in the same run.
+ * Latency is measured three ways: unloaded (Node sends one request at a time, round-robin over every target, and
+ * times it to the last byte), under wrk load (closed loop at saturation: queueing included), and at fixed offered
+ * rates (open loop, a quarter and a half of hello-world's wrk maximum, timed from each request's scheduled send).
+ * Under wrk the CPU time of each target's workerd is read from /proc and divided by the requests it served. Every
+ * wrk figure is the median over `BENCH_REPEATS` runs; the added latency is the gateway's figure minus the direct
+ * call's in the same run. `BENCH_OPEN_LOOP` sets the seconds per open-loop rate (default 60; 0 skips), and
+ * `BENCH_PROFILE=1` also samples a CPU profile of each worker under wrk and logs its top frames.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { SignJWT } from "jose";
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "@foundation/service-kit/config";
 import { serviceSecret } from "@foundation/event-bus/subscriber";
 import { BENCH_JWT_SECRET, BENCH_SIGNING_SECRET } from "./lib/auth.ts";
 import { defineBench, type BenchContext } from "./lib/context.ts";
+import { startProfile, summarise } from "./lib/cpu-profile.ts";
 import { percentile, SequentialHttpClient } from "./lib/latency.ts";
-import { benchOnlyWorker, bundledWorker, readWranglerBasics, stackBindings, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
-import { recordFigure } from "./lib/results.ts";
+import {
+  benchOnlyWorker,
+  bundledWorker,
+  readWranglerBasics,
+  stackBindings,
+  withWorkers,
+  type BenchWorker,
+  type ServedWorkers,
+} from "./lib/miniflare.ts";
+import { runOpenLoop } from "./lib/open-loop.ts";
+import { recordFigure, RESULTS_DIR } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
-import { checkEndpoint, ensureWrk, measureHttp, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
+import { checkEndpoint, ensureWrk, measureHttp, runWrk, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
 
 const JWT_SECRET = BENCH_JWT_SECRET;
 /** Unloaded requests per target and run, per second of `BENCH_DURATION` (2,000 at the default 10 s). */
@@ -45,6 +60,19 @@ const QUOTAS = {
   ]),
   exact: JSON.stringify([{ name: "bench", path: "/api/", policy: QUOTA_POLICY, failMode: "closed", timeoutMs: 5000 }]),
 };
+
+/** Offered rates of the open-loop runs, as shares of hello-world's maximum under wrk in the same run. */
+const OPEN_LOOP_SHARES = [0.25, 0.5] as const;
+/** The targets run open loop: the ceiling, the service direct, the gateway's full path. */
+const OPEN_LOOP_FIGURES = ["hello", "example.direct", "example.gateway"] as const;
+
+/** Seconds per open-loop rate and target (`BENCH_OPEN_LOOP`, default 60; 0 skips them). */
+function openLoopSeconds(env: Record<string, string | undefined>): number {
+  const raw = env.BENCH_OPEN_LOOP?.trim() ?? "";
+  if (raw === "") return 60;
+  if (!/^\d+$/.test(raw)) throw new Error(`BENCH_OPEN_LOOP must be a whole number of seconds, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
 
 /** One gateway set-up: which parts of the path it runs. */
 interface GatewayVariant {
@@ -110,9 +138,12 @@ const VARIANTS: readonly GatewayVariant[] = [
   },
 ];
 
-/** A target as both measurements see it. */
+/** A target as every measurement sees it. */
 interface Target extends HttpTarget {
   accept: (body: unknown) => boolean;
+  /** The group of workers (one workerd) that serves it, and the worker that answers first. */
+  group: string;
+  worker: string;
 }
 
 const fmt = (ms: number) => ms.toFixed(3);
@@ -315,6 +346,98 @@ function logVerdict(
   }
 }
 
+/**
+ * Records what the gateway adds to the CPU time per request: its workerd (gateway and example in one process) minus the
+ * example's own workerd, per request, with the example's own as the baseline.
+ */
+function recordAddedCpu(ctx: BenchContext, targets: readonly Target[], m: Map<string, HttpMeasurement>): void {
+  const direct = m.get("example.direct")?.cpuUs;
+  const hello = m.get("hello")?.cpuUs;
+  if (direct === undefined || hello === undefined) return;
+  recordFigure({
+    name: "example.direct.cpu-over-hello",
+    unit: "µs/request",
+    median: roundTo(direct, 1),
+    baseline: "hello.cpu",
+    description: "CPU per request of the example direct against hello-world's (the kit's middleware on top of a Hono request)",
+  });
+  for (const t of targets) {
+    const cpu = m.get(t.figure)?.cpuUs;
+    if (cpu === undefined || t.baseline !== "example.direct") continue;
+    recordFigure({
+      name: `${t.figure}.added.cpu`,
+      unit: "µs/request",
+      median: roundTo(cpu - direct, 1),
+      baseline: "example.direct.cpu",
+      description: `${t.description}: CPU per request its workerd adds over the example's own (gateway + example process minus the example's alone)`,
+    });
+    ctx.log(`${t.label}: ${Math.round(cpu)} µs CPU/request, ${Math.round(cpu - direct)} µs over the example's ${Math.round(direct)} µs`);
+  }
+}
+
+/**
+ * Offers the open-loop targets a quarter and a half of hello-world's wrk maximum, `seconds` each, and records
+ * p50/p99/p99.9 (timed from each request's scheduled send) and errors; the gateway's and the example's p99 with
+ * hello-world's at the same rate as baseline.
+ */
+async function measureOpenLoop(ctx: BenchContext, targets: readonly Target[], helloRps: number, seconds: number): Promise<void> {
+  const chosen = OPEN_LOOP_FIGURES.map((f) => targets.find((t) => t.figure === f)).filter((t): t is Target => t !== undefined);
+  for (const share of OPEN_LOOP_SHARES) {
+    const rate = Math.round(helloRps * share);
+    const pct = Math.round(share * 100);
+    for (const t of chosen) {
+      ctx.signal.throwIfAborted();
+      const r = await runOpenLoop({ url: t.url, headers: t.headers, rate, durationSec: seconds, signal: ctx.signal });
+      ctx.log(
+        `${t.label} open loop at ${rate} req/s (${pct} % of hello-world's maximum), ${seconds} s: p50 ${fmt(r.p50)} ms, ` +
+          `p99 ${fmt(r.p99)} ms, p99.9 ${fmt(r.p999)} ms, max ${fmt(r.max)} ms, ${r.errors} errors of ${r.sent}; generator lag p99 ${fmt(r.sendLagP99)} ms`,
+      );
+      const name = `${t.figure}.open${pct}`;
+      const what = `${t.description}: open loop at ${rate} req/s (${pct} % of hello-world's wrk maximum in this run), ${seconds} s, latency from each request's scheduled send`;
+      const base = t.figure === "hello" ? {} : { baseline: `hello.open${pct}.p99` };
+      recordFigure({
+        name: `${name}.p50`,
+        unit: "ms",
+        median: roundTo(r.p50, 3),
+        p99: roundTo(r.p99, 3),
+        description: `${what}: p50 (and p99)`,
+      });
+      recordFigure({ name: `${name}.p99`, unit: "ms", median: roundTo(r.p99, 3), ...base, description: `${what}: p99` });
+      recordFigure({ name: `${name}.p999`, unit: "ms", median: roundTo(r.p999, 3), description: `${what}: p99.9` });
+      recordFigure({
+        name: `${name}.errors`,
+        unit: "errors",
+        median: r.errors,
+        description: `${what}: non-2xx answers, socket errors and timeouts (10 s) of ${r.sent} requests`,
+      });
+    }
+  }
+}
+
+/**
+ * `BENCH_PROFILE=1`: samples a CPU profile of each target's first worker during one wrk run, logs its top frames and
+ * writes it to `bench/results/raw/<figure>.cpuprofile` (Chrome DevTools opens it).
+ */
+async function profileTargets(ctx: BenchContext, targets: readonly Target[], served: Record<string, ServedWorkers>): Promise<void> {
+  const dir = resolve(RESULTS_DIR, "raw");
+  mkdirSync(dir, { recursive: true });
+  for (const t of targets) {
+    const inspector = served[t.group]?.inspectorUrl;
+    if (!inspector) continue;
+    const profiling = await startProfile(inspector, t.worker);
+    const { threads, connections, durationSec } = ctx.settings;
+    await runWrk({ url: t.url, headers: t.headers, threads, connections, durationSec, signal: ctx.signal });
+    const profile = await profiling.stop();
+    writeFileSync(resolve(dir, `${t.figure}.cpuprofile`), JSON.stringify(profile));
+    const top = summarise(profile, 25)
+      .map(
+        (f) => `  ${(f.selfShare * 100).toFixed(1).padStart(5)} % self ${(f.totalShare * 100).toFixed(1).padStart(5)} % total  ${f.frame}`,
+      )
+      .join("\n");
+    ctx.log(`${t.label}: top frames of ${t.worker} under wrk (share of busy samples):\n${top}`);
+  }
+}
+
 export default defineBench({
   name: "baseline",
   description:
@@ -332,8 +455,17 @@ export default defineBench({
     const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };
     for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];
 
-    await withWorkers(groups, ctx.log, async (urls) => {
+    const profiling = process.env.BENCH_PROFILE === "1";
+    const openSeconds = openLoopSeconds(process.env);
+    const gatewayName = readWranglerBasics(at("wrangler.toml")).name;
+
+    const run = async (urls: Record<string, URL>, served: Record<string, ServedWorkers>) => {
       const url = (label: string, path: string) => new URL(path, urls[label]).href;
+      const pid = (label: string) => {
+        const p = served[label]?.pid;
+        if (p === undefined) throw new Error(`cannot tell the workerd process of ${label} apart from the others this bench started`);
+        return { pid: p };
+      };
       const targets: Target[] = [
         {
           label: "hello-world",
@@ -341,6 +473,9 @@ export default defineBench({
           url: url("hello-world", "/"),
           description: "Hono hello-world worker (ceiling)",
           accept: (b) => field(b, "hello") === "world",
+          group: "hello-world",
+          worker: hello.name,
+          ...pid("hello-world"),
         },
         {
           label: "example direct",
@@ -349,6 +484,9 @@ export default defineBench({
           description: "`GET /hello` on the example service, served directly",
           baseline: "hello",
           accept: isExample,
+          group: "example",
+          worker: example.name,
+          ...pid("example"),
         },
         ...VARIANTS.map((v) => ({
           label: v.label,
@@ -358,6 +496,9 @@ export default defineBench({
           description: v.description,
           baseline: "example.direct",
           accept: isExample,
+          group: v.label,
+          worker: gatewayName,
+          ...pid(v.label),
         })),
       ];
       for (const v of VARIANTS) {
@@ -371,6 +512,11 @@ export default defineBench({
       const unloaded = recordUnloaded(ctx, targets, await measureUnloaded(ctx, targets));
       const m = await measureHttp(ctx, targets);
       logVerdict(ctx, m, unloaded, recordLoaded(ctx, targets, m));
-    });
+      recordAddedCpu(ctx, targets, m);
+      const helloRps = m.get("hello")?.rps;
+      if (openSeconds > 0 && helloRps !== undefined) await measureOpenLoop(ctx, targets, helloRps, openSeconds);
+      if (profiling) await profileTargets(ctx, targets, served);
+    };
+    await withWorkers(groups, ctx.log, run, profiling ? { inspectorPort: 0 } : {});
   },
 });

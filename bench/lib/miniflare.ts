@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import type { LocalStack } from "@foundation/local-stack";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
+import { childPids } from "./process-cpu.ts";
 import { parseWranglerBasics, type WranglerBasics } from "./wrangler-config.ts";
 
 /**
@@ -38,11 +39,21 @@ export interface BenchDurableObject {
   useSQLite?: boolean;
 }
 
+/** Options of {@link serveWorkers}. */
+export interface ServeOptions {
+  /** Opens workerd's V8 inspector on this port (0: any free one), for CPU profiles; off by default. */
+  inspectorPort?: number;
+}
+
 /** Workers being served; `url` is the origin of the first worker, e.g. `http://127.0.0.1:41234/`. */
 export interface ServedWorkers {
   url: URL;
   /** The last lines the workers wrote (stdout and stderr), for error messages. */
   recentOutput(): string;
+  /** The workerd process serving them (for its CPU time), when it could be told apart from others this process started. */
+  pid?: number;
+  /** workerd's inspector (`ws://127.0.0.1:PORT`), when started with `inspectorPort`. */
+  inspectorUrl?: URL;
   /** Fetches from one of the served workers by name, also one that does not answer on the socket. */
   fetchWorker(name: string, url: string, init?: RequestInit): Promise<Response>;
   /** Stops workerd; safe to call more than once. */
@@ -165,13 +176,15 @@ function tailOf(stream: Readable, max: number): () => string[] {
  * service bindings) on a free 127.0.0.1 port. Worker output is kept out of the progress lines.
  * @example const served = await serveWorkers([helloWorker]); try { ... } finally { await served.dispose(); }
  */
-export async function serveWorkers(workers: BenchWorker[]): Promise<ServedWorkers> {
+export async function serveWorkers(workers: BenchWorker[], options: ServeOptions = {}): Promise<ServedWorkers> {
+  const running = new Set(childPids("workerd"));
   let stdoutTail: () => string[] = () => [];
   let stderrTail: () => string[] = () => [];
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
     cf: false,
+    ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
     workers,
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       stdoutTail = tailOf(stdout, 20);
@@ -183,12 +196,15 @@ export async function serveWorkers(workers: BenchWorker[]): Promise<ServedWorker
   const dispose = () => (disposing ??= mf.dispose());
   try {
     const url = await mf.ready;
+    const started = childPids("workerd").filter((p) => !running.has(p));
+    const inspectorUrl = options.inspectorPort === undefined ? undefined : await mf.getInspectorURL();
     const fetchWorker = async (name: string, target: string, init?: RequestInit) => {
       // Miniflare's own types degrade next to zod 4 (see BenchWorker), so the fetcher is typed here.
       const worker = (await mf.getWorker(name)) as unknown as { fetch(url: string, init?: RequestInit): Promise<Response> };
       return worker.fetch(target, init);
     };
-    return { url, recentOutput, fetchWorker, dispose };
+    const pid = started.length === 1 ? started[0] : undefined;
+    return { url, ...(pid === undefined ? {} : { pid }), ...(inspectorUrl ? { inspectorUrl } : {}), recentOutput, fetchWorker, dispose };
   } catch (err) {
     await dispose().catch(() => undefined);
     const output = recentOutput();
@@ -206,16 +222,20 @@ export async function serveWorkers(workers: BenchWorker[]): Promise<ServedWorker
 export async function withWorkers<K extends string, T>(
   groups: Record<K, BenchWorker[]>,
   log: (line: string) => void,
-  fn: (urls: Record<K, URL>) => Promise<T>,
+  fn: (urls: Record<K, URL>, served: Record<K, ServedWorkers>) => Promise<T>,
+  options: ServeOptions = {},
 ): Promise<T> {
   const served: [K, ServedWorkers][] = [];
   try {
     for (const [label, workers] of Object.entries(groups) as [K, BenchWorker[]][]) {
-      const s = await serveWorkers(workers);
+      const s = await serveWorkers(workers, options);
       served.push([label, s]);
       log(`serving ${label} (${workers.map((w) => w.name).join(" + ")}) at ${s.url.href}`);
     }
-    return await fn(Object.fromEntries(served.map(([label, s]) => [label, s.url])) as Record<K, URL>);
+    return await fn(
+      Object.fromEntries(served.map(([label, s]) => [label, s.url])) as Record<K, URL>,
+      Object.fromEntries(served) as Record<K, ServedWorkers>,
+    );
   } catch (err) {
     for (const [label, s] of served) {
       const output = s.recentOutput();

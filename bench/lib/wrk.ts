@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchContext } from "./context.ts";
 import { findOnPath, runTool } from "./exec.ts";
+import { cpuSeconds } from "./process-cpu.ts";
 import { recordFigure } from "./results.ts";
 import { median, roundTo } from "./stats.ts";
 import { parseWrkOutput, type WrkResult } from "./wrk-output.ts";
@@ -90,6 +91,8 @@ export interface HttpTarget {
   description: string;
   /** Figure prefix of the baseline, e.g. `hello`: ratios against `hello.rps` and `hello.p50`. */
   baseline?: string;
+  /** The workerd process that serves the target: its CPU time per request served is recorded as `<figure>.cpu`. */
+  pid?: number;
 }
 
 /** Medians of an HTTP measurement (latencies in ms). */
@@ -97,12 +100,14 @@ export interface HttpMeasurement {
   rps: number;
   p50: number;
   p99: number;
+  /** CPU time (user + system) of the target's workerd per request served, µs; with the target's `pid` only. */
+  cpuUs?: number;
 }
 
 const fmt = (n: number, decimals = 0) => n.toLocaleString("en-US", { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
 
-/** Records `<figure>.rps` and `<figure>.p50` (with p99) from one target's runs and returns the medians. */
-function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[]): HttpMeasurement {
+/** Records `<figure>.rps`, `<figure>.p50` (with p99) and `<figure>.cpu` from one target's runs and returns the medians. */
+function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[], cpu: readonly number[]): HttpMeasurement {
   const rpsSamples = runs.map((r) => roundTo(r.requestsPerSec, 1));
   const p50Samples = runs.map((r) => roundTo(r.latencyMs.p50 ?? Number.NaN, 3));
   const p99Samples = runs.map((r) => r.latencyMs.p99 ?? Number.NaN);
@@ -124,6 +129,17 @@ function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[]): Http
     description: `${target.description}: median latency`,
     samples: p50Samples,
   });
+  if (cpu.length > 0) {
+    m.cpuUs = median(cpu);
+    recordFigure({
+      name: `${target.figure}.cpu`,
+      unit: "µs/request",
+      median: roundTo(m.cpuUs, 1),
+      ...(target.baseline ? { baseline: `${target.baseline}.cpu` } : {}),
+      description: `${target.description}: CPU time of its workerd process (user + system, all threads, from /proc) per request served under wrk`,
+      samples: cpu.map((x) => roundTo(x, 1)),
+    });
+  }
   return m;
 }
 
@@ -145,10 +161,14 @@ export async function measureHttp(ctx: BenchContext, targets: readonly HttpTarge
     }
   }
   const runs = new Map<HttpTarget, WrkResult[]>(targets.map((t) => [t, []]));
+  const cpu = new Map<HttpTarget, number[]>(targets.map((t) => [t, []]));
   for (let i = 1; i <= repeats; i++) {
     for (const target of targets) {
       ctx.signal.throwIfAborted();
+      const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
       const r = await load(target, durationSec);
+      const cpuUs = target.pid === undefined || r.requests === 0 ? undefined : ((cpuSeconds(target.pid) - cpuBefore) / r.requests) * 1e6;
+      if (cpuUs !== undefined) cpu.get(target)?.push(cpuUs);
       const { p50, p99 } = r.latencyMs;
       if (p50 === undefined || p99 === undefined) throw new Error(`wrk printed no latency distribution for ${target.url}`);
       runs.get(target)?.push(r);
@@ -156,15 +176,19 @@ export async function measureHttp(ctx: BenchContext, targets: readonly HttpTarge
       const errors = sock.connect + sock.read + sock.write + sock.timeout;
       ctx.log(
         `${target.label} ${i}/${repeats} … ${fmt(r.requestsPerSec)} req/s, p50 ${fmt(p50, 2)} ms, p99 ${fmt(p99, 2)} ms` +
+          (cpuUs === undefined ? "" : `, ${fmt(cpuUs)} µs CPU/request`) +
           (errors > 0 ? ` (socket errors: connect ${sock.connect}, read ${sock.read}, write ${sock.write}, timeout ${sock.timeout})` : ""),
       );
     }
   }
   const results = new Map<string, HttpMeasurement>();
   for (const target of targets) {
-    const m = recordHttpFigures(target, runs.get(target) ?? []);
+    const m = recordHttpFigures(target, runs.get(target) ?? [], cpu.get(target) ?? []);
     results.set(target.figure, m);
-    ctx.log(`${target.label} median … ${fmt(m.rps)} req/s, p50 ${fmt(m.p50, 2)} ms, p99 ${fmt(m.p99, 2)} ms`);
+    ctx.log(
+      `${target.label} median … ${fmt(m.rps)} req/s, p50 ${fmt(m.p50, 2)} ms, p99 ${fmt(m.p99, 2)} ms` +
+        (m.cpuUs === undefined ? "" : `, ${fmt(m.cpuUs)} µs CPU/request`),
+    );
   }
   return results;
 }

@@ -1,0 +1,110 @@
+/**
+ * Open-loop HTTP load: requests are sent on a fixed schedule whether or not earlier ones were answered, and each
+ * latency runs from the request's scheduled send time, so a stall shows up in the percentiles instead of pausing
+ * the generator (coordinated omission). wrk, `hey` and autocannon are closed loops; wrk2, vegeta and oha are not
+ * installable here, hence this small generator on an undici `Pool`.
+ */
+import { Pool } from "undici";
+import { percentile } from "./latency.ts";
+
+/** Options of {@link runOpenLoop}. */
+export interface OpenLoopOptions {
+  url: string;
+  headers?: Record<string, string>;
+  /** Requests per second offered. */
+  rate: number;
+  durationSec: number;
+  /** Connections the pool may open; enough that a stall does not also queue requests behind busy sockets. */
+  connections?: number;
+  /** A request unanswered after this long counts as an error (default 10 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** What an open-loop run saw. */
+export interface OpenLoopResult {
+  rate: number;
+  sent: number;
+  /** 2xx answers. */
+  ok: number;
+  /** Non-2xx answers, socket errors and timeouts. */
+  errors: number;
+  /** Latency from the scheduled send time to the last byte, of every answered request (ms). */
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+  /** How late the generator itself sent, at its 99th percentile (ms): a check that Node kept the schedule. */
+  sendLagP99: number;
+}
+
+/**
+ * Sends `rate` GETs a second to `url` for `durationSec`, each at its scheduled time, and waits for the last answer.
+ * @example const r = await runOpenLoop({ url, rate: 2000, durationSec: 60 }); r.p99
+ */
+export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
+  const url = new URL(opts.url);
+  const pool = new Pool(url.origin, { connections: opts.connections ?? 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const total = Math.round(opts.rate * opts.durationSec);
+  const latencies = new Float64Array(total);
+  const lags = new Float64Array(total);
+  let answered = 0;
+  let ok = 0;
+  let errors = 0;
+  const inFlight = new Set<Promise<void>>();
+  const path = url.pathname + url.search;
+
+  const send = (scheduled: number) => {
+    const p = pool
+      .request({ path, method: "GET", headers: opts.headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+      .then(async (res) => {
+        await res.body.dump();
+        const ms = performance.now() - scheduled;
+        latencies[answered++] = ms;
+        if (res.statusCode >= 200 && res.statusCode < 300) ok++;
+        else errors++;
+      })
+      .catch(() => {
+        errors++;
+      });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  };
+
+  try {
+    const start = performance.now();
+    let next = 0;
+    while (next < total) {
+      opts.signal?.throwIfAborted();
+      const now = performance.now();
+      while (next < total) {
+        const scheduled = start + (next * 1000) / opts.rate;
+        if (scheduled > now) break;
+        lags[next] = now - scheduled;
+        send(scheduled);
+        next++;
+      }
+      // A timer rather than spinning on setImmediate, which would take a core from workerd on this 2-core machine;
+      // Node's timers fire at 1 ms granularity, so at a few thousand a second requests leave in small bunches.
+      const wait = Math.max(1, start + (next * 1000) / opts.rate - performance.now());
+      await new Promise<void>((r) => setTimeout(r, wait));
+    }
+    await Promise.all(inFlight);
+  } finally {
+    await pool.close().catch(() => undefined);
+  }
+  const seen = Array.from(latencies.subarray(0, answered));
+  const pct = (p: number) => (seen.length > 0 ? percentile(seen, p) : Number.NaN);
+  return {
+    rate: opts.rate,
+    sent: total,
+    ok,
+    errors,
+    p50: pct(50),
+    p99: pct(99),
+    p999: pct(99.9),
+    max: seen.length > 0 ? seen.reduce((a, b) => Math.max(a, b), 0) : Number.NaN,
+    sendLagP99: percentile(Array.from(lags), 99),
+  };
+}
