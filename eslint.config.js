@@ -17,6 +17,7 @@ const LAYERS = {
   jobs: ["core", "db"],
   monitoring: ["core"],
   logs: ["core", "db"],
+  vectors: ["core", "db"],
   "service-kit": ["core", "db", "rate-limiter", "registry", "event-bus", "jobs", "monitoring"],
   "local-stack": ["core", "db"],
 };

@@ -63,6 +63,7 @@ export default defineConfig({
               DATABASE_URL: stack.databaseUrl,
               NEON_HTTP_ENDPOINT: stack.neonHttpEndpoint,
               NEON_WS_PROXY: stack.neonWsProxy,
+              VECTOR_DATABASE_URL: stack.vectorDatabaseUrl,
               EVENT_SIGNING_SECRET: eventSigningSecret,
             };
             return {

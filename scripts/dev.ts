@@ -23,6 +23,7 @@ const stack = await startLocalStack({
   ports: {
     redis: envPort("REDIS_PORT") ?? 6390,
     postgres: envPort("POSTGRES_PORT") ?? 5440,
+    vector: envPort("VECTOR_PORT") ?? 8076,
     upstash: envPort("UPSTASH_PORT") ?? 8079,
     neon: envPort("NEON_PORT") ?? 8078,
     control: envPort("CONTROL_PORT") ?? 8077,
@@ -119,5 +120,6 @@ log(`redis        ${stack.redis.url}`);
 log(`postgres     ${stack.postgres.databaseUrl.replace(/:[^:@/]+@/, ":***@")}`);
 log(`upstash REST ${stack.upstash.url}`);
 log(`neon HTTP    ${stack.neon.httpEndpoint}`);
+log(`vectors      ${stack.vector.databaseUrl} (PGlite + pgvector, through the Neon endpoint)`);
 log(`gateway      ${gateway}  (health: ${gateway}/health, example: ${gateway}/api/example/hello)`);
 log(`ready: ${gateway} (Ctrl-C stops everything and keeps the data)`);

@@ -1870,6 +1870,544 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/api/foundation/collections": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every vector collection */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The collections, by name */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              collections: components["schemas"]["VectorCollection"][];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create a vector collection with a fixed dimension and metric, and its HNSW index (admin) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            name: string;
+            dimension: number;
+            /**
+             * @default cosine
+             * @enum {string}
+             */
+            metric?: "cosine" | "l2" | "ip";
+            hnsw?: {
+              /** @default 16 */
+              m?: number;
+              /** @default 64 */
+              efConstruction?: number;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["VectorCollection"];
+          };
+        };
+        /** @description Malformed input, a malformed filter or an embedding of another dimension; nothing written (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The name is taken */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A collection and its record count */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The collection */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["VectorCollection"] & {
+              count: number;
+            };
+          };
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Delete a collection with its records and index (admin) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/records": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Insert or replace up to 1000 records by id, in one statement (publish scope) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            records: {
+              id: string;
+              embedding: number[];
+              document?: string | null;
+              metadata?: {
+                [key: string]: unknown;
+              } | null;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Written */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              upserted: number;
+            };
+          };
+        };
+        /** @description Malformed input, a malformed filter or an embedding of another dimension; nothing written (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/records/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One record by id */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The record */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": components["schemas"]["VectorRecord"];
+          };
+        };
+        /** @description No such collection or record */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/records/get": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Records by id, in the order asked; ids without a record are left out */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            ids: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description The records */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              records: components["schemas"]["VectorRecord"][];
+            };
+          };
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/records/delete": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Delete records by id, or those a metadata filter matches (publish scope) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            ids?: string[];
+            where?: {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Deleted */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              deleted: number;
+            };
+          };
+        };
+        /** @description Malformed input, a malformed filter or an embedding of another dimension; nothing written (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/count": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** How many records a collection holds, or how many a metadata filter matches */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            where?: {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description The count */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              count: number;
+            };
+          };
+        };
+        /** @description Malformed input, a malformed filter or an embedding of another dimension; nothing written (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/api/foundation/collections/{name}/query": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * The k records nearest to an embedding (or a text, with Workers AI) among those a metadata filter matches
+     * @description Filters: `{field: value}`, `$eq $ne $in $nin $gt $gte $lt $lte`, `$and`, `$or`. `efSearch` trades speed for recall; `exact` scans every record.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            embedding?: number[];
+            text?: string;
+            /** @default 10 */
+            k?: number;
+            where?: {
+              [key: string]: unknown;
+            };
+            efSearch?: number;
+            /** @default false */
+            exact?: boolean;
+            include?: {
+              /** @default false */
+              embedding?: boolean;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Nearest first */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            "application/json": {
+              matches: components["schemas"]["VectorMatch"][];
+            };
+          };
+        };
+        /** @description Malformed input, a malformed filter or an embedding of another dimension; nothing written (problem+json) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such collection (problem+json) */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description A text query where no embedding provider exists (local development: give an embedding) */
+        501: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/api/foundation/api-keys": {
     parameters: {
       query?: never;
@@ -2417,6 +2955,35 @@ export interface components {
       nextRunAt: string | null;
     } & {
       [key: string]: unknown;
+    };
+    VectorCollection: {
+      name: string;
+      dimension: number;
+      /** @enum {string} */
+      metric: "cosine" | "l2" | "ip";
+      hnsw: {
+        m: number;
+        efConstruction: number;
+      };
+      createdAt: string;
+    };
+    VectorRecord: {
+      id: string;
+      embedding: number[];
+      document: string | null;
+      metadata: {
+        [key: string]: unknown;
+      };
+    };
+    VectorMatch: {
+      id: string;
+      /** @description Under the collection's metric, smaller is nearer (`ip`: the negative inner product) */
+      distance: number;
+      document: string | null;
+      metadata: {
+        [key: string]: unknown;
+      };
+      embedding?: number[];
     };
     CreatedApiKey: components["schemas"]["ApiKey"] & {
       /** @description The key itself; shown this once, never stored */

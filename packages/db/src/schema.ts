@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   doublePrecision,
   index,
   integer,
@@ -224,4 +225,62 @@ export const logs = pgTable(
     index("logs_trace_id_idx").on(t.traceId),
     check("logs_level_check", sql`${t.level} in ('debug', 'info', 'warn', 'error')`),
   ],
+);
+
+/** Distance metrics of a vector collection: cosine distance, Euclidean (L2) distance, negative inner product. */
+export const vectorMetrics = ["cosine", "l2", "ip"] as const;
+/** Most dimensions a collection may have: pgvector's HNSW index stops at 2,000 for `vector`. */
+export const MAX_VECTOR_DIMENSION = 2000;
+
+/**
+ * pgvector's `vector` without a fixed dimension: one table holds every collection, and each collection's HNSW
+ * index casts to its own dimension. Values travel as pgvector's text form, `[1,2,3]`.
+ */
+export const vectorColumn = customType<{ data: number[]; driverData: string }>({
+  dataType: () => "vector",
+  toDriver: (value) => `[${value.join(",")}]`,
+  fromDriver: (value) => JSON.parse(value) as number[],
+});
+
+/**
+ * Vector collections: a name, a fixed dimension and metric, and the HNSW build parameters of the collection's
+ * partial index on `vector_records`. The tables exist only where the pgvector extension is available (Neon;
+ * PGlite locally); see docs/vectors.md.
+ */
+export const vectorCollections = pgTable(
+  "vector_collections",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    name: text("name").notNull(),
+    dimension: integer("dimension").notNull(),
+    metric: text("metric", { enum: vectorMetrics }).notNull(),
+    hnswM: integer("hnsw_m").notNull().default(16),
+    hnswEfConstruction: integer("hnsw_ef_construction").notNull().default(64),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" })
+      .notNull()
+      .default(sql`now()`),
+  },
+  (t) => [
+    uniqueIndex("vector_collections_name_idx").on(t.name),
+    check("vector_collections_dimension_check", sql`${t.dimension} between 1 and 2000`),
+    check("vector_collections_metric_check", sql`${t.metric} in ('cosine', 'l2', 'ip')`),
+  ],
+);
+
+/** One record of a collection: its caller-chosen id, embedding, optional document and metadata. */
+export const vectorRecords = pgTable(
+  "vector_records",
+  {
+    collectionId: integer("collection_id")
+      .notNull()
+      .references(() => vectorCollections.id, { onDelete: "cascade" }),
+    id: text("id").notNull(),
+    embedding: vectorColumn("embedding").notNull(),
+    document: text("document"),
+    metadata: jsonb("metadata").$type<Record<string, unknown>>().notNull().default({}),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" })
+      .notNull()
+      .default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.collectionId, t.id] })],
 );

@@ -3,8 +3,22 @@ import { parseCommandLine, portsFromEnv } from "./cli.ts";
 
 describe("ports", () => {
   it("uses the dev profile's fixed ports or free ports for test, lets env override each, and refuses a non-number", () => {
-    expect(portsFromEnv("dev", {})).toStrictEqual({ redis: 6390, postgres: 5440, upstash: 8079, neon: 8078, control: 8077 });
-    expect(portsFromEnv("test", { NEON_PORT: "9000" })).toStrictEqual({ redis: 0, postgres: 0, upstash: 0, neon: 9000, control: 0 });
+    expect(portsFromEnv("dev", {})).toStrictEqual({
+      redis: 6390,
+      postgres: 5440,
+      vector: 8076,
+      upstash: 8079,
+      neon: 8078,
+      control: 8077,
+    });
+    expect(portsFromEnv("test", { NEON_PORT: "9000" })).toStrictEqual({
+      redis: 0,
+      postgres: 0,
+      vector: 0,
+      upstash: 0,
+      neon: 9000,
+      control: 0,
+    });
     expect(() => portsFromEnv("dev", { REDIS_PORT: "x" })).toThrow(/REDIS_PORT/);
   });
 });

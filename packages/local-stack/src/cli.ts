@@ -3,8 +3,8 @@
  *
  * Starts the local stack, prints one line per service and a final `ready`, writes StackInfo JSON to
  * `<root>/.local/<profile>/stack.json`, and on SIGINT/SIGTERM stops everything and exits 0.
- * Ports: env REDIS_PORT, POSTGRES_PORT, UPSTASH_PORT, NEON_PORT, CONTROL_PORT; otherwise dev uses
- * 6390, 5440, 8079, 8078, 8077 and test picks free ports. Tokens: env UPSTASH_TOKEN / CONTROL_TOKEN,
+ * Ports: env REDIS_PORT, POSTGRES_PORT, VECTOR_PORT, UPSTASH_PORT, NEON_PORT, CONTROL_PORT; otherwise dev uses
+ * 6390, 5440, 8076, 8079, 8078, 8077 and test picks free ports. Tokens: env UPSTASH_TOKEN / CONTROL_TOKEN,
  * otherwise random (dev: random once, then kept in `.local/dev/tokens.json`).
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,10 +14,18 @@ import { parseArgs } from "node:util";
 import { startLocalStack, stackInfo, type LocalStack, type ServiceName, type StackInfo } from "./index.ts";
 
 /** The dev profile's fixed ports, which the README and the workers' local settings name. */
-export const DEV_PORTS: Record<ServiceName, number> = { redis: 6390, postgres: 5440, upstash: 8079, neon: 8078, control: 8077 };
+export const DEV_PORTS: Record<ServiceName, number> = {
+  redis: 6390,
+  postgres: 5440,
+  vector: 8076,
+  upstash: 8079,
+  neon: 8078,
+  control: 8077,
+};
 const PORT_ENV: Record<ServiceName, string> = {
   redis: "REDIS_PORT",
   postgres: "POSTGRES_PORT",
+  vector: "VECTOR_PORT",
   upstash: "UPSTASH_PORT",
   neon: "NEON_PORT",
   control: "CONTROL_PORT",
@@ -99,6 +107,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   print(`postgres  ${info.databaseUrl}`);
   print(`upstash   ${info.upstashUrl}  token ${info.upstashToken}`);
   print(`neon      ${info.neonHttpEndpoint}  ws ${info.neonWsProxy}`);
+  print(`vectors   ${info.vectorDatabaseUrl}`);
   print(`control   ${info.controlUrl}  token ${info.controlToken}`);
   print(`stack.json ${stackJsonPath}`);
   print("ready");

@@ -18,6 +18,7 @@ import { startControlEndpoint, type ControlEndpoint } from "./control-endpoint.t
 import { applyMigrations } from "./migrate.ts";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint.ts";
 import { resolvePorts } from "./ports.ts";
+import { createVectorDb, type VectorDbServer } from "./pglite-server.ts";
 import { createPostgresServer, type PostgresServer } from "./postgres.ts";
 import { childPids, elapsed, type LogFn } from "./process.ts";
 import { createRedisServer, type RedisServer } from "./redis-server.ts";
@@ -30,6 +31,8 @@ export { dataDirFor } from "./data-dir.ts";
 export * from "./migrate.ts";
 export * from "./neon-endpoint.ts";
 export * from "./neon-protocol.ts";
+export * from "./pglite-server.ts";
+export * from "./pglite-wire.ts";
 export * from "./ports.ts";
 export * from "./postgres.ts";
 export * from "./prometheus.ts";
@@ -39,10 +42,10 @@ export * from "./upstash-endpoint.ts";
 export * from "./upstash-protocol.ts";
 export type { LogFn } from "./process.ts";
 
-/** The stack's five parts, which each get a port. */
-export type ServiceName = "redis" | "postgres" | "upstash" | "neon" | "control";
+/** The stack's six parts, which each get a port. */
+export type ServiceName = "redis" | "postgres" | "vector" | "upstash" | "neon" | "control";
 /** Every ServiceName: the keys of `LocalStackOptions.ports`. */
-export const SERVICE_NAMES: readonly ServiceName[] = ["redis", "postgres", "upstash", "neon", "control"];
+export const SERVICE_NAMES: readonly ServiceName[] = ["redis", "postgres", "vector", "upstash", "neon", "control"];
 
 /** Where the stack keeps its data, its profile, and optional fixed ports and tokens. */
 export interface LocalStackOptions {
@@ -66,6 +69,11 @@ export interface LocalStackOptions {
 export interface LocalStack {
   redis: { port: number; url: string };
   postgres: { port: number; databaseUrl: string };
+  /**
+   * The vector database: PGlite with pgvector (Debian's PostgreSQL has no pgvector), migrated like PostgreSQL,
+   * reachable through the same Neon endpoints with this URL (workers' `VECTOR_DATABASE_URL`).
+   */
+  vector: { port: number; databaseUrl: string };
   /** REST base URL http://127.0.0.1:P and its bearer token. */
   upstash: { url: string; token: string };
   /**
@@ -106,6 +114,7 @@ export interface StackInfo {
   neonHttpEndpoint: string;
   neonWsProxy: string;
   databaseUrl: string;
+  vectorDatabaseUrl: string;
   controlUrl: string;
   controlToken: string;
   redisUrl: string;
@@ -119,6 +128,7 @@ export function stackInfo(stack: LocalStack): StackInfo {
     neonHttpEndpoint: stack.neon.httpEndpoint,
     neonWsProxy: stack.neon.wsProxy,
     databaseUrl: stack.neon.databaseUrl,
+    vectorDatabaseUrl: stack.vector.databaseUrl,
     controlUrl: stack.control.url,
     controlToken: stack.control.token,
     redisUrl: stack.redis.url,
@@ -169,6 +179,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   let redis: RedisServer | undefined;
   let postgres: PostgresServer | undefined;
+  let vector: VectorDbServer | undefined;
   let upstash: UpstashEndpoint | undefined;
   let neon: NeonEndpoint | undefined;
   let control: ControlEndpoint | undefined;
@@ -181,7 +192,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       for (const r of await Promise.allSettled(started)) if (r.status === "rejected") errors.push(r.reason);
     };
     await settle([control?.close(), upstash?.close(), neon?.close()]);
-    await settle([redis?.stop(), postgres?.stop()]);
+    await settle([redis?.stop(), postgres?.stop(), vector?.stop()]);
     if (exitHook) process.removeListener("exit", exitHook);
     release();
     if (errors.length === 1) throw errors[0];
@@ -211,8 +222,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       log,
     });
     postgres = createPostgresServer({ bins, port: ports.postgres, dir, profile, log });
+    vector = createVectorDb({ port: ports.vector, dir, persist: profile === "dev", log });
     const r = redis;
     const p = postgres;
+    const v = vector;
     // Children get SIGTERM/SIGINT from the kernel if this process dies (setpriv --pdeathsig);
     // on an ordinary exit without stop() we signal them here as well.
     exitHook = () => {
@@ -232,11 +245,23 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         }
       }
     };
+    const exitHookServers = exitHook;
+    exitHook = () => {
+      exitHookServers();
+      if (v.pid) {
+        try {
+          process.kill(v.pid, "SIGTERM");
+        } catch {
+          /* gone */
+        }
+      }
+    };
     process.on("exit", exitHook);
 
-    const [rs, ps] = await Promise.allSettled([redis.start(), postgres.start()]);
+    const [rs, ps, vs] = await Promise.allSettled([redis.start(), postgres.start(), vector.start()]);
     if (rs.status === "rejected") throw rs.reason;
     if (ps.status === "rejected") throw ps.reason;
+    if (vs.status === "rejected") throw vs.reason;
 
     const migrationsDir = resolve(opts.migrationsDir ?? join(root, "migrations"));
     // allSettled: whatever started must be known to stopAll() even if a sibling failed.
@@ -244,6 +269,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       startUpstashEndpoint({ redisUrl: redis.url, token: tokens.upstash, port: ports.upstash, log }).then((u) => (upstash = u)),
       startNeonEndpoint({ port: ports.neon, log }).then((n) => (neon = n)),
       applyMigrations({ databaseUrl: postgres.databaseUrl, migrationsDir, log }),
+      // The same migrations: the vector tables appear only where pgvector is available, as on Neon.
+      applyMigrations({ databaseUrl: vector.databaseUrl, migrationsDir, log: (line) => log(`vector database ${line}`) }),
     ]);
     for (const s of started) if (s.status === "rejected") throw s.reason;
     const up = upstash!;
@@ -291,6 +318,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const stack: LocalStack = {
       redis: { port: redis.port, url: redis.url },
       postgres: { port: postgres.port, databaseUrl: postgres.databaseUrl },
+      vector: { port: vector.port, databaseUrl: vector.databaseUrl },
       upstash: { url: up.url, token: up.token },
       neon: { httpEndpoint: ne.httpEndpoint, wsProxy: ne.wsProxy, databaseUrl: postgres.databaseUrl },
       control: { url: control.url, token: control.token },

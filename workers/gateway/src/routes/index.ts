@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { GatewayEnv } from "../env.ts";
 import { apiKeysRoutes } from "./api-keys.ts";
+import { collectionsRoutes } from "./collections.ts";
 import { eventsRoutes } from "./events.ts";
 import { liveRoutes } from "./live.ts";
 import { logsRoutes, tracesRoutes } from "./logs.ts";
@@ -19,6 +20,7 @@ export const foundationRoutes = new OpenAPIHono<GatewayEnv>()
   .route("/events", liveRoutes)
   .route("/subscriptions", subscriptionsRoutes)
   .route("/queues", queuesRoutes)
+  .route("/collections", collectionsRoutes)
   .route("/api-keys", apiKeysRoutes)
   .route("/metrics", metricsRoutes)
   .route("/uptime", uptimeRoutes)
