@@ -173,8 +173,9 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     this.#remove(listener);
   }
 
-  #sseListener(subject: string, filter: LiveFilter, cursor: string): { readable: ReadableStream<Uint8Array>; listener: Listener } {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  #sseListener(subject: string, filter: LiveFilter, cursor: string): { readable: ReadableStream; listener: Listener } {
+    // workerd's native byte pipe: a write hands its bytes to the response without a JavaScript queue in between.
+    const { readable, writable } = new IdentityTransformStream();
     const writer = writable.getWriter();
     const listener: Listener = {
       kind: "sse",

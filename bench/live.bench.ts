@@ -1,0 +1,202 @@
+/**
+ * Live subscriptions (issue 21): 1,000 SSE listeners on one stream while the gateway takes 1,000 events/s for 30 s.
+ * Every listener must receive every event; the publish → receive latency (p50/p99, sampled on every 20th listener,
+ * from the time the publisher put in each event just before sending its batch) is compared with one listener alone
+ * at the same rate, measured in the same run. The fan-out object's cost is read from the workerd process: resident
+ * memory before and with the listeners, and CPU seconds per event delivered.
+ */
+import { SignJWT } from "jose";
+import { defineBench, type BenchContext } from "./lib/context.ts";
+import { BENCH_JWT_SECRET } from "./lib/auth.ts";
+import { gatewayWorker } from "./lib/event-workers.ts";
+import { percentile } from "./lib/latency.ts";
+import { openListener, rssKb, type Listener } from "./lib/live-listeners.ts";
+import { cpuSeconds } from "./lib/process-cpu.ts";
+import { serveWorkers } from "./lib/miniflare.ts";
+import { recordFigure } from "./lib/results.ts";
+import { roundTo } from "./lib/stats.ts";
+
+const LISTENERS = Number(process.env.BENCH_LIVE_LISTENERS ?? 1000);
+const RATE = 1000;
+const SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 30);
+/** Events per publish request: one batch every 50 ms. */
+const BATCH = 50;
+/** Listeners per token subject: the gateway allows 20 connections per subject and stream. */
+const PER_SUBJECT = 10;
+/** Every SAMPLE_EVERY-th listener records latencies. */
+const SAMPLE_EVERY = 20;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function token(subject: string, scope: string): Promise<string> {
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(subject)
+    .setIssuer("foundation-local")
+    .setAudience("foundation")
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(BENCH_JWT_SECRET));
+}
+
+/** Publishes RATE events/s for `seconds` in batches, each event carrying the ms it was sent at; resolves with the count accepted. */
+async function publishAtRate(base: URL, stream: string, auth: string, seconds: number, signal: AbortSignal): Promise<number> {
+  const url = new URL(`/api/foundation/events/${stream}/batch`, base);
+  const batches = (seconds * RATE) / BATCH;
+  const interval = (1000 * BATCH) / RATE;
+  const started = Date.now();
+  const pending: Array<Promise<number>> = [];
+  const failures: unknown[] = [];
+  for (let i = 0; i < batches && !signal.aborted; i++) {
+    const wait = started + i * interval - Date.now();
+    if (wait > 0) await sleep(wait);
+    const t = Date.now();
+    const body = JSON.stringify(Array.from({ length: BATCH }, () => ({ type: "bench.live", data: { t } })));
+    // An Idempotency-Key per batch: a batch retried after a dropped connection is stored once.
+    const key = `live-${started}-${i}`;
+    const send = async (attempt: number): Promise<number> => {
+      try {
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { authorization: auth, "content-type": "application/json", "accept-encoding": "identity", "idempotency-key": key },
+          body,
+        });
+        await res.arrayBuffer();
+        if (res.status !== 202) throw new Error(`publish answered ${res.status}`);
+        return BATCH;
+      } catch (err) {
+        if (attempt >= 3 || signal.aborted) throw err;
+        return send(attempt + 1);
+      }
+    };
+    // Handled at once: a batch that fails for good must not end the process before the run can report it.
+    pending.push(send(1).catch((err: unknown) => (failures.push(err), 0)));
+  }
+  const accepted = (await Promise.all(pending)).reduce((a, b) => a + b, 0);
+  if (failures.length > 0) throw new Error(`${failures.length} publish batches failed; the first: ${String(failures[0])}`);
+  return accepted;
+}
+
+/** Waits until every listener has `total` events, or `timeoutMs` passed. */
+async function drained(listeners: Listener[], total: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && listeners.some((l) => l.stats.events < total)) await sleep(100);
+}
+
+interface Run {
+  complete: number;
+  p50: number;
+  p99: number;
+  published: number;
+  workerdRssKbBefore: number;
+  workerdRssKbWith: number;
+  cpuPerEventUs: number;
+}
+
+async function run(ctx: BenchContext, base: URL, workerd: number, listeners: number, seconds: number): Promise<Run> {
+  const stream = `bench.live.${listeners}.${Date.now()}`;
+  const publisher = `Bearer ${await token("bench-live-publisher", "publish")}`;
+  await publishAtRate(base, stream, publisher, (1000 * BATCH) / RATE / 1000, ctx.signal); // creates the stream
+  const rssBefore = rssKb(workerd);
+  const tokens = await Promise.all(Array.from({ length: Math.ceil(listeners / PER_SUBJECT) }, (_, i) => token(`bench-live-${i}`, "read")));
+  const open: Listener[] = [];
+  for (let i = 0; i < listeners; i += 50) {
+    const wave = Array.from({ length: Math.min(50, listeners - i) }, (_, j) => i + j);
+    open.push(
+      ...(await Promise.all(
+        wave.map((n) =>
+          openListener(
+            new URL(`/api/foundation/events/${stream}/live`, base),
+            { authorization: `Bearer ${tokens[Math.floor(n / PER_SUBJECT)]}` },
+            n % SAMPLE_EVERY === 0,
+          ),
+        ),
+      )),
+    );
+  }
+  ctx.log(`live: ${open.length} listeners connected to ${stream}`);
+  try {
+    const cpuBefore = cpuSeconds(workerd);
+    const published = await publishAtRate(base, stream, publisher, seconds, ctx.signal);
+    await drained(open, published, 10_000);
+    const cpu = cpuSeconds(workerd) - cpuBefore;
+    const rssWith = rssKb(workerd);
+    const latencies = open.flatMap((l) => l.stats.latencies).sort((a, b) => a - b);
+    const complete = open.filter((l) => l.stats.events === published).length;
+    const counts = open.map((l) => l.stats.events).sort((a, b) => a - b);
+    ctx.log(
+      `live: events received per listener: min ${counts[0]}, median ${counts[Math.floor(counts.length / 2)]}, max ${counts.at(-1)} of ${published}`,
+    );
+    return {
+      complete,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      published,
+      workerdRssKbBefore: rssBefore,
+      workerdRssKbWith: rssWith,
+      cpuPerEventUs: roundTo((cpu * 1e6) / Math.max(1, published * listeners), 2),
+    };
+  } finally {
+    for (const l of open) l.close();
+  }
+}
+
+export default defineBench({
+  name: "live",
+  description: `live subscriptions: ${LISTENERS} SSE listeners on one stream at ${RATE} events/s for ${SECONDS} s, latency vs one listener, workerd memory and CPU`,
+  async run(ctx) {
+    const served = await serveWorkers([{ ...gatewayWorker(ctx, {}), serviceBindings: {} }]);
+    try {
+      const workerd = served.pid;
+      if (workerd === undefined) throw new Error("cannot find the workerd process Miniflare started");
+      const one = await run(ctx, served.url, workerd, 1, 10);
+      ctx.log(`live: 1 listener, ${one.published} events: p50 ${one.p50} ms, p99 ${one.p99} ms`);
+      const many = await run(ctx, served.url, workerd, LISTENERS, SECONDS);
+      ctx.log(
+        `live: ${LISTENERS} listeners, ${many.published} events each: ${many.complete} complete, p50 ${many.p50} ms, p99 ${many.p99} ms, ` +
+          `workerd RSS ${Math.round(many.workerdRssKbBefore / 1024)} → ${Math.round(many.workerdRssKbWith / 1024)} MiB, ${many.cpuPerEventUs} µs CPU per event delivered`,
+      );
+      const what = `${RATE} events/s for ${SECONDS} s through the gateway's batch publish, SSE via one LiveStream object`;
+      recordFigure({
+        name: "live.one.p99",
+        unit: "ms",
+        median: one.p99,
+        description: `1 SSE listener, ${RATE} events/s for 10 s: publish → receive p99`,
+      });
+      recordFigure({ name: "live.one.p50", unit: "ms", median: one.p50, description: "1 SSE listener: publish → receive p50" });
+      recordFigure({
+        name: "live.fanout.p50",
+        unit: "ms",
+        median: many.p50,
+        baseline: "live.one.p50",
+        description: `${LISTENERS} SSE listeners, ${what}: publish → receive p50 (every ${SAMPLE_EVERY}th listener sampled)`,
+      });
+      recordFigure({
+        name: "live.fanout.p99",
+        unit: "ms",
+        median: many.p99,
+        baseline: "live.one.p99",
+        description: `${LISTENERS} SSE listeners: publish → receive p99 (goal < 250 ms)`,
+      });
+      recordFigure({
+        name: "live.fanout.complete",
+        unit: "listeners",
+        median: many.complete,
+        description: `listeners that received all ${many.published} events, of ${LISTENERS}`,
+      });
+      recordFigure({
+        name: "live.fanout.workerd-rss-added",
+        unit: "MiB",
+        median: roundTo((many.workerdRssKbWith - many.workerdRssKbBefore) / 1024, 1),
+        description: `workerd resident memory with ${LISTENERS} listeners after the run, minus before they connected`,
+      });
+      recordFigure({
+        name: "live.fanout.cpu-per-delivery",
+        unit: "µs",
+        median: many.cpuPerEventUs,
+        description: "workerd CPU (user + system) per event delivered to one listener, publishing included",
+      });
+    } finally {
+      await served.dispose();
+    }
+  },
+});
