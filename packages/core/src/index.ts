@@ -73,6 +73,7 @@ export {
   type ProblemDetails,
   type ValidationIssue,
 } from "./problem.ts";
+export { writableHeaders } from "./response-headers.ts";
 export { DEFAULT_REDIS_TIMEOUT_MS, redisFrom, redisTimeoutMs, type Redis, type RedisEnv } from "./redis.ts";
 export { compareStreamIds, isBefore, splitStreamId, STREAM_ID, streamIdMs } from "./streams/ids.ts";
 export {

@@ -1,4 +1,4 @@
-import { errorFields, HttpProblem, type Counter, type Logger, type MetricsRegistry } from "@foundation/core";
+import { errorFields, HttpProblem, writableHeaders, type Counter, type Logger, type MetricsRegistry } from "@foundation/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { checkRateLimit, type CheckResult } from "./client.ts";
 import { DenyCache } from "./deny-cache.ts";
@@ -133,6 +133,7 @@ export const rateLimit = <E extends object>(
   return async function rateLimit(c, next) {
     const headers = await enforceLimit(limit, c.env, options.key(c), c.var);
     await next();
-    for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+    const answer = writableHeaders(c);
+    for (const [k, v] of Object.entries(headers)) answer.set(k, v);
   };
 };

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { serviceConfig } from "./config.ts";
+import { writableHeaders } from "@foundation/core";
 
 /** Headers a browser may send cross-origin, and the ones it may read back. */
 const ALLOW_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-Id", "X-Api-Key"];
@@ -26,13 +27,12 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
     const origin = c.req.header("origin");
     if (origin === undefined && c.req.method !== "OPTIONS") {
       // Not a browser's cross-origin call (server-to-server traffic, most of a gateway's): only `Vary` to add,
-      // and no Access-Control header an upstream set is passed on. Reading `c.res` first makes Hono copy the
-      // handler's response into a mutable one, as Hono's CORS middleware does: a response fetched from a Durable
-      // Object or another worker has immutable headers, which the middleware after this one (secure headers) sets.
-      void c.res;
+      // and no Access-Control header an upstream set is passed on. The response is copied only when its headers
+      // are immutable (fetched from a Durable Object or another worker), not on every request.
       await next();
-      c.header("Vary", "Origin", { append: true });
-      for (const h of GRANTING_HEADERS) c.res.headers.delete(h);
+      const headers = writableHeaders(c);
+      headers.append("Vary", "Origin");
+      for (const h of GRANTING_HEADERS) headers.delete(h);
       return;
     }
     const listed = serviceConfig(c.env).corsOrigins.has(origin ?? "");

@@ -4,12 +4,11 @@ import { registerSelf, type SelfRegistrationEnv } from "@foundation/registry/cli
 import { sql } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { requestId } from "hono/request-id";
 import { matchedRoutes } from "hono/route";
-import { secureHeaders } from "hono/secure-headers";
 import { IDENTITY_HEADER, verifyIdentity } from "./auth/identity.ts";
 import type { AuthContext } from "./auth/types.ts";
 import { corsFromEnv } from "./cors.ts";
+import { secureHeaders } from "./response-headers.ts";
 import {
   aggregatedFamilies,
   aggregatorSink,
@@ -33,6 +32,7 @@ import {
   sinkFromEnv,
   toProblem,
   validationProblem,
+  writableHeaders,
   childSpan,
   formatTraceparent,
   parseTraceparent,
@@ -141,6 +141,15 @@ export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & {
 };
 
 const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i;
+/** A caller's `X-Correlation-Id` is kept when it is at most this long and made of `[A-Za-z0-9_=-]` (Hono's request-id rules). */
+const MAX_CORRELATION_ID = 128;
+const CORRELATION_ID = /^[\w\-=]+$/;
+
+/** The request's correlation id: the caller's, when valid, else a new UUID. */
+function correlationIdOf(header: string | undefined): string {
+  return header && header.length <= MAX_CORRELATION_ID && CORRELATION_ID.test(header) ? header : crypto.randomUUID();
+}
+
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
@@ -239,10 +248,24 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     },
   });
 
-  app.use(requestId({ headerName: "X-Correlation-Id", limitLength: 128 }));
+  // Metric sink and flush policy by env object: built once per env, not per request.
+  const flushSettings = new WeakMap<E, { sink: ReturnType<typeof sinkFromEnv>; policy: FlushPolicy }>();
+  const flushOf = (env: E) => {
+    let settings = flushSettings.get(env);
+    if (!settings) {
+      const sink = options.metricsFlush === false ? undefined : sinkFromEnv(env);
+      settings = { sink, policy: flushPolicyFrom(env, options.metricsFlush || {}) };
+      flushSettings.set(env, settings);
+    }
+    return settings;
+  };
 
+  // One middleware for the correlation id (taken or made), the request's context, and after the handler the
+  // `X-Correlation-Id` answer header, the metrics and the log line: every request passes through it, so it is one
+  // async frame (not Hono's request-id middleware as well) and sets its header on the final response only.
   const context: MiddlewareHandler<ServiceHonoEnv<E>> = async function serviceContext(c, next) {
-    const correlationId = c.get("requestId");
+    const correlationId = correlationIdOf(c.req.header("X-Correlation-Id"));
+    c.set("requestId", correlationId);
     const span = childSpan(parseTraceparent(c.req.header("traceparent")));
     const traceparent = formatTraceparent(span);
     const log = baseLog.child({ correlationId, traceId: span.traceId });
@@ -251,7 +274,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     c.set("traceparent", traceparent);
     c.set("log", log);
     c.set("fetch", (input, init) => fetch(correlatedRequest(input, init, correlationId, traceparent)));
-    c.set("defer", (task) => {
+    const defer = (task: Promise<unknown>) => {
       const guarded = task.catch((err: unknown) => log.error("deferred task failed", errorFields(err)));
       try {
         c.executionCtx.waitUntil(guarded);
@@ -259,17 +282,19 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
         // No ExecutionContext (app.request() in a unit test): the promise still runs, guarded.
         void guarded;
       }
-    });
+    };
+    c.set("defer", defer);
     const started = performance.now();
     await next();
+    writableHeaders(c).set("X-Correlation-Id", correlationId);
     const seconds = (performance.now() - started) / 1000;
     const route = handledRoute(c);
     const status = String(c.res.status);
     requests.inc({ service: name, method: c.req.method, route, status });
     duration.observe({ service: name, method: c.req.method, route }, seconds);
-    const sink = options.metricsFlush === false ? undefined : sinkFromEnv(c.env);
-    const flush = sink && pusher.afterRequest(sink, flushPolicyFrom(c.env, options.metricsFlush || {}));
-    if (flush) c.var.defer(flush);
+    const { sink, policy } = flushOf(c.env);
+    const flush = sink && pusher.afterRequest(sink, policy);
+    if (flush) defer(flush);
     log.info("request", {
       method: c.req.method,
       path: c.req.path,
@@ -294,7 +319,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
 
   app.onError((err, c) => {
     const { problem, headers, internal } = toProblem(err);
-    if (internal) c.var.log?.error("unhandled error", errorFields(err));
+    if (internal) (c.get("log") as Logger | undefined)?.error("unhandled error", errorFields(err));
     return problemResponse(c, problem, headers);
   });
   app.notFound((c) =>

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
-import { signIdentity } from "../src/auth/identity.ts";
+import { IDENTITY_TTL_SECONDS, signIdentity, verifyIdentity } from "../src/auth/identity.ts";
 import { requireAuth } from "../src/auth/jwt.ts";
 import { correlatedRequest, createService } from "../src/create-service.ts";
 import { HttpProblem } from "@foundation/core";
@@ -181,5 +181,15 @@ describe("the gateway's identity assertion", () => {
     expect((await get(await signIdentity(`${secret}x`, "orders", caller, Date.now()))).status).toBe(401);
     expect((await get(await signIdentity(secret, "orders", caller, Date.now() - 10 * 60_000))).status).toBe(401);
     expect((await get("not.a.jwt")).status).toBe(401);
+  });
+
+  it("answers an assertion verified before from memory, but never past its expiry or for another service or secret", async () => {
+    const now = Date.now();
+    const token = await signIdentity(secret, "orders", caller, now);
+    const first = await verifyIdentity(secret, "orders", token, now);
+    expect(await verifyIdentity(secret, "orders", token, now + 1000)).toBe(first);
+    await expect(verifyIdentity(secret, "billing", token, now)).rejects.toMatchObject({ status: 401 });
+    await expect(verifyIdentity(`${secret}x`, "orders", token, now)).rejects.toMatchObject({ status: 401 });
+    await expect(verifyIdentity(secret, "orders", token, now + (IDENTITY_TTL_SECONDS + 6) * 1000)).rejects.toMatchObject({ status: 401 });
   });
 });

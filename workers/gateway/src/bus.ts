@@ -9,5 +9,6 @@ import type { GatewayEnv } from "./env.ts";
  * @example await publishToTopic(busOf(c), "orders", events, { publisher });
  */
 export function busOf(c: Context<GatewayEnv>): BusContext {
-  return { env: c.env, settings: configFrom(c.env).streams, log: c.var.log, defer: c.var.defer };
+  // `c.get` rather than `c.var`, which Hono builds afresh from every variable on each read.
+  return { env: c.env, settings: configFrom(c.env).streams, log: c.get("log"), defer: c.get("defer") };
 }

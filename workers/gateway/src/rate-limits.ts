@@ -6,6 +6,7 @@ import {
   type PreparedLimit,
   type RoutePolicy,
 } from "@foundation/rate-limiter";
+import { writableHeaders } from "@foundation/core";
 import { credentialsOf, HttpProblem, verifyCaller, type MetricsRegistry } from "@foundation/service-kit";
 import type { MiddlewareHandler } from "hono";
 import { configFrom } from "./config.ts";
@@ -71,10 +72,12 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
           )
         : undefined;
     const client = clientIdentity(subject, c.req.header("cf-connecting-ip"));
-    const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, c.var)));
+    const vars = { log: c.get("log"), defer: c.get("defer") };
+    const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, vars)));
     await next();
+    const answer = writableHeaders(c);
     for (const name of ["RateLimit-Policy", "RateLimit"]) {
       const values = headers.map((h) => h[name]).filter((v): v is string => v !== undefined);
-      if (values.length > 0) c.res.headers.set(name, values.join(", "));
+      if (values.length > 0) answer.set(name, values.join(", "));
     }
   };

@@ -208,8 +208,8 @@ async function forwarding(
   const url = new URL(incoming.url);
   const caller = c.get("auth") as AuthContext | undefined;
   const ctx: ForwardContext = {
-    correlationId: c.var.correlationId,
-    traceparent: c.var.traceparent,
+    correlationId: c.get("correlationId"),
+    traceparent: c.get("traceparent"),
     forwardCredentials: c.get("forwardCredentials") === true,
     clientIp: c.req.header("cf-connecting-ip"),
     host: url.host,
@@ -279,7 +279,9 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
 
   return async function serviceProxy(c) {
     const { service, rest } = apiPathOf(c);
-    const resolution = await resolve(c.env, service, new RegistryClient(c.env, { cache }), c.var.log);
+    // `c.get` rather than `c.var`: Hono builds `c.var` afresh from every variable on each read.
+    const log = c.get("log");
+    const resolution = await resolve(c.env, service, new RegistryClient(c.env, { cache }), log);
     if (resolution.kind === "unknown") throw unknownService(service);
     if (resolution.kind === "discovery-failed") {
       metrics.unavailable.inc({ service, reason: "discovery-failed" });
@@ -301,7 +303,7 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
 
     const tried = new Set<string>();
     let pick = pool.pick(targets, now(), tried);
-    observe(service, pick.events, c.var.log);
+    observe(service, pick.events, log);
     if (!pick.target) {
       metrics.unavailable.inc({ service, reason: "breakers-open" });
       throw unavailable(
@@ -317,14 +319,14 @@ export function serviceProxy(options: ServiceProxyOptions): (c: Context<GatewayE
       const result = await attempt(target, await requestTo(target), deadline - Date.now());
       // A client that went away fails the attempt, but says nothing about the instance.
       const instanceFailed = result.failure !== null && !incoming.signal.aborted;
-      observe(service, pool.report(lease, instanceFailed, now()), c.var.log);
+      observe(service, pool.report(lease, instanceFailed, now()), log);
       metrics.attempts.inc({ service, outcome: result.failure ?? "success" });
       if (result.failure === null) return downstreamResponse(result.res);
-      c.var.log.warn("upstream attempt failed", { service, instance: target.key, failure: result.failure, retries });
+      log.warn("upstream attempt failed", { service, instance: target.key, failure: result.failure, retries });
       const question = { method: incoming.method, headers: incoming.headers, body: replay, failure: result.failure, retries };
       if (!shouldRetry(question, retry) || Date.now() >= deadline) return failed(service, result);
       const next = pool.pick(targets, now(), tried);
-      observe(service, next.events, c.var.log);
+      observe(service, next.events, log);
       if (!next.target) return failed(service, result);
       if (!budget.tryRetry(now())) {
         metrics.budgetExhausted.inc({ service });

@@ -1,6 +1,7 @@
 import { HttpProblem } from "@foundation/core";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { scopesOf } from "./scopes.ts";
+import { VerifiedTokenCache } from "./token-cache.ts";
 import type { AuthContext } from "./types.ts";
 
 /**
@@ -20,6 +21,13 @@ export const IDENTITY_TTL_SECONDS = 60;
 
 const encoder = new TextEncoder();
 const keys = new Map<string, Promise<Uint8Array>>();
+/** Seconds of clock skew `exp` and `iat` tolerate. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+/**
+ * Assertions this isolate verified: the gateway reuses one per caller and service for half its minute, so a service
+ * behind it checks the HMAC once per caller every 30 s instead of on every request.
+ */
+const verifiedAssertions = new VerifiedTokenCache<AuthContext>(1000);
 
 /** The HS256 key of a service's assertions: HMAC of its secret, so the secret itself never signs two kinds of things. */
 function identityKey(serviceSecret: string): Promise<Uint8Array> {
@@ -57,6 +65,9 @@ export async function signIdentity(serviceSecret: string, service: string, calle
  * @example const caller = await verifyIdentity(env.EVENT_SIGNING_SECRET, "billing", c.req.header(IDENTITY_HEADER), Date.now());
  */
 export async function verifyIdentity(serviceSecret: string, service: string, token: string, nowMs: number): Promise<AuthContext> {
+  const settings = `${service}\u0000${serviceSecret}`;
+  const known = verifiedAssertions.get(settings, token, nowMs);
+  if (known) return known;
   try {
     const { payload } = await jwtVerify(token, await identityKey(serviceSecret), {
       algorithms: ["HS256"],
@@ -64,9 +75,12 @@ export async function verifyIdentity(serviceSecret: string, service: string, tok
       audience: service,
       requiredClaims: ["exp", "iat", "sub"],
       currentDate: new Date(nowMs),
-      clockTolerance: 5,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     });
-    return Object.freeze({ subject: payload.sub ?? "", scopes: scopesOf(payload), claims: Object.freeze(payload) });
+    const caller: AuthContext = Object.freeze({ subject: payload.sub ?? "", scopes: scopesOf(payload), claims: Object.freeze(payload) });
+    // Good for as long as jwtVerify would accept it again: until `exp` plus the tolerance.
+    verifiedAssertions.set(settings, token, caller, (payload.exp ?? 0) + CLOCK_TOLERANCE_SECONDS, nowMs);
+    return caller;
   } catch (err) {
     const detail =
       err instanceof errors.JWTExpired ? "The gateway's identity assertion has expired." : "The identity assertion is invalid.";

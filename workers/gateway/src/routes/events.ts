@@ -10,6 +10,7 @@ import {
   StreamName,
 } from "@foundation/event-bus";
 import { ADMIN_SCOPE, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
+import type { Context } from "hono";
 import type { GatewayEnv } from "../env.ts";
 import { busOf } from "../bus.ts";
 
@@ -174,15 +175,24 @@ eventsRoutes.get("/:stream/dlq", admin);
 eventsRoutes.post("/:stream/dlq/redrive", admin);
 eventsRoutes.delete("/:stream", admin);
 
-/** Who publishes (admins create streams outside the new-stream quota), with the request's correlation id and trace context, and its Idempotency-Key. */
-function publishOptions(vars: GatewayEnv["Variables"], idempotencyKey: string | undefined) {
-  const { auth, correlationId, traceparent } = vars;
-  return { publisher: auth.subject, correlationId, traceparent, idempotencyKey, quotaExempt: auth.scopes.has(ADMIN_SCOPE) };
+/**
+ * Who publishes (admins create streams outside the new-stream quota), with the request's correlation id and trace
+ * context, and its Idempotency-Key. Read with `c.get`: Hono builds `c.var` afresh from every variable on each read.
+ */
+function publishOptions(c: Context<GatewayEnv>, idempotencyKey: string | undefined) {
+  const auth = c.get("auth");
+  return {
+    publisher: auth.subject,
+    correlationId: c.get("correlationId"),
+    traceparent: c.get("traceparent"),
+    idempotencyKey,
+    quotaExempt: auth.scopes.has(ADMIN_SCOPE),
+  };
 }
 
 eventsRoutes.openapi(publishRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  const options = publishOptions(c.var, c.req.valid("header")["idempotency-key"]);
+  const options = publishOptions(c, c.req.valid("header")["idempotency-key"]);
   const result = await publishToTopic(busOf(c), stream, [c.req.valid("json")], options);
   const partition = result.partitions?.[0];
   return c.json(
@@ -198,7 +208,7 @@ eventsRoutes.openapi(publishRoute, async (c) => {
 
 eventsRoutes.openapi(batchRoute, async (c) => {
   const { stream } = c.req.valid("param");
-  const options = publishOptions(c.var, c.req.valid("header")["idempotency-key"]);
+  const options = publishOptions(c, c.req.valid("header")["idempotency-key"]);
   return c.json(await publishToTopic(busOf(c), stream, c.req.valid("json"), options), 202);
 });
 
