@@ -27,7 +27,7 @@ export interface OpenLoopResult {
   sent: number;
   /** 2xx answers. */
   ok: number;
-  /** Non-2xx answers, socket errors and timeouts. */
+  /** Non-2xx answers, socket errors, timeouts, and requests still unanswered `timeoutMs` after the last send. */
   errors: number;
   /** Latency from the scheduled send time to the last byte, of every answered request (ms). */
   p50: number;
@@ -52,6 +52,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
   let answered = 0;
   let ok = 0;
   let errors = 0;
+  let abandoned = 0;
   const inFlight = new Set<Promise<void>>();
   const path = url.pathname + url.search;
 
@@ -60,13 +61,14 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
       .request({ path, method: "GET", headers: opts.headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
       .then(async (res) => {
         await res.body.dump();
+        if (abandoned > 0) return;
         const ms = performance.now() - scheduled;
         latencies[answered++] = ms;
         if (res.statusCode >= 200 && res.statusCode < 300) ok++;
         else errors++;
       })
       .catch(() => {
-        errors++;
+        if (abandoned === 0) errors++;
       });
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -90,9 +92,20 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
       const wait = Math.max(1, start + (next * 1000) / opts.rate - performance.now());
       await new Promise<void>((r) => setTimeout(r, wait));
     }
-    await Promise.all(inFlight);
+    // An overloaded target leaves a backlog behind the schedule: what is not answered `timeoutMs` after the last
+    // scheduled send counts as an error, instead of the run draining it for minutes.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = await Promise.race([
+      Promise.all(inFlight).then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!drained) {
+      errors += inFlight.size;
+      abandoned = inFlight.size;
+    }
   } finally {
-    await pool.close().catch(() => undefined);
+    await (abandoned > 0 ? pool.destroy() : pool.close()).catch(() => undefined);
   }
   const seen = Array.from(latencies.subarray(0, answered));
   const pct = (p: number) => (seen.length > 0 ? percentile(seen, p) : Number.NaN);
