@@ -36,11 +36,19 @@ function seeded(seed: number): () => number {
 const gaussian = (rand: () => number) => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
 const round = (v: number[]) => v.map((x) => Math.round(x * 1e4) / 1e4);
 
-/** Points around `CLUSTERS` random centres: what text embeddings of a few topics look like. */
-function clusteredVectors(n: number, rand: () => number): number[][] {
-  const centres = Array.from({ length: CLUSTERS }, () => Array.from({ length: DIM }, () => gaussian(rand)));
+/** `CLUSTERS` random centres: the topics. */
+function centres(rand: () => number): number[][] {
+  return Array.from({ length: CLUSTERS }, () => Array.from({ length: DIM }, () => gaussian(rand)));
+}
+
+/**
+ * Points around the centres: what text embeddings of a few topics look like. Queries must come from the same
+ * topics (with noise of their own): a query far from every cluster has a hundred thousand near-equidistant
+ * neighbours, which says nothing about an index.
+ */
+function clusteredVectors(n: number, topics: number[][], rand: () => number): number[][] {
   return Array.from({ length: n }, () => {
-    const c = centres[Math.floor(rand() * CLUSTERS)]!;
+    const c = topics[Math.floor(rand() * topics.length)]!;
     return round(c.map((x) => x + 0.6 * gaussian(rand)));
   });
 }
@@ -74,8 +82,9 @@ async function run(ctx: BenchContext): Promise<void> {
     DATABASE_TIMEOUT_MS: "120000",
   };
   const rand = seeded(23);
-  const vectors = clusteredVectors(n + 1000, rand);
-  const queries = clusteredVectors(QUERIES, seeded(2323));
+  const topics = centres(rand);
+  const vectors = clusteredVectors(n + 1000, topics, rand);
+  const queries = clusteredVectors(QUERIES, topics, seeded(2323));
   await deleteCollection(env, COLLECTION).catch(() => undefined);
   await createCollection(env, { name: COLLECTION, dimension: DIM, metric: "cosine" }, { index: false });
 
