@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { boundEntry, LIMITS } from "./entry.ts";
-import { entriesOfItem, serviceOfScript, type TailItem } from "./tail-items.ts";
+import { entriesOfItem, serviceOfScript, unlabelled, type TailItem } from "./tail-items.ts";
 
 const kitLine = (fields: Record<string, unknown>) => JSON.stringify({ ts: "2026-12-01T10:00:00.250Z", level: "info", ...fields });
 
@@ -22,6 +22,15 @@ function item(over: Partial<TailItem> = {}): TailItem {
 }
 
 describe("entriesOfItem", () => {
+  it("reads a kit line under `wrangler dev`, which puts a [worker-name] label before it", () => {
+    const line = kitLine({ msg: "request", service: "example", correlationId: "req-9" });
+    for (const message of [[`[foundation-example] ${line}`], ["[foundation-example]", line]]) {
+      const { entries } = entriesOfItem(item({ scriptName: null, logs: [{ timestamp: 1, level: "log", message }] }));
+      expect(entries[0]).toMatchObject({ service: "example", msg: "request", correlationIds: ["req-9"] });
+    }
+    expect(unlabelled(["[not a label] x"])).toEqual(["[not a label] x"]);
+  });
+
   it("takes a kit line's service, correlation ID, trace ID and level as columns and keeps the other fields", () => {
     const message = [
       kitLine({

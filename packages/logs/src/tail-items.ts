@@ -35,9 +35,27 @@ export function serviceOfScript(scriptName: string | null | undefined): string |
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
 
+/** The `[worker-name]` label `wrangler dev` puts before each console line when it runs several workers. */
+const WORKER_LABEL = /^\[[\w.-]{1,128}\]$/;
+
+/**
+ * A line's console arguments without the `[worker-name]` label `wrangler dev` adds (as its own argument, or at the
+ * start of the only one), so a line reads the same under `npm run dev` as in production.
+ */
+export function unlabelled(message: unknown): unknown[] {
+  const parts: unknown[] = Array.isArray(message) ? message : [message];
+  const first = parts[0];
+  if (parts.length === 2 && typeof first === "string" && WORKER_LABEL.test(first)) return parts.slice(1);
+  if (parts.length === 1 && typeof first === "string") {
+    const space = first.indexOf(" ");
+    if (space > 0 && WORKER_LABEL.test(first.slice(0, space))) return [first.slice(space + 1)];
+  }
+  return parts;
+}
+
 /** A JSON object written as a line by the kit's logger (one string argument), else undefined. */
 function structured(message: unknown): Record<string, unknown> | undefined {
-  const parts = Array.isArray(message) ? message : [message];
+  const parts = unlabelled(message);
   const only: unknown = parts.length === 1 ? parts[0] : undefined;
   if (typeof only !== "string" || !only.startsWith("{")) return isRecord(only) ? only : undefined;
   try {
@@ -50,7 +68,7 @@ function structured(message: unknown): Record<string, unknown> | undefined {
 
 /** The text of a plain `console.log(...)` call. */
 function plainText(message: unknown): string {
-  const parts: unknown[] = Array.isArray(message) ? message : [message];
+  const parts = unlabelled(message);
   return parts.map((p) => (typeof p === "string" ? p : (JSON.stringify(p) ?? String(p)))).join(" ");
 }
 
