@@ -10,6 +10,7 @@ export {
   type JobQueueEnv,
   type LatestJobs,
   type QueueSummary,
+  type QueueUsage,
   type ScheduleView,
 } from "./job-queue.ts";
 export { jobMetrics } from "./metrics.ts";
@@ -56,4 +57,5 @@ export {
   type JobView,
   type QueueSettings,
 } from "./schema.ts";
+export { SqlMeter, type SqlUsage } from "./usage.ts";
 export * from "./worker.ts";

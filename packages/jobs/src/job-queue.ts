@@ -14,6 +14,7 @@ import {
   type ScheduleInput,
 } from "./schema.ts";
 import * as store from "./store.ts";
+import { SqlMeter, type SqlUsage } from "./usage.ts";
 
 /** The bindings of the worker that runs the queues (the gateway). */
 export interface JobQueueEnv extends PushEnv, MetricsEnv {
@@ -59,6 +60,15 @@ export type JobChange = { ok: true; job: JobView } | { ok: false; error: "unknow
 /** Most jobs of each kind {@link JobQueue.latestJobs} answers. */
 const MAX_LATEST_JOBS = 100;
 
+/** What a queue object has cost since it started: its SQL work, the alarms it ran, and the alarm it has set. */
+export interface QueueUsage extends SqlUsage {
+  /** When this instance of the object started (ms since the epoch); counts restart with it. */
+  since: number;
+  alarms: number;
+  /** The alarm set (ms since the epoch), or null: an idle queue has none. */
+  alarmAt: number | null;
+}
+
 /** Longest one alarm runs the queue before handing over to the next (attempts in flight carry on meanwhile). */
 const PUMP_BUDGET_MS = 25_000;
 
@@ -70,7 +80,10 @@ const PUMP_BUDGET_MS = 25_000;
  * recovered when its lease runs out.
  */
 export class JobQueue extends DurableObject<JobQueueEnv> {
-  private readonly sql = this.ctx.storage.sql;
+  private readonly meter = new SqlMeter(this.ctx.storage.sql);
+  private readonly sql = this.meter.sql;
+  private readonly since = Date.now();
+  private alarms = 0;
   private seq: number;
   private config: QueueSettings | null;
   private isPaused: boolean;
@@ -256,8 +269,14 @@ export class JobQueue extends DurableObject<JobQueueEnv> {
     this.seq = store.migrate(this.sql);
   }
 
+  /** What the object has cost since it started (see {@link QueueUsage}); reading it costs no SQL. */
+  async usage(): Promise<QueueUsage> {
+    return { ...this.meter.usage(), since: this.since, alarms: this.alarms, alarmAt: await this.ctx.storage.getAlarm() };
+  }
+
   /** Runs the queue (see the class comment). */
   override async alarm(): Promise<void> {
+    this.alarms++;
     await this.pump();
   }
 
