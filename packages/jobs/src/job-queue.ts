@@ -316,8 +316,12 @@ export class JobQueue extends DurableObject<JobQueueEnv> {
           this.wake = resolve;
         });
         const timers: Promise<unknown>[] = [woken, ...this.runner.inflight.values()];
-        if (Number.isFinite(wait)) timers.push(scheduler.wait(Math.max(1, wait)));
+        // Cleared after the race: a Durable Object may hold only 10,000 active timers, and this loop turns once per
+        // settled attempt, each time with a wait as long as an attempt's lease.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        if (Number.isFinite(wait)) timers.push(new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(1, wait)))));
         await Promise.race(timers);
+        clearTimeout(timer);
         this.wake = null;
       }
     } finally {

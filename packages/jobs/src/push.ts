@@ -63,7 +63,11 @@ export async function pushJob(env: PushEnv, settings: QueueSettings, request: Jo
     body,
   );
   const headers = { "content-type": "application/json", ...signed };
-  const init = { method: "POST", headers, body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) } as const;
+  // A timer cleared once the attempt settles: `AbortSignal.timeout` keeps its timer until it fires, and a Durable
+  // Object may hold only 10,000 active timers, which a busy queue with 30-s timeouts would pass at ~333 attempts/s.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
+  const init = { method: "POST", headers, body, redirect: "manual", signal: timeout.signal } as const;
   try {
     let res: Response;
     if ("service" in settings.target) {
@@ -80,5 +84,7 @@ export async function pushJob(env: PushEnv, settings: QueueSettings, request: Jo
       return { kind: "failed", reason: `timed out after ${timeoutMs} ms` };
     }
     return { kind: "failed", reason: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+  } finally {
+    clearTimeout(timer);
   }
 }
