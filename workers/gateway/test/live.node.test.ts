@@ -48,6 +48,7 @@ const LISTEN = `async ({ stream, token }) => {
   Object.assign(w, { sse: [], ws: [], sseOpen: 0, wsOpen: 0, wsLast: "" });
   const ticket = async () => {
     const res = await fetch("/api/foundation/events/" + stream + "/live/tickets", { method: "POST", headers: { authorization: "Bearer " + token } });
+    if (res.status !== 201) throw new Error("a ticket answered " + res.status + ": " + (await res.text()));
     return (await res.json()).ticket;
   };
   const reconnect = () => setTimeout(() => openWs().catch(reconnect), 500);
@@ -98,7 +99,9 @@ describe("live subscriptions in headless Chromium", () => {
       NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
       NEON_WS_PROXY: stack.neon.wsProxy,
     };
-    workers = { port, bindings: { gateway: { ...backing, JWT_SECRET: jwtSecret } }, onOutput: () => {} };
+    // Given explicitly: a clean checkout has no .dev.vars, and tickets are signed with a key derived from this secret.
+    const secrets = { JWT_SECRET: jwtSecret, EVENT_SIGNING_SECRET: randomBytes(32).toString("base64url") };
+    workers = { port, bindings: { gateway: { ...backing, ...secrets } }, onOutput: () => {} };
     mf = builtWorkers(workers);
     await mf.ready;
     browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });

@@ -58,5 +58,7 @@ describe("tickets", () => {
     await expect(verifyTicket(secret, ticket, "payments", now)).rejects.toThrow(/another stream/);
     await expect(verifyTicket(secret, ticket, "orders", now + (TICKET_TTL_SECONDS + 1) * 1000)).rejects.toThrow(/expired/);
     await expect(verifyTicket("other-secret", ticket, "orders", now)).rejects.toThrow(/not one this gateway issued/);
+    await expect(issueTicket(undefined, "alice", "orders", now)).rejects.toThrow(/EVENT_SIGNING_SECRET/);
+    await expect(verifyTicket("", ticket, "orders", now)).rejects.toThrow(/EVENT_SIGNING_SECRET/);
   });
 });

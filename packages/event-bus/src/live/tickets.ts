@@ -13,7 +13,10 @@ const encoder = new TextEncoder();
  * The ticket signing key: derived from the gateway's `EVENT_SIGNING_SECRET` for this one purpose, so a ticket can
  * never pass as a bearer token, a service identity or a webhook signature.
  */
-async function ticketKey(secret: string): Promise<Uint8Array> {
+async function ticketKey(secret: string | undefined): Promise<Uint8Array> {
+  if (!secret) {
+    throw new HttpProblem(503, { slug: "live-not-configured", detail: "Live tickets need the gateway's EVENT_SIGNING_SECRET." });
+  }
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode("purpose:live-tickets")));
 }
@@ -29,7 +32,12 @@ export interface LiveTicket {
  * on `EventSource` or `WebSocket`, so it puts this in the URL instead of a long-lived token.
  * @example const { ticket } = await issueTicket(env.EVENT_SIGNING_SECRET, "alice", "orders");
  */
-export async function issueTicket(secret: string, subject: string, stream: string, now: number = Date.now()): Promise<LiveTicket> {
+export async function issueTicket(
+  secret: string | undefined,
+  subject: string,
+  stream: string,
+  now: number = Date.now(),
+): Promise<LiveTicket> {
   const iat = Math.floor(now / 1000);
   const exp = iat + TICKET_TTL_SECONDS;
   const ticket = await new SignJWT({ stream })
@@ -47,7 +55,7 @@ export async function issueTicket(secret: string, subject: string, stream: strin
  * The subject a ticket was issued to, when it is valid now and for `stream`; a 401 problem otherwise (expired,
  * for another stream, or not a ticket).
  */
-export async function verifyTicket(secret: string, ticket: string, stream: string, now: number = Date.now()): Promise<string> {
+export async function verifyTicket(secret: string | undefined, ticket: string, stream: string, now: number = Date.now()): Promise<string> {
   const unauthorized = (detail: string) => new HttpProblem(401, { slug: "invalid-ticket", detail });
   if (ticket.length > 2048) throw unauthorized("The ticket is not one this gateway issued.");
   try {
