@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { serviceSecret } from "@foundation/event-bus/subscriber";
-import { startLocalStack } from "@foundation/local-stack";
+import { startLocalStack, workerBindings } from "@foundation/local-stack";
 import { copyVendorAssets } from "./assets.ts";
 import { DEV_VARS, localJwtSecret, localSecret, parseDevVars, signLocalToken, writeDevVars } from "./dev-vars.ts";
 import { ROOT, WORKERS } from "./workers.ts";
@@ -33,13 +33,7 @@ const stack = await startLocalStack({
 
 const jwtSecret = localJwtSecret();
 const eventSigningSecret = localSecret("EVENT_SIGNING_SECRET");
-const backing = {
-  UPSTASH_REDIS_REST_URL: stack.upstash.url,
-  UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
-  DATABASE_URL: stack.neon.databaseUrl,
-  NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
-  NEON_WS_PROXY: stack.neon.wsProxy,
-};
+const backing = workerBindings(stack);
 /**
  * A service registers itself through the gateway's HTTP API with a service token named after it (30 days), which
  * may also publish events (the example's `POST /greetings` does).

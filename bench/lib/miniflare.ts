@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
-import type { LocalStack } from "@foundation/local-stack";
+import { workerBindings, type LocalStack } from "@foundation/local-stack";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 import { childPids } from "./process-cpu.ts";
@@ -72,10 +72,7 @@ export function readWranglerBasics(configPath: string): WranglerBasics {
 export function stackBindings(stack: LocalStack): Record<string, string> {
   return {
     ENVIRONMENT: "bench",
-    ...upstashBindings(stack),
-    DATABASE_URL: stack.neon.databaseUrl,
-    NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
-    NEON_WS_PROXY: stack.neon.wsProxy,
+    ...workerBindings(stack),
   };
 }
 

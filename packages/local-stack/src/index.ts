@@ -120,6 +120,21 @@ export interface StackInfo {
   redisUrl: string;
 }
 
+/**
+ * The bindings that point a worker at the stack: Redis through the local Upstash endpoint, Postgres through the local
+ * Neon endpoints. `npm run dev`, the Node-side tests and the benches give these to every worker they run.
+ * @example builtWorkers({ bindings: { gateway: { ...workerBindings(stack), JWT_SECRET } } })
+ */
+export function workerBindings(stack: LocalStack): Record<string, string> {
+  return {
+    UPSTASH_REDIS_REST_URL: stack.upstash.url,
+    UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
+    DATABASE_URL: stack.neon.databaseUrl,
+    NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
+    NEON_WS_PROXY: stack.neon.wsProxy,
+  };
+}
+
 /** The StackInfo of a running stack. */
 export function stackInfo(stack: LocalStack): StackInfo {
   return {

@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import { chromium, type Browser } from "playwright-core";
-import { ensureChromium, freePorts, startLocalStack, type LocalStack } from "@foundation/local-stack";
+import { ensureChromium, freePorts, startLocalStack, workerBindings, type LocalStack } from "@foundation/local-stack";
+import { signToken } from "../../../scripts/dev-vars.ts";
 import { builtWorkers, type BuiltWorkersOptions } from "../../../scripts/gateway-miniflare.ts";
 
 const log = (line: string) => console.log(`[live.node] ${line}`);
@@ -85,20 +85,8 @@ describe("live subscriptions in headless Chromium", () => {
     const [port] = (await freePorts(1)) as [number];
     const jwtSecret = randomBytes(32).toString("base64url");
     gatewayUrl = `http://127.0.0.1:${port}`;
-    token = await new SignJWT({ scope: "publish read" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("live-page")
-      .setIssuer("foundation-local")
-      .setAudience("foundation")
-      .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(jwtSecret));
-    const backing = {
-      UPSTASH_REDIS_REST_URL: stack.upstash.url,
-      UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
-      DATABASE_URL: stack.neon.databaseUrl,
-      NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
-      NEON_WS_PROXY: stack.neon.wsProxy,
-    };
+    token = await signToken(jwtSecret, "live-page", ["publish", "read"], 3600);
+    const backing = workerBindings(stack);
     // Given explicitly: a clean checkout has no .dev.vars, and tickets are signed with a key derived from this secret.
     const secrets = { JWT_SECRET: jwtSecret, EVENT_SIGNING_SECRET: randomBytes(32).toString("base64url") };
     workers = { port, bindings: { gateway: { ...backing, ...secrets } }, onOutput: () => {} };

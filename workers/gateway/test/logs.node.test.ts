@@ -12,11 +12,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import { chromium, type Browser } from "playwright-core";
 import { serviceSecret } from "@foundation/core";
-import { ensureChromium, freePorts, startLocalStack, type LocalStack } from "@foundation/local-stack";
+import { ensureChromium, freePorts, startLocalStack, workerBindings, type LocalStack } from "@foundation/local-stack";
+import { signToken } from "../../../scripts/dev-vars.ts";
 import { builtWorkers } from "../../../scripts/gateway-miniflare.ts";
 import { ROOT } from "../../../scripts/workers.ts";
 
@@ -47,13 +47,7 @@ let jwtSecret: string;
 const workerOutput: string[] = [];
 
 function sign(scope: string, subject: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(subject)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(jwtSecret));
+  return signToken(jwtSecret, subject, scope.split(" "), 3600);
 }
 
 async function get(path: string, token = admin): Promise<Response> {
@@ -79,13 +73,7 @@ describe("logs collected by the Tail Worker, searched and traced", () => {
     jwtSecret = randomBytes(32).toString("base64url");
     const busSecret = randomBytes(32).toString("base64url");
     admin = await sign("admin", "logs-test");
-    const backing = {
-      UPSTASH_REDIS_REST_URL: stack.upstash.url,
-      UPSTASH_REDIS_REST_TOKEN: stack.upstash.token,
-      DATABASE_URL: stack.neon.databaseUrl,
-      NEON_HTTP_ENDPOINT: stack.neon.httpEndpoint,
-      NEON_WS_PROXY: stack.neon.wsProxy,
-    };
+    const backing = workerBindings(stack);
     const flush = { METRICS_FLUSH_INTERVAL_MS: "500" };
     mf = builtWorkers({
       port,
