@@ -46,6 +46,15 @@ export function localJwtSecret(): string {
 
 /** An HS256 JWT the local gateway accepts: issuer and audience of the kit, signed with the local JWT secret. */
 export function signLocalToken(sub: string, scopes: string[], ttlSeconds: number): Promise<string> {
+  return signToken(localJwtSecret(), sub, scopes, ttlSeconds);
+}
+
+/**
+ * An HS256 JWT a gateway with JWT secret `secret` accepts: the kit's issuer and audience. The Node-side tests sign
+ * with the secret they give the workers they start.
+ * @example await signToken(jwtSecret, "dashboard-test", ["admin"], 3600)
+ */
+export function signToken(secret: string, sub: string, scopes: string[], ttlSeconds: number): Promise<string> {
   return new SignJWT({ scope: scopes.join(" ") })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(sub)
@@ -53,5 +62,5 @@ export function signLocalToken(sub: string, scopes: string[], ttlSeconds: number
     .setAudience(DEFAULT_AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-    .sign(new TextEncoder().encode(localJwtSecret()));
+    .sign(new TextEncoder().encode(secret));
 }

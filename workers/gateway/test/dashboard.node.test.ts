@@ -10,10 +10,10 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ensureChromium, freePorts } from "@foundation/local-stack";
+import { signToken } from "../../../scripts/dev-vars.ts";
 import { builtWorkers } from "../../../scripts/gateway-miniflare.ts";
 import { ROOT } from "../../../scripts/workers.ts";
 
@@ -27,13 +27,7 @@ let adminToken: string;
 const workerOutput: string[] = [];
 
 function sign(secret: string, scope: string, subject: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(subject)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(secret));
+  return signToken(secret, subject, [scope], 3600);
 }
 
 async function api(method: string, path: string, body: unknown): Promise<Response> {

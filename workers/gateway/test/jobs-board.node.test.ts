@@ -13,10 +13,10 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, it, vi } from "vitest";
-import { SignJWT } from "jose";
 import type { Miniflare } from "miniflare";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ensureChromium, freePorts, startLocalStack, type LocalStack } from "@foundation/local-stack";
+import { signToken } from "../../../scripts/dev-vars.ts";
 import { builtWorkers } from "../../../scripts/gateway-miniflare.ts";
 import { ROOT } from "../../../scripts/workers.ts";
 
@@ -41,13 +41,7 @@ const attempts = new Map<string, number>();
 const workerOutput: string[] = [];
 
 function sign(secret: string, scope: string, subject: string): Promise<string> {
-  return new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(subject)
-    .setIssuer("foundation-local")
-    .setAudience("foundation")
-    .setExpirationTime("1h")
-    .sign(new TextEncoder().encode(secret));
+  return signToken(secret, subject, [scope], 3600);
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {
