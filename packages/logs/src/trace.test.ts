@@ -79,6 +79,22 @@ describe("assembleTrace", () => {
     expect([trace.startedAt, trace.endedAt, trace.services]).toEqual([at(5), at(400), ["gateway", "example", "stream-consumer"]]);
   });
 
+  it("puts a service call before the publish it made in the same millisecond, although the publish's line came first", () => {
+    const trace = assembleTrace("c1", [
+      line(5, "gateway", "request", {
+        path: "/api/foundation/events/s",
+        route: "/api/foundation/events/:stream",
+        status: 202,
+        durationMs: 5,
+      }),
+      line(9, "gateway", "request", { path: "/api/example/greetings", route: "/api/:service/*", status: 202, durationMs: 9 }),
+    ]);
+    expect(trace.steps.map((s) => [s.startedAt, s.summary.includes("greetings")])).toEqual([
+      [at(0), true],
+      [at(0), false],
+    ]);
+  });
+
   it("keeps lines that began at the same time in the order they were written", () => {
     const trace = assembleTrace("c1", [
       line(0, "a", "first"),

@@ -72,7 +72,8 @@ function summaryOf(kind: StepKind, e: LogEntry): string {
 /**
  * The trace of `correlationId` from its collected lines: each line as a step (the gateway's request, the services'
  * requests, publishes, delivery rounds and their requests, handler outcomes, exceptions, other lines) in the order
- * the steps began, ties kept in the order the lines were written.
+ * the steps began; of steps that began together the enclosing one (it ended later) first, then the order the lines
+ * were written.
  * @example assembleTrace("req-1", entries).steps.map((s) => s.kind) // ["request", "service-call", "publish", "delivery", "handler"]
  */
 export function assembleTrace(correlationId: string, entries: readonly LogEntry[]): Trace {
@@ -94,7 +95,8 @@ export function assembleTrace(correlationId: string, entries: readonly LogEntry[
       };
       return { step, order, endedAt: e.ts };
     })
-    .sort((a, b) => a.step.startedAt - b.step.startedAt || a.order - b.order);
+    // Of two steps that began in the same millisecond, the one that ended later encloses the other and comes first.
+    .sort((a, b) => a.step.startedAt - b.step.startedAt || b.endedAt - a.endedAt || a.order - b.order);
   return {
     correlationId,
     startedAt: steps[0]?.step.startedAt ?? 0,
