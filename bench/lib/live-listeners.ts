@@ -1,9 +1,15 @@
 /**
- * SSE listeners for the live bench: plain `node:http` requests (one socket each) that count every event frame they
- * receive and, on the sampled ones, the publish → receive latency of each event from the `t` its data carries.
+ * SSE listeners for the live bench, one socket each. The sampled ones are `node:http` requests that decode every
+ * frame and note the publish → receive latency of each event from the `t` its data carries; the others read the raw
+ * socket and only count `id: ` lines, so that a thousand of them cost the client (on the same cores as the server)
+ * as little as a client can.
  */
+import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request, type ClientRequest } from "node:http";
+import { connect } from "node:net";
+import { resolve } from "node:path";
+import { cpuSeconds } from "./process-cpu.ts";
 
 /** What one listener saw. */
 export interface ListenerStats {
@@ -22,12 +28,17 @@ export interface Listener {
 const ID_LINE = /^id: (.+)$/gm;
 const PUBLISHED_AT = /"t":(\d+)/g;
 const ID_BYTES = Buffer.from("id: ");
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /**
  * Opens an SSE connection to `url`; resolves once the server answered 200. `sample` listeners parse each event's
- * `t` for latency; the others only count ids, so a thousand of them cost the client little.
+ * `t` for latency; the others only count ids.
  */
 export function openListener(url: URL, headers: Record<string, string>, sample: boolean): Promise<Listener> {
+  return sample ? openSampled(url, headers) : openCounter(url, headers);
+}
+
+function openSampled(url: URL, headers: Record<string, string>): Promise<Listener> {
   const stats: ListenerStats = { events: 0, lastId: null, latencies: [] };
   return new Promise((resolve, reject) => {
     const req: ClientRequest = request(url, { headers: { accept: "text/event-stream", ...headers }, agent: false }, (res) => {
@@ -36,19 +47,9 @@ export function openListener(url: URL, headers: Record<string, string>, sample: 
         res.resume();
         return;
       }
-      // Counting ids in the raw bytes (a native search) keeps a thousand listeners cheap for this process; only the
-      // sampled ones decode their frames. "id: " occurs only in id lines: the stored JSON has no space after a colon.
-      let tail: Buffer = Buffer.alloc(0);
       let rest = "";
       res.on("data", (chunk: Buffer) => {
         const now = Date.now();
-        if (!sample) {
-          const seam = Buffer.concat([tail, chunk.subarray(0, ID_BYTES.length - 1)]);
-          for (let i = seam.indexOf(ID_BYTES); i !== -1; i = seam.indexOf(ID_BYTES, i + 1)) stats.events++;
-          for (let i = chunk.indexOf(ID_BYTES); i !== -1; i = chunk.indexOf(ID_BYTES, i + 1)) stats.events++;
-          tail = chunk.subarray(Math.max(0, chunk.length - (ID_BYTES.length - 1)));
-          return;
-        }
         const text = rest + chunk.toString("utf8");
         const end = text.lastIndexOf("\n\n");
         if (end === -1) {
@@ -71,8 +72,139 @@ export function openListener(url: URL, headers: Record<string, string>, sample: 
   });
 }
 
+/**
+ * A listener on a raw socket: writes the GET itself, checks the status line, then counts `id: ` in the bytes as they
+ * come (a native search). Chunked framing cannot hide one: the server writes whole frames, and "id: " occurs only in
+ * id lines (the stored JSON has no space after a colon). A match split across two reads is found at the seam.
+ */
+function openCounter(url: URL, headers: Record<string, string>): Promise<Listener> {
+  const stats: ListenerStats = { events: 0, lastId: null, latencies: [] };
+  const head =
+    `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n` +
+    Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("") +
+    "\r\n";
+  return new Promise((resolve, reject) => {
+    let status: Buffer | undefined = Buffer.alloc(0);
+    // The last bytes of the previous read: an "id: " in them and the next read's first bytes straddles the two.
+    const tail = Buffer.alloc(ID_BYTES.length - 1);
+    let tailLength = 0;
+    const onRead = (n: number, buffer: Buffer): boolean => {
+      let chunk = buffer.subarray(0, n);
+      if (status) {
+        status = Buffer.concat([status, chunk]);
+        const end = status.indexOf("\r\n\r\n");
+        if (end === -1) return true;
+        if (!status.subarray(0, 16).toString("latin1").startsWith("HTTP/1.1 200")) {
+          reject(new Error(`live listener answered ${status.subarray(0, status.indexOf("\r\n")).toString("latin1")}`));
+          socket.destroy();
+          return false;
+        }
+        chunk = status.subarray(end + 4);
+        status = undefined;
+        resolve({ stats, close: () => socket.destroy() });
+      }
+      if (
+        tailLength > 0 &&
+        Buffer.concat([tail.subarray(0, tailLength), chunk.subarray(0, ID_BYTES.length - 1)]).indexOf(ID_BYTES) !== -1
+      ) {
+        stats.events++;
+      }
+      for (let i = chunk.indexOf(ID_BYTES); i !== -1; i = chunk.indexOf(ID_BYTES, i + ID_BYTES.length)) stats.events++;
+      tailLength = chunk.copy(tail, 0, Math.max(0, chunk.length - tail.length));
+      return true;
+    };
+    // Every read lands in one buffer the process reuses (the callback is synchronous): 300 MB/s of reads would
+    // otherwise be 300 MB/s of garbage.
+    const socket = connect({ port: Number(url.port), host: url.hostname, onread: { buffer: READ_BUFFER, callback: onRead } }, () =>
+      socket.write(head),
+    );
+    socket.on("error", reject);
+  });
+}
+
 /** Resident memory (kB) of a process, from /proc. */
 export function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) : 0;
+}
+
+/** What the bench tells the listener process (bench/lib/live-listener-process.ts). */
+export type PoolCommand =
+  | { cmd: "open"; url: string; authorizations: string[]; count: number; perSubject: number; sampleEvery: number }
+  | { cmd: "drain"; total: number; timeoutMs: number }
+  | { cmd: "close" };
+
+/** What it answers: one reply per command, `ready` once at start. */
+export type PoolReply =
+  | { type: "ready" | "closed" }
+  | { type: "opened"; count: number }
+  | { type: "stats"; counts: number[]; latencies: number[] }
+  | { type: "error"; message: string };
+
+/**
+ * Listeners in a Node process of their own, as an audience is never in the server's process: their reading must not
+ * delay the bench's publisher or the local Upstash endpoint in this process.
+ */
+export class ListenerPool {
+  private pending: { resolve: (r: PoolReply) => void; reject: (e: Error) => void } | undefined;
+  private exited: Error | undefined;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on("message", (m: PoolReply) => {
+      const p = this.pending;
+      this.pending = undefined;
+      if (m.type === "error") p?.reject(new Error(`live listener process: ${m.message}`));
+      else p?.resolve(m);
+    });
+    child.on("exit", (code, signal) => {
+      this.exited = new Error(`the live listener process exited (${signal ?? code})`);
+      this.pending?.reject(this.exited);
+      this.pending = undefined;
+    });
+  }
+
+  /** CPU seconds the listener process has used so far. */
+  cpuSeconds(): number {
+    return this.child.pid === undefined ? 0 : cpuSeconds(this.child.pid);
+  }
+
+  /** Forks the process; resolves once it is ready. */
+  static async start(): Promise<ListenerPool> {
+    const child = fork(resolve(import.meta.dirname, "live-listener-process.ts"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const pool = new ListenerPool(child);
+    await pool.next();
+    return pool;
+  }
+
+  private next(): Promise<PoolReply> {
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolvePromise, reject) => (this.pending = { resolve: resolvePromise, reject }));
+  }
+
+  private async call<T extends PoolReply["type"]>(command: PoolCommand, type: T): Promise<Extract<PoolReply, { type: T }>> {
+    const answer = this.next();
+    this.child.send(command);
+    const r = await answer;
+    if (r.type !== type) throw new Error(`the live listener process answered ${r.type} to ${command.cmd}`);
+    return r as Extract<PoolReply, { type: T }>;
+  }
+
+  /** Opens `count` SSE listeners on `url`, `perSubject` of them per authorization; every `sampleEvery`-th records latencies. */
+  async open(url: URL, authorizations: string[], count: number, perSubject: number, sampleEvery: number): Promise<number> {
+    return (await this.call({ cmd: "open", url: url.href, authorizations, count, perSubject, sampleEvery }, "opened")).count;
+  }
+
+  /** Waits until every listener has `total` events or `timeoutMs` passed; each listener's count, and every latency sampled. */
+  async drain(total: number, timeoutMs: number): Promise<{ counts: number[]; latencies: number[] }> {
+    const { counts, latencies } = await this.call({ cmd: "drain", total, timeoutMs }, "stats");
+    return { counts, latencies };
+  }
+
+  /** Closes every listener and ends the process. */
+  async stop(): Promise<void> {
+    if (!this.exited) await this.call({ cmd: "close" }, "closed").catch(() => undefined);
+    this.child.disconnect();
+  }
 }
