@@ -1,4 +1,4 @@
-import { env, SELF } from "cloudflare:test";
+import { abortAllDurableObjects, env, SELF } from "cloudflare:test";
 import { issueTicket, LIVE_CONNECTIONS_PER_SUBJECT } from "@foundation/event-bus";
 import { describe, expect, it } from "vitest";
 import { token } from "./auth.ts";
@@ -102,6 +102,22 @@ describe("live subscriptions", () => {
     const later = await publish(stream, [{ type: "e", data: 4 }]);
     const frames = events(await readFrames(res, (f) => events(f).length >= 3));
     expect(frames.map((f) => f.id)).toEqual([first[1], first[2], later[0]]);
+  });
+
+  it("starts a listener that connects after everyone left and the object was evicted from now, not from where the feed stopped", async () => {
+    const stream = newStream();
+    await publish(stream, [{ type: "before" }]);
+    const auth = { authorization: `Bearer ${await token("read", "viewer")}` };
+    const first = await sse(stream, "", auth);
+    const seen = await publish(stream, [{ type: "seen" }]);
+    expect(events(await readFrames(first, (f) => events(f).length >= 1)).map((f) => f.id)).toEqual(seen);
+    // The first listener is gone (readFrames cancelled it) and the object with it, as after an eviction.
+    await abortAllDurableObjects();
+    await publish(stream, [{ type: "while-nobody-listened" }]);
+    const second = await sse(stream, "", auth);
+    const later = await publish(stream, [{ type: "later" }]);
+    const frames = events(await readFrames(second, (f) => events(f).length >= 1, 1000));
+    expect(frames.map((f) => f.id)).toEqual(later);
   });
 
   it("filters by type prefix and subject", async () => {

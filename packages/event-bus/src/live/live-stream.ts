@@ -113,6 +113,8 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       this.cursor = undefined;
       await this.ctx.storage.put("key", connect.key);
     }
+    // Nobody listening: where the feed stopped is history, and "now" is the stream's tail.
+    if (this.listeners.size === 0) this.cursor = undefined;
     const now = await this.#tail();
     const after = connect.after ?? now;
     let listener: Listener;
@@ -344,7 +346,6 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     const last = rawLastId(reply, true);
     if (!last) return;
     this.cursor = last;
-    this.ctx.storage.put("cursor", last).catch(() => undefined);
     const items = parseItems(reply);
     // What a listener without a filter that is not behind gets: framed and encoded once for all of them.
     const firstId = items[0]?.streamId;
@@ -373,6 +374,8 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     for (const listener of this.listeners) {
       listener.send(listener.kind === "ws" ? `{"heartbeat":${now}}` : sseHeartbeat(now));
     }
+    // The feed's position is kept with the WebSockets' own, for the sockets an eviction hands back.
+    if (this.cursor) this.ctx.storage.put("cursor", this.cursor).catch(() => undefined);
     for (const [ws, listener] of this.sockets) {
       ws.serializeAttachment({ subject: listener.subject, filter: listener.filter, cursor: listener.cursor } satisfies WsAttachment);
     }
