@@ -41,6 +41,9 @@ const ROUNDS_PER_SECOND = 200;
 /** Untimed unloaded rounds first: the first requests create the Durable Objects and fill the caches. */
 const WARMUP_ROUNDS = 100;
 const PATH = "/api/example/hello";
+/** Where the publish target sends its single events: the event bus's own route on the full-path gateway. */
+const PUBLISH_PATH = "/api/foundation/events/bench.baseline.publish";
+const PUBLISH_BODY = JSON.stringify({ type: "bench.event", data: { v: "0123456789abcdef" } });
 /** Route rules: the endpoint needs a valid token (the full path), or is public (no token verified). */
 const ROUTE_AUTH = {
   token: JSON.stringify([{ path: PATH, methods: ["GET", "HEAD"], auth: "token" }]),
@@ -182,6 +185,13 @@ function gatewayWorker(root: string, bindings: Record<string, string>, v: Gatewa
       METRICS_AGGREGATOR: sqlite("MetricsAggregator"),
     },
   };
+}
+
+/** Throws unless the publish target accepts its event (202), before any load is put on it. */
+async function checkPublish(t: HttpTarget, signal: AbortSignal): Promise<void> {
+  const res = await fetch(t.url, { method: "POST", headers: { ...t.headers, "content-type": "application/json" }, body: t.body, signal });
+  const text = await res.text();
+  if (res.status !== 202) throw new Error(`${t.label}: POST ${t.url} answered ${res.status}: ${text.slice(0, 500)}`);
 }
 
 /** Registers the example's `EXAMPLE` binding as an instance in the gateway's registry. */
@@ -426,7 +436,7 @@ async function profileTargets(ctx: BenchContext, targets: readonly Target[], ser
     if (!inspector) continue;
     const profiling = await startProfile(inspector, t.worker);
     const { threads, connections, durationSec } = ctx.settings;
-    await runWrk({ url: t.url, headers: t.headers, threads, connections, durationSec, signal: ctx.signal });
+    await runWrk({ url: t.url, headers: t.headers, body: t.body, threads, connections, durationSec, signal: ctx.signal });
     const profile = await profiling.stop();
     writeFileSync(resolve(dir, `${t.figure}.cpuprofile`), JSON.stringify(profile));
     const top = summarise(profile, 25)
@@ -455,7 +465,9 @@ export default defineBench({
     const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };
     for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];
 
-    const profiling = process.env.BENCH_PROFILE === "1";
+    // `BENCH_PROFILE=1` profiles every target; a comma-separated list of figure names, only those.
+    const profileOnly = (process.env.BENCH_PROFILE ?? "").split(",").filter((f) => f !== "" && f !== "0" && f !== "1");
+    const profiling = process.env.BENCH_PROFILE === "1" || profileOnly.length > 0;
     const openSeconds = openLoopSeconds(process.env);
     const gatewayName = readWranglerBasics(at("wrangler.toml")).name;
 
@@ -506,16 +518,35 @@ export default defineBench({
         if (v.registered) await registerExample(base, token, ctx.signal);
         await checkDiscovery(base, token, v, ctx.signal);
       }
+      // A single-event publish through the same gateway as the full path (its token, quota and kit), measured in the
+      // same interleaved wrk rounds as the routed GET it is compared with.
+      const publish: Target = {
+        label: "gateway publish",
+        figure: "gateway.publish.single",
+        url: url("gateway full path", PUBLISH_PATH),
+        headers: { authorization: `Bearer ${token}` },
+        body: PUBLISH_BODY,
+        description: `\`POST ${PUBLISH_PATH.replace("bench.baseline.publish", ":stream")}\` with one event through the full-path gateway (bearer JWT, quota, validation, envelope, one Redis script)`,
+        baseline: "example.gateway",
+        accept: () => true,
+        group: "gateway full path",
+        worker: gatewayName,
+        ...pid("gateway full path"),
+      };
       for (const t of targets) await checkEndpoint(t.url, t.accept, ctx.signal, t.headers);
+      await checkPublish(publish, ctx.signal);
       for (const [i, v] of VARIANTS.entries()) await checkGatewayPath(targets[i + 2] as Target, v, ctx.signal);
 
       const unloaded = recordUnloaded(ctx, targets, await measureUnloaded(ctx, targets));
-      const m = await measureHttp(ctx, targets);
+      const m = await measureHttp(ctx, [...targets, publish]);
       logVerdict(ctx, m, unloaded, recordLoaded(ctx, targets, m));
       recordAddedCpu(ctx, targets, m);
       const helloRps = m.get("hello")?.rps;
       if (openSeconds > 0 && helloRps !== undefined) await measureOpenLoop(ctx, targets, helloRps, openSeconds);
-      if (profiling) await profileTargets(ctx, targets, served);
+      if (profiling) {
+        const all = [...targets, publish];
+        await profileTargets(ctx, profileOnly.length > 0 ? all.filter((t) => profileOnly.includes(t.figure)) : all, served);
+      }
     };
     await withWorkers(groups, ctx.log, run, profiling ? { inspectorPort: 0 } : {});
   },

@@ -151,6 +151,14 @@ export async function measureEndToEnd(ctx: BenchContext, redis: Redis, served: S
       description: `${what}: delivery latency, from Redis accepting the event to the handler running (median, p99)`,
       samples: p50,
     });
+    const p99s = runs.map((r) => r.p99);
+    recordFigure({
+      name: `${name}.p99.worst-window`,
+      unit: "ms",
+      median: Math.max(...p99s),
+      description: `${what}: delivery latency p99 of the worst window (each window's: ${p99s.join(", ")} ms)`,
+      samples: p99s,
+    });
     recordFigure({
       name: `${name}.upstash-commands`,
       unit: "commands/event",

@@ -48,6 +48,8 @@ export interface WrkOptions {
   durationSec: number;
   /** Request headers, e.g. `{ authorization: "Bearer …" }`. */
   headers?: Record<string, string>;
+  /** A JSON body: the requests are POSTs of it (with `content-type: application/json`) instead of GETs. */
+  body?: string;
   signal?: AbortSignal;
 }
 
@@ -56,6 +58,15 @@ export interface WrkOptions {
  * @example const r = await runWrk({ url, threads: 2, connections: 50, durationSec: 10 });
  */
 export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
+  // wrk sends a body only from a Lua script.
+  const dir = opts.body === undefined ? undefined : mkdtempSync(join(tmpdir(), "bench-wrk-"));
+  const script = dir === undefined ? undefined : join(dir, "post.lua");
+  if (script !== undefined) {
+    writeFileSync(
+      script,
+      ['wrk.method = "POST"', 'wrk.headers["content-type"] = "application/json"', `wrk.body = [==[${opts.body}]==]`].join("\n"),
+    );
+  }
   const args = [
     "-t",
     String(opts.threads),
@@ -67,9 +78,15 @@ export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
     "10s",
     "--latency",
     ...Object.entries(opts.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
+    ...(script === undefined ? [] : ["-s", script]),
     opts.url,
   ];
-  const { stdout } = await runTool("wrk", args, { signal: opts.signal, timeoutMs: (opts.durationSec + 30) * 1000 });
+  let stdout: string;
+  try {
+    ({ stdout } = await runTool("wrk", args, { signal: opts.signal, timeoutMs: (opts.durationSec + 30) * 1000 }));
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
   const result = parseWrkOutput(stdout);
   if (result.requests === 0) throw new Error(`wrk completed no request against ${opts.url}:\n${stdout}`);
   if (result.non2xx3xx > 0) {
@@ -87,6 +104,8 @@ export interface HttpTarget {
   url: string;
   /** Request headers sent with every request (a bearer token). */
   headers?: Record<string, string>;
+  /** A JSON body to POST with every request, instead of a GET. */
+  body?: string;
   /** What is measured, for the results table. */
   description: string;
   /** Figure prefix of the baseline, e.g. `hello`: ratios against `hello.rps` and `hello.p50`. */
@@ -153,7 +172,7 @@ function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[], cpu: 
 export async function measureHttp(ctx: BenchContext, targets: readonly HttpTarget[]): Promise<Map<string, HttpMeasurement>> {
   const { threads, connections, durationSec, warmupSec, repeats } = ctx.settings;
   const load = (target: HttpTarget, seconds: number) =>
-    runWrk({ url: target.url, headers: target.headers, threads, connections, durationSec: seconds, signal: ctx.signal });
+    runWrk({ url: target.url, headers: target.headers, body: target.body, threads, connections, durationSec: seconds, signal: ctx.signal });
   if (warmupSec > 0) {
     for (const target of targets) {
       ctx.log(`${target.label} warm-up ${warmupSec} s …`);
