@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchesFilter, parseFilter, resumeAfter, SendBudget, sseClose, sseFrame, wsFrame } from "./frames.ts";
+import { matchesFilter, parseFilter, resumeAfter, SendBudget, SendPool, sseClose, sseFrame, wsFrame } from "./frames.ts";
 import { issueTicket, TICKET_TTL_SECONDS, verifyTicket } from "./tickets.ts";
 
 describe("live filters", () => {
@@ -45,6 +45,23 @@ describe("frames", () => {
     expect(b.outstanding).toBe(6);
     b.reset();
     expect(b.outstanding).toBe(0);
+  });
+
+  it("counts every listener's outstanding bytes in the object's pool, and never releases bytes twice", () => {
+    const pool = new SendPool(10);
+    const a = new SendBudget(8, pool);
+    const b = new SendBudget(8, pool);
+    expect(a.spend(6)).toBe(true);
+    expect(b.spend(5)).toBe(true);
+    // Each is under its own limit; together they are over the object's.
+    expect(pool.over).toBe(true);
+    a.reset(); // a dropped: its bytes are no longer held
+    expect(pool.outstanding).toBe(5);
+    expect(pool.over).toBe(false);
+    a.settle(6); // its write settling afterwards releases nothing more
+    expect(pool.outstanding).toBe(5);
+    b.settle(5);
+    expect(pool.outstanding).toBe(0);
   });
 });
 

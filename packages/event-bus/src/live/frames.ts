@@ -86,14 +86,30 @@ export const CLOSE_CODES: Record<CloseReason, number> = {
   "server-restart": 1012,
 };
 
+/** Bytes every listener of one object has outstanding together: the object's memory, whatever each one's share. */
+export class SendPool {
+  outstanding = 0;
+  constructor(readonly limit: number) {}
+
+  /** Past the limit: the object sheds its worst listeners until it is not. */
+  get over(): boolean {
+    return this.outstanding > this.limit;
+  }
+}
+
 /**
  * Bytes sent to a listener that it has not taken yet. For SSE these are the writes the response stream has not
  * consumed; for a WebSocket (workerd has no `bufferedAmount`) the bytes sent since the client last sent anything.
- * Past the limit the listener is dropped with `slow-consumer` instead of growing the object's memory.
+ * Past the limit the listener is dropped with `slow-consumer` instead of growing the object's memory. A budget in a
+ * {@link SendPool} counts its bytes there too, so that many listeners each under their limit cannot together hold
+ * more than the pool's.
  */
 export class SendBudget {
   #outstanding = 0;
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly pool?: SendPool,
+  ) {}
 
   get outstanding(): number {
     return this.#outstanding;
@@ -101,14 +117,17 @@ export class SendBudget {
   /** Counts `bytes` more as sent; false when they take the listener past its limit. */
   spend(bytes: number): boolean {
     this.#outstanding += bytes;
+    if (this.pool) this.pool.outstanding += bytes;
     return this.#outstanding <= this.limit;
   }
   /** The listener took `bytes` (an SSE write completed). */
   settle(bytes: number): void {
-    this.#outstanding = Math.max(0, this.#outstanding - bytes);
+    const taken = Math.min(bytes, this.#outstanding);
+    this.#outstanding -= taken;
+    if (this.pool) this.pool.outstanding -= taken;
   }
-  /** The listener proved it keeps up (a WebSocket client sent something). */
+  /** The listener proved it keeps up (a WebSocket client sent something), or is gone: nothing is outstanding. */
   reset(): void {
-    this.#outstanding = 0;
+    this.settle(this.#outstanding);
   }
 }

@@ -9,6 +9,7 @@ import {
   CLOSE_CODES,
   matchesFilter,
   SendBudget,
+  SendPool,
   sseClose,
   sseFrame,
   sseHeartbeat,
@@ -39,6 +40,11 @@ const READ_COUNT = 500;
 export const LIVE_HEARTBEAT_MS = 15_000;
 /** Bytes a listener may have outstanding before it is dropped as a slow consumer (see `SendBudget`). */
 export const LIVE_SEND_BUDGET_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes all SSE listeners of one object may have outstanding together: well inside a Durable Object's 128 MB, however
+ * many listeners each stay under {@link LIVE_SEND_BUDGET_BYTES}. Past it the listeners holding the most are dropped.
+ */
+export const LIVE_SEND_POOL_BYTES = 32 * 1024 * 1024;
 /** Open connections one subject (token or ticket holder) may have to one stream. */
 export const LIVE_CONNECTIONS_PER_SUBJECT = 20;
 /** Open connections one stream's object serves. */
@@ -86,6 +92,7 @@ export class LiveStream extends DurableObject<EventBusEnv> {
   private cursor: string | undefined;
   private pumping: Promise<void> | undefined;
   private readonly log = createLogger({ component: "live-stream" });
+  readonly #pool = new SendPool(LIVE_SEND_POOL_BYTES);
 
   constructor(ctx: DurableObjectState, env: EventBusEnv) {
     super(ctx, env);
@@ -163,10 +170,22 @@ export class LiveStream extends DurableObject<EventBusEnv> {
 
   #remove(listener: Listener): void {
     if (!this.listeners.delete(listener)) return;
+    // Whatever it had not taken is no longer the object's to hold.
+    if (listener.kind === "sse") listener.budget.reset();
     const n = (this.perSubject.get(listener.subject) ?? 1) - 1;
     if (n > 0) this.perSubject.set(listener.subject, n);
     else this.perSubject.delete(listener.subject);
     eventMetrics.liveConnections.set({ stream: this.key ?? "" }, this.listeners.size);
+  }
+
+  /** Drops the SSE listeners holding the most unread bytes until the object's pool is within its limit. */
+  #shed(): void {
+    while (this.#pool.over) {
+      let worst: Listener | undefined;
+      for (const l of this.listeners) if (l.kind === "sse" && (!worst || l.budget.outstanding > worst.budget.outstanding)) worst = l;
+      if (!worst || worst.budget.outstanding === 0) return;
+      this.#drop(worst, "slow-consumer");
+    }
   }
 
   #drop(listener: Listener, reason: CloseReason): void {
@@ -185,11 +204,13 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       filter,
       cursor,
       catchingUp: false,
-      budget: new SendBudget(LIVE_SEND_BUDGET_BYTES),
+      budget: new SendBudget(LIVE_SEND_BUDGET_BYTES, this.#pool),
       send: (frames) => {
         const bytes =
           typeof frames === "string" ? encoder.encode(frames) : frames instanceof Uint8Array ? frames : encoder.encode(frames.join(""));
         if (!listener.budget.spend(bytes.length)) return this.#drop(listener, "slow-consumer");
+        if (this.#pool.over) this.#shed();
+        if (!this.listeners.has(listener)) return;
         writer.write(bytes).then(
           () => listener.budget.settle(bytes.length),
           () => this.#remove(listener),
