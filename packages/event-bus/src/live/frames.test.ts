@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchesFilter, parseFilter, resumeAfter, SendBudget, SendPool, sseClose, sseFrame, wsFrame } from "./frames.ts";
+import { matchesFilter, parseFilter, resumeAfter, SendBudget, SendPool, shedding, sseClose, sseFrame, wsFrame } from "./frames.ts";
 import { issueTicket, TICKET_TTL_SECONDS, verifyTicket } from "./tickets.ts";
 
 describe("live filters", () => {
@@ -62,6 +62,22 @@ describe("frames", () => {
     expect(pool.outstanding).toBe(5);
     b.settle(5);
     expect(pool.outstanding).toBe(0);
+  });
+
+  it("sheds the listeners holding the most until the pool fits, never one under the floor", () => {
+    const pool = new SendPool(100);
+    const listener = (name: string, bytes: number) => {
+      const budget = new SendBudget(1000, pool);
+      budget.spend(bytes);
+      return { name, budget };
+    };
+    const all = [listener("a", 30), listener("b", 90), listener("c", 60), listener("d", 5)];
+    // 185 held, 100 allowed: b (90) brings it to 95.
+    expect(shedding(all, pool, 10).map((l) => l.name)).toEqual(["b"]);
+    // Everyone under the floor: it is the fan-out's own cost, nobody is shed.
+    expect(shedding(all, pool, 100)).toEqual([]);
+    all[1]?.budget.reset();
+    expect(shedding(all, pool, 10)).toEqual([]);
   });
 });
 

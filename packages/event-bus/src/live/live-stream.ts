@@ -10,6 +10,7 @@ import {
   matchesFilter,
   SendBudget,
   SendPool,
+  shedding,
   sseClose,
   sseFrame,
   sseHeartbeat,
@@ -41,10 +42,13 @@ export const LIVE_HEARTBEAT_MS = 15_000;
 /** Bytes a listener may have outstanding before it is dropped as a slow consumer (see `SendBudget`). */
 export const LIVE_SEND_BUDGET_BYTES = 4 * 1024 * 1024;
 /**
- * Bytes all SSE listeners of one object may have outstanding together: well inside a Durable Object's 128 MB, however
- * many listeners each stay under {@link LIVE_SEND_BUDGET_BYTES}. Past it the listeners holding the most are dropped.
+ * Bytes all SSE listeners of one object may have outstanding together, however many listeners each stay under
+ * {@link LIVE_SEND_BUDGET_BYTES}. Past it the listeners holding the most, and more than {@link LIVE_SHED_FLOOR_BYTES},
+ * are dropped.
  */
 export const LIVE_SEND_POOL_BYTES = 32 * 1024 * 1024;
+/** What a listener may hold unread and never be shed for the pool: a few fan-outs of a busy stream. */
+export const LIVE_SHED_FLOOR_BYTES = 512 * 1024;
 /** Open connections one subject (token or ticket holder) may have to one stream. */
 export const LIVE_CONNECTIONS_PER_SUBJECT = 20;
 /** Open connections one stream's object serves. */
@@ -178,14 +182,10 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     eventMetrics.liveConnections.set({ stream: this.key ?? "" }, this.listeners.size);
   }
 
-  /** Drops the SSE listeners holding the most unread bytes until the object's pool is within its limit. */
+  /** Drops the SSE listeners holding the most unread bytes (each past the floor) until the object's pool fits. */
   #shed(): void {
-    while (this.#pool.over) {
-      let worst: Listener | undefined;
-      for (const l of this.listeners) if (l.kind === "sse" && (!worst || l.budget.outstanding > worst.budget.outstanding)) worst = l;
-      if (!worst || worst.budget.outstanding === 0) return;
-      this.#drop(worst, "slow-consumer");
-    }
+    const sse = [...this.listeners].filter((l) => l.kind === "sse");
+    for (const l of shedding(sse, this.#pool, LIVE_SHED_FLOOR_BYTES)) this.#drop(l, "slow-consumer");
   }
 
   #drop(listener: Listener, reason: CloseReason): void {
@@ -209,8 +209,6 @@ export class LiveStream extends DurableObject<EventBusEnv> {
         const bytes =
           typeof frames === "string" ? encoder.encode(frames) : frames instanceof Uint8Array ? frames : encoder.encode(frames.join(""));
         if (!listener.budget.spend(bytes.length)) return this.#drop(listener, "slow-consumer");
-        if (this.#pool.over) this.#shed();
-        if (!this.listeners.has(listener)) return;
         writer.write(bytes).then(
           () => listener.budget.settle(bytes.length),
           () => this.#remove(listener),
@@ -389,6 +387,8 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       if (isBefore(listener.cursor, last)) listener.cursor = last;
     }
     if (sent > 0) eventMetrics.liveMessages.inc({ stream: this.key ?? "" }, sent);
+    // Once per read, not per write: while over, a scan per write would cost the object the fan-out's square.
+    if (this.#pool.over) this.#shed();
   }
 
   #heartbeat(now: number): void {
