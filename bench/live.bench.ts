@@ -84,6 +84,8 @@ interface Run {
   p99: number;
   published: number;
   workerdRssKbBefore: number;
+  /** With the listeners connected, before any event was published to them. */
+  workerdRssKbConnected: number;
   workerdRssKbWith: number;
   cpuPerEventUs: number;
 }
@@ -104,6 +106,7 @@ async function run(ctx: BenchContext, base: URL, workerd: number, listeners: num
       SAMPLE_EVERY,
     );
     ctx.log(`live: ${opened} listeners connected to ${stream}`);
+    const rssConnected = rssKb(workerd);
     const cpuBefore = cpuSeconds(workerd);
     const clientCpuBefore = pool.cpuSeconds();
     const benchCpuBefore = cpuSeconds(process.pid);
@@ -119,6 +122,26 @@ async function run(ctx: BenchContext, base: URL, workerd: number, listeners: num
         `bench process (publisher, local Upstash and Neon endpoints) ${share(cpuSeconds(process.pid) - benchCpuBefore)} of one core`,
     );
     const rssWith = rssKb(workerd);
+    // The seconds of publishing whose events waited longest: a stall shows as one or two seconds far above the rest.
+    const bySecond = new Map<number, number[]>();
+    const origin = drained.publishedAt.reduce((a, b) => Math.min(a, b), Infinity);
+    drained.publishedAt.forEach((t, i) => {
+      const second = Math.floor((t - origin) / 1000);
+      const bucket = bySecond.get(second) ?? [];
+      bucket.push(drained.latencies[i] ?? 0);
+      bySecond.set(second, bucket);
+    });
+    const worst = [...bySecond]
+      .map(([second, ls]) => ({
+        second,
+        p99: percentile(
+          ls.sort((a, b) => a - b),
+          99,
+        ),
+      }))
+      .sort((a, b) => b.p99 - a.p99)
+      .slice(0, 3);
+    ctx.log(`live: worst seconds of publishing by p99: ${worst.map((w) => `s${w.second} ${Math.round(w.p99)} ms`).join(", ")}`);
     const latencies = drained.latencies.sort((a, b) => a - b);
     const counts = drained.counts.sort((a, b) => a - b);
     const complete = counts.filter((n) => n === published).length;
@@ -131,6 +154,7 @@ async function run(ctx: BenchContext, base: URL, workerd: number, listeners: num
       p99: percentile(latencies, 99),
       published,
       workerdRssKbBefore: rssBefore,
+      workerdRssKbConnected: rssConnected,
       workerdRssKbWith: rssWith,
       cpuPerEventUs: roundTo((cpu * 1e6) / Math.max(1, published * listeners), 2),
     };
@@ -152,7 +176,7 @@ export default defineBench({
       const many = await run(ctx, served.url, workerd, LISTENERS, SECONDS);
       ctx.log(
         `live: ${LISTENERS} listeners, ${many.published} events each: ${many.complete} complete, p50 ${many.p50} ms, p99 ${many.p99} ms, ` +
-          `workerd RSS ${Math.round(many.workerdRssKbBefore / 1024)} → ${Math.round(many.workerdRssKbWith / 1024)} MiB, ${many.cpuPerEventUs} µs CPU per event delivered`,
+          `workerd RSS ${Math.round(many.workerdRssKbBefore / 1024)} → ${Math.round(many.workerdRssKbConnected / 1024)} (connected) → ${Math.round(many.workerdRssKbWith / 1024)} MiB, ${many.cpuPerEventUs} µs CPU per event delivered`,
       );
       const what = `${RATE} events/s for ${SECONDS} s through the gateway's batch publish, SSE via one LiveStream object`;
       recordFigure({
@@ -181,6 +205,12 @@ export default defineBench({
         unit: "listeners",
         median: many.complete,
         description: `listeners that received all ${many.published} events, of ${LISTENERS}`,
+      });
+      recordFigure({
+        name: "live.fanout.workerd-rss-connected",
+        unit: "MiB",
+        median: roundTo((many.workerdRssKbConnected - many.workerdRssKbBefore) / 1024, 1),
+        description: `workerd resident memory with ${LISTENERS} listeners connected and nothing published yet, minus before they connected`,
       });
       recordFigure({
         name: "live.fanout.workerd-rss-added",

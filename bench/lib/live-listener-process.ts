@@ -40,6 +40,7 @@ async function handle(message: PoolCommand): Promise<PoolReply> {
       type: "stats",
       counts: listeners.map((l) => l.stats.events),
       latencies: listeners.flatMap((l) => l.stats.latencies),
+      publishedAt: listeners.flatMap((l) => l.stats.publishedAt),
     };
   }
   for (const l of listeners.splice(0)) l.close();

@@ -17,6 +17,8 @@ export interface ListenerStats {
   lastId: string | null;
   /** Milliseconds from publish to receipt of each event (sampled listeners only). */
   latencies: number[];
+  /** When each of those events was published (ms since the epoch), in the same order. */
+  publishedAt: number[];
 }
 
 /** An open listener. */
@@ -39,7 +41,7 @@ export function openListener(url: URL, headers: Record<string, string>, sample: 
 }
 
 function openSampled(url: URL, headers: Record<string, string>): Promise<Listener> {
-  const stats: ListenerStats = { events: 0, lastId: null, latencies: [] };
+  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
   return new Promise((resolve, reject) => {
     const req: ClientRequest = request(url, { headers: { accept: "text/event-stream", ...headers }, agent: false }, (res) => {
       if (res.statusCode !== 200) {
@@ -62,7 +64,10 @@ function openSampled(url: URL, headers: Record<string, string>): Promise<Listene
           stats.events++;
           stats.lastId = m[1] ?? null;
         }
-        for (const m of complete.matchAll(PUBLISHED_AT)) stats.latencies.push(now - Number(m[1]));
+        for (const m of complete.matchAll(PUBLISHED_AT)) {
+          stats.latencies.push(now - Number(m[1]));
+          stats.publishedAt.push(Number(m[1]));
+        }
       });
       res.on("error", () => undefined);
       resolve({ stats, close: () => req.destroy() });
@@ -78,7 +83,7 @@ function openSampled(url: URL, headers: Record<string, string>): Promise<Listene
  * id lines (the stored JSON has no space after a colon). A match split across two reads is found at the seam.
  */
 function openCounter(url: URL, headers: Record<string, string>): Promise<Listener> {
-  const stats: ListenerStats = { events: 0, lastId: null, latencies: [] };
+  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
   const head =
     `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n` +
     Object.entries(headers)
@@ -140,7 +145,7 @@ export type PoolCommand =
 export type PoolReply =
   | { type: "ready" | "closed" }
   | { type: "opened"; count: number }
-  | { type: "stats"; counts: number[]; latencies: number[] }
+  | { type: "stats"; counts: number[]; latencies: number[]; publishedAt: number[] }
   | { type: "error"; message: string };
 
 /**
@@ -197,9 +202,9 @@ export class ListenerPool {
   }
 
   /** Waits until every listener has `total` events or `timeoutMs` passed; each listener's count, and every latency sampled. */
-  async drain(total: number, timeoutMs: number): Promise<{ counts: number[]; latencies: number[] }> {
-    const { counts, latencies } = await this.call({ cmd: "drain", total, timeoutMs }, "stats");
-    return { counts, latencies };
+  async drain(total: number, timeoutMs: number): Promise<{ counts: number[]; latencies: number[]; publishedAt: number[] }> {
+    const { counts, latencies, publishedAt } = await this.call({ cmd: "drain", total, timeoutMs }, "stats");
+    return { counts, latencies, publishedAt };
   }
 
   /** Closes every listener and ends the process. */
