@@ -29,6 +29,8 @@ export interface OpenLoopResult {
   ok: number;
   /** Non-2xx answers, socket errors, timeouts, and requests still unanswered `timeoutMs` after the last send. */
   errors: number;
+  /** The errors by kind: `status <code>`, the client's error code (`UND_ERR_SOCKET`, `ECONNRESET`…), `unanswered`. */
+  errorKinds: Record<string, number>;
   /** Latency from the scheduled send time to the last byte, of every answered request (ms). */
   p50: number;
   p99: number;
@@ -53,6 +55,11 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
   let ok = 0;
   let errors = 0;
   let abandoned = 0;
+  const errorKinds: Record<string, number> = {};
+  const failed = (kind: string) => {
+    errors++;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  };
   const inFlight = new Set<Promise<void>>();
   const path = url.pathname + url.search;
 
@@ -65,10 +72,11 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
         const ms = performance.now() - scheduled;
         latencies[answered++] = ms;
         if (res.statusCode >= 200 && res.statusCode < 300) ok++;
-        else errors++;
+        else failed(`status ${res.statusCode}`);
       })
-      .catch(() => {
-        if (abandoned === 0) errors++;
+      .catch((err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        if (abandoned === 0) failed(typeof code === "string" ? code : err instanceof Error ? err.name : "error");
       });
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -102,6 +110,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
     clearTimeout(timer);
     if (!drained) {
       errors += inFlight.size;
+      errorKinds.unanswered = inFlight.size;
       abandoned = inFlight.size;
     }
   } finally {
@@ -114,6 +123,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
     sent: total,
     ok,
     errors,
+    errorKinds,
     p50: pct(50),
     p99: pct(99),
     p999: pct(99.9),
