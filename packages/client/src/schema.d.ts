@@ -689,6 +689,8 @@ export interface paths {
           subject?: string;
           /** @description The partition to follow, for a partitioned topic */
           partition?: number | null;
+          /** @description WebSocket only: each message is a JSON array of `{id, event}`, every event one read found, instead of one message per event. Far cheaper for busy streams. */
+          batch?: "0" | "1" | "true" | "false";
           /** @description Resume after this stream id (what `Last-Event-ID` says, for clients that cannot set it) */
           lastEventId?: string;
         };

@@ -164,6 +164,38 @@ describe("live subscriptions", () => {
     expect(received.map((m) => m.event.data)).toEqual([1, 2]);
   });
 
+  it("batches a WebSocket's events into one array message per read when asked, resuming by lastEventId", async () => {
+    const stream = newStream();
+    const [firstId] = await publish(stream, [{ type: "w", data: 0 }]);
+    const missed = await publish(stream, [{ type: "w", data: 1 }]);
+    const { ticket: value } = await (await ticket(stream)).json<{ ticket: string }>();
+    const res = await SELF.fetch(`${base}/${stream}/live?ticket=${value}&lastEventId=${firstId}&batch=true`, {
+      headers: { upgrade: "websocket" },
+    });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const messages: Array<Array<{ id: string; event: { data: unknown } }>> = [];
+    const got = new Promise<void>((resolve) => {
+      ws.addEventListener("message", (m) => {
+        const msg = JSON.parse(m.data as string) as unknown;
+        if (Array.isArray(msg)) messages.push(msg as Array<{ id: string; event: { data: unknown } }>);
+        if (messages.flat().length >= 4) resolve();
+      });
+    });
+    ws.accept();
+    // Let the catch-up go out first, so that the three below arrive in one read.
+    await new Promise((r) => setTimeout(r, 200));
+    const ids = await publish(stream, [
+      { type: "w", data: 2 },
+      { type: "w", data: 3 },
+      { type: "w", data: 4 },
+    ]);
+    await Promise.race([got, new Promise((r) => setTimeout(r, 2000))]);
+    ws.close(1000, "done");
+    expect(messages.flat().map((m) => m.id)).toEqual([...missed, ...ids]);
+    expect(messages.at(-1)?.map((m) => m.event.data)).toEqual([2, 3, 4]);
+  });
+
   it("drops a listener that stops reading with a slow-consumer close instead of buffering without bound", async () => {
     const stream = newStream();
     await publish(stream, [{ type: "x" }]);

@@ -24,6 +24,8 @@ export interface LiveRequest {
   partition?: number;
   /** Resume after this stream id. */
   after?: string;
+  /** WebSocket only: one array message per read instead of one message per event. */
+  batch?: boolean;
 }
 
 /** A 404 unless the topic has a stream in Redis (any of its partitions). */
@@ -63,6 +65,7 @@ export async function openLive(bus: LiveContext, topic: string, request: LiveReq
     filter: request.filter,
     mode: request.mode,
     ...(request.after ? { after: request.after } : {}),
+    ...(request.batch && request.mode === "ws" ? { batch: true } : {}),
   };
   const headers = new Headers({ "x-live": JSON.stringify(connect) });
   if (request.mode === "ws") headers.set("Upgrade", "websocket");

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { matchesFilter, parseFilter, resumeAfter, SendBudget, SendPool, shedding, sseClose, sseFrame, wsFrame } from "./frames.ts";
+import {
+  batchMessage,
+  matchesFilter,
+  parseFilter,
+  resumeAfter,
+  SendBudget,
+  SendPool,
+  shedding,
+  sseClose,
+  sseFrame,
+  wsFrame,
+} from "./frames.ts";
 import { issueTicket, TICKET_TTL_SECONDS, verifyTicket } from "./tickets.ts";
 
 describe("live filters", () => {
@@ -34,6 +45,16 @@ describe("frames", () => {
     expect(sseFrame("1-0", '{"type":"a"}')).toBe('id: 1-0\ndata: {"type":"a"}\n\n');
     expect(JSON.parse(wsFrame("1-0", '{"type":"a"}'))).toEqual({ id: "1-0", event: { type: "a" } });
     expect(sseClose("slow-consumer")).toBe('event: close\ndata: {"code":4008,"reason":"slow-consumer"}\n\n');
+  });
+
+  it("batches WebSocket frames into one JSON array message, joined once per list", () => {
+    const frames = [wsFrame("1-0", '{"type":"a"}'), wsFrame("1-1", '{"type":"b"}')];
+    const message = batchMessage(frames);
+    expect(JSON.parse(message)).toEqual([
+      { id: "1-0", event: { type: "a" } },
+      { id: "1-1", event: { type: "b" } },
+    ]);
+    expect(batchMessage(frames)).toBe(message);
   });
 
   it("counts outstanding bytes against a budget", () => {

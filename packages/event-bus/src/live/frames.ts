@@ -77,6 +77,23 @@ export function wsFrame(streamId: string, json: string): string {
   return `{"id":${JSON.stringify(streamId)},"event":${json}}`;
 }
 
+/** The batched message of each frame list: every batched listener of one read shares the list, and so the string. */
+const batched = new WeakMap<readonly string[], string>();
+
+/**
+ * Several events as one WebSocket message: a JSON array of `{"id", "event"}` in stream order (for a listener that
+ * asked for `batch`). A list sent to many listeners is joined once.
+ * @example batchMessage([wsFrame("1-0", "{}"), wsFrame("1-1", "{}")]) // '[{"id":"1-0","event":{}},{"id":"1-1","event":{}}]'
+ */
+export function batchMessage(frames: readonly string[]): string {
+  let message = batched.get(frames);
+  if (message === undefined) {
+    message = `[${frames.join(",")}]`;
+    batched.set(frames, message);
+  }
+  return message;
+}
+
 /** Why the server ends a live connection. */
 export type CloseReason = "slow-consumer" | "server-restart";
 

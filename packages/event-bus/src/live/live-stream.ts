@@ -10,6 +10,7 @@ import {
   matchesFilter,
   SendBudget,
   SendPool,
+  batchMessage,
   shedding,
   sseClose,
   sseFrame,
@@ -31,6 +32,8 @@ export interface LiveConnect {
   /** Resume after this stream id; absent: from now. */
   after?: string;
   mode: "sse" | "ws";
+  /** WebSocket only: one message per read, a JSON array of `{id, event}`, instead of one message per event. */
+  batch?: boolean;
 }
 
 /** How often the object reads Redis while anyone listens and nothing new came. */
@@ -67,7 +70,12 @@ interface Listener {
   /** Replaying what it missed; the live feed skips it until it has caught up. */
   catchingUp: boolean;
   budget: SendBudget;
-  /** Sends frames: for SSE one chunk of text or bytes; for a WebSocket one message per frame. */
+  /** WebSocket only: events go out as one array message per send. */
+  batch: boolean;
+  /**
+   * Sends frames: for SSE one chunk of text or bytes; for a WebSocket a string is one message as it is, and each
+   * frame of an array one message (or, batched, one array message for all of them).
+   */
   send(frames: string | Uint8Array | readonly string[]): void;
   close(reason: CloseReason): void;
 }
@@ -77,6 +85,7 @@ interface WsAttachment {
   subject: string;
   filter: LiveFilter;
   cursor: string;
+  batch?: boolean;
 }
 
 const streamSettings = configReader(StreamVars, streamSettingsOf);
@@ -107,7 +116,7 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       // WebSockets outlive an eviction: take them back with where each one was.
       for (const ws of this.ctx.getWebSockets()) {
         const a = ws.deserializeAttachment() as WsAttachment | null;
-        if (a) this.#add(this.#wsListener(ws, a.subject, a.filter, a.cursor));
+        if (a) this.#add(this.#wsListener(ws, a.subject, a.filter, a.cursor, a.batch === true));
       }
     });
   }
@@ -134,8 +143,9 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       const pair = new WebSocketPair();
       const [client, server] = [pair[0], pair[1]];
       this.ctx.acceptWebSocket(server);
-      server.serializeAttachment({ subject: connect.subject, filter: connect.filter, cursor: after } satisfies WsAttachment);
-      listener = this.#wsListener(server, connect.subject, connect.filter, after);
+      const batch = connect.batch === true;
+      server.serializeAttachment({ subject: connect.subject, filter: connect.filter, cursor: after, batch } satisfies WsAttachment);
+      listener = this.#wsListener(server, connect.subject, connect.filter, after, batch);
       response = new Response(null, { status: 101, webSocket: client });
     } else {
       const { readable, listener: l } = this.#sseListener(connect.subject, connect.filter, after);
@@ -204,6 +214,7 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       filter,
       cursor,
       catchingUp: false,
+      batch: false,
       budget: new SendBudget(LIVE_SEND_BUDGET_BYTES, this.#pool),
       send: (frames) => {
         const bytes =
@@ -228,7 +239,7 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     return { readable, listener };
   }
 
-  #wsListener(ws: WebSocket, subject: string, filter: LiveFilter, cursor: string): Listener {
+  #wsListener(ws: WebSocket, subject: string, filter: LiveFilter, cursor: string, batch: boolean): Listener {
     let provenAt = Date.now();
     const listener: Listener = {
       kind: "ws",
@@ -236,9 +247,17 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       filter,
       cursor,
       catchingUp: false,
+      batch,
       budget: new SendBudget(LIVE_SEND_BUDGET_BYTES),
       send: (frames) => {
-        const messages = typeof frames === "string" ? [frames] : frames instanceof Uint8Array ? [new TextDecoder().decode(frames)] : frames;
+        const messages =
+          typeof frames === "string"
+            ? [frames]
+            : frames instanceof Uint8Array
+              ? [new TextDecoder().decode(frames)]
+              : listener.batch
+                ? [batchMessage(frames)]
+                : frames;
         const size = messages.reduce((n, m) => n + m.length, 0);
         if (!listener.budget.spend(size)) {
           // A `ping` the runtime answered for us counts as the client keeping up.
@@ -398,7 +417,12 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     // The feed's position is kept with the WebSockets' own, for the sockets an eviction hands back.
     if (this.cursor) this.ctx.storage.put("cursor", this.cursor).catch(() => undefined);
     for (const [ws, listener] of this.sockets) {
-      ws.serializeAttachment({ subject: listener.subject, filter: listener.filter, cursor: listener.cursor } satisfies WsAttachment);
+      ws.serializeAttachment({
+        subject: listener.subject,
+        filter: listener.filter,
+        cursor: listener.cursor,
+        batch: listener.batch,
+      } satisfies WsAttachment);
     }
   }
 
