@@ -19,6 +19,12 @@ import { recordFigure } from "./lib/results.ts";
 import { roundTo } from "./lib/stats.ts";
 
 const LISTENERS = Number(process.env.BENCH_LIVE_LISTENERS ?? 1000);
+/**
+ * WebSocket listeners in their own run, batched (`?batch=true`: one array message per read). Unbatched, one message
+ * per event costs workerd about ten times the CPU per delivery of SSE: 200 such listeners at this rate saturate it.
+ */
+const WS_LISTENERS = Number(process.env.BENCH_LIVE_WS_LISTENERS ?? 1000);
+const WS_SECONDS = 15;
 const RATE = 1000;
 const SECONDS = Number(process.env.BENCH_LIVE_SECONDS ?? 30);
 /** Events per publish request: one batch every 50 ms. */
@@ -90,8 +96,15 @@ interface Run {
   cpuPerEventUs: number;
 }
 
-async function run(ctx: BenchContext, base: URL, workerd: number, listeners: number, seconds: number): Promise<Run> {
-  const stream = `bench.live.${listeners}.${Date.now()}`;
+async function run(
+  ctx: BenchContext,
+  base: URL,
+  workerd: number,
+  listeners: number,
+  seconds: number,
+  mode: "sse" | "ws" = "sse",
+): Promise<Run> {
+  const stream = `bench.live.${mode}.${listeners}.${Date.now()}`;
   const publisher = `Bearer ${await token("bench-live-publisher", "publish")}`;
   await publishAtRate(base, stream, publisher, (1000 * BATCH) / RATE / 1000, ctx.signal); // creates the stream
   const rssBefore = rssKb(workerd);
@@ -104,6 +117,7 @@ async function run(ctx: BenchContext, base: URL, workerd: number, listeners: num
       listeners,
       PER_SUBJECT,
       SAMPLE_EVERY,
+      mode,
     );
     ctx.log(`live: ${opened} listeners connected to ${stream}`);
     const rssConnected = rssKb(workerd);
@@ -165,7 +179,7 @@ async function run(ctx: BenchContext, base: URL, workerd: number, listeners: num
 
 export default defineBench({
   name: "live",
-  description: `live subscriptions: ${LISTENERS} SSE listeners on one stream at ${RATE} events/s for ${SECONDS} s, latency vs one listener, workerd memory and CPU`,
+  description: `live subscriptions: ${LISTENERS} SSE listeners on one stream at ${RATE} events/s for ${SECONDS} s, latency vs one listener, workerd memory and CPU; ${WS_LISTENERS} WebSocket listeners`,
   async run(ctx) {
     const served = await serveWorkers([{ ...gatewayWorker(ctx, {}), serviceBindings: {} }]);
     try {
@@ -178,6 +192,32 @@ export default defineBench({
         `live: ${LISTENERS} listeners, ${many.published} events each: ${many.complete} complete, p50 ${many.p50} ms, p99 ${many.p99} ms, ` +
           `workerd RSS ${Math.round(many.workerdRssKbBefore / 1024)} → ${Math.round(many.workerdRssKbConnected / 1024)} (connected) → ${Math.round(many.workerdRssKbWith / 1024)} MiB, ${many.cpuPerEventUs} µs CPU per event delivered`,
       );
+      const ws = await run(ctx, served.url, workerd, WS_LISTENERS, WS_SECONDS, "ws");
+      ctx.log(
+        `live: ${WS_LISTENERS} WebSocket listeners, ${ws.published} events each: ${ws.complete} complete, p50 ${ws.p50} ms, p99 ${ws.p99} ms, ` +
+          `${ws.cpuPerEventUs} µs CPU per event delivered`,
+      );
+      recordFigure({
+        name: "live.ws.p50",
+        unit: "ms",
+        median: ws.p50,
+        p99: ws.p99,
+        baseline: "live.one.p50",
+        description: `${WS_LISTENERS} WebSocket listeners (\`batch=true\`: one array message per read), ${RATE} events/s for ${WS_SECONDS} s: publish → receive p50 (and p99)`,
+      });
+      recordFigure({
+        name: "live.ws.complete",
+        unit: "listeners",
+        median: ws.complete,
+        description: `WebSocket listeners that received all ${ws.published} events, of ${WS_LISTENERS}`,
+      });
+      recordFigure({
+        name: "live.ws.cpu-per-delivery",
+        unit: "µs",
+        median: ws.cpuPerEventUs,
+        baseline: "live.fanout.cpu-per-delivery",
+        description: "workerd CPU (user + system) per event delivered to one batched WebSocket listener, publishing included",
+      });
       const what = `${RATE} events/s for ${SECONDS} s through the gateway's batch publish, SSE via one LiveStream object`;
       recordFigure({
         name: "live.one.p99",

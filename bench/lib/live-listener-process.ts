@@ -26,6 +26,7 @@ async function handle(message: PoolCommand): Promise<PoolReply> {
               url,
               { authorization: message.authorizations[Math.floor(n / message.perSubject)] ?? "" },
               n % message.sampleEvery === 0,
+              message.mode,
             ),
           ),
         )),

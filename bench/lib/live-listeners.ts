@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request, type ClientRequest } from "node:http";
 import { connect } from "node:net";
+import { WebSocket } from "ws";
 import { resolve } from "node:path";
 import { cpuSeconds } from "./process-cpu.ts";
 
@@ -36,8 +37,51 @@ const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
  * Opens an SSE connection to `url`; resolves once the server answered 200. `sample` listeners parse each event's
  * `t` for latency; the others only count ids.
  */
-export function openListener(url: URL, headers: Record<string, string>, sample: boolean): Promise<Listener> {
+export function openListener(url: URL, headers: Record<string, string>, sample: boolean, mode: "sse" | "ws" = "sse"): Promise<Listener> {
+  if (mode === "ws") return openSocket(url, headers, sample);
   return sample ? openSampled(url, headers) : openCounter(url, headers);
+}
+
+/** How often a WebSocket listener sends `ping`: what tells the server it reads (the runtime answers `pong`). */
+const PING_MS = 1000;
+const EVENT_MESSAGE = Buffer.from('{"id":');
+
+/**
+ * A WebSocket listener, batched (`?batch=true`): each message is an array of `{"id", "event"}`, one per read of the
+ * stream; heartbeats (objects) are not counted.
+ */
+function openSocket(url: URL, headers: Record<string, string>, sample: boolean): Promise<Listener> {
+  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
+  const target = new URL(url);
+  target.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  target.searchParams.set("batch", "true");
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(target, { headers, perMessageDeflate: false });
+    let ping: ReturnType<typeof setInterval> | undefined;
+    ws.on("unexpected-response", (_req, res) => reject(new Error(`live listener answered ${res.statusCode}`)));
+    ws.on("error", reject);
+    ws.on("open", () => {
+      ping = setInterval(() => ws.send("ping"), PING_MS);
+      resolve({
+        stats,
+        close: () => {
+          clearInterval(ping);
+          ws.terminate();
+        },
+      });
+    });
+    ws.on("close", () => clearInterval(ping));
+    ws.on("message", (data: Buffer) => {
+      if (data[0] !== 0x5b) return; // "[": a batch of events; a heartbeat is an object
+      for (let i = data.indexOf(EVENT_MESSAGE); i !== -1; i = data.indexOf(EVENT_MESSAGE, i + EVENT_MESSAGE.length)) stats.events++;
+      if (!sample) return;
+      const now = Date.now();
+      for (const m of data.toString("utf8").matchAll(PUBLISHED_AT)) {
+        stats.latencies.push(now - Number(m[1]));
+        stats.publishedAt.push(Number(m[1]));
+      }
+    });
+  });
 }
 
 function openSampled(url: URL, headers: Record<string, string>): Promise<Listener> {
@@ -137,7 +181,7 @@ export function rssKb(pid: number): number {
 
 /** What the bench tells the listener process (bench/lib/live-listener-process.ts). */
 export type PoolCommand =
-  | { cmd: "open"; url: string; authorizations: string[]; count: number; perSubject: number; sampleEvery: number }
+  | { cmd: "open"; url: string; authorizations: string[]; count: number; perSubject: number; sampleEvery: number; mode: "sse" | "ws" }
   | { cmd: "drain"; total: number; timeoutMs: number }
   | { cmd: "close" };
 
@@ -196,9 +240,16 @@ export class ListenerPool {
     return r as Extract<PoolReply, { type: T }>;
   }
 
-  /** Opens `count` SSE listeners on `url`, `perSubject` of them per authorization; every `sampleEvery`-th records latencies. */
-  async open(url: URL, authorizations: string[], count: number, perSubject: number, sampleEvery: number): Promise<number> {
-    return (await this.call({ cmd: "open", url: url.href, authorizations, count, perSubject, sampleEvery }, "opened")).count;
+  /** Opens `count` listeners (SSE or WebSocket) on `url`, `perSubject` of them per authorization; every `sampleEvery`-th records latencies. */
+  async open(
+    url: URL,
+    authorizations: string[],
+    count: number,
+    perSubject: number,
+    sampleEvery: number,
+    mode: "sse" | "ws",
+  ): Promise<number> {
+    return (await this.call({ cmd: "open", url: url.href, authorizations, count, perSubject, sampleEvery, mode }, "opened")).count;
   }
 
   /** Waits until every listener has `total` events or `timeoutMs` passed; each listener's count, and every latency sampled. */
