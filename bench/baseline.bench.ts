@@ -398,15 +398,15 @@ async function measureOpenLoop(ctx: BenchContext, targets: readonly Target[], he
     for (const t of chosen) {
       ctx.signal.throwIfAborted();
       const r = await runOpenLoop({ url: t.url, headers: t.headers, rate, durationSec: seconds, signal: ctx.signal });
+      const kinds =
+        r.errors > 0
+          ? ` (${Object.entries(r.errorKinds)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(", ")})`
+          : "";
       ctx.log(
         `${t.label} open loop at ${rate} req/s (${pct} % of hello-world's maximum), ${seconds} s: p50 ${fmt(r.p50)} ms, ` +
-          `p99 ${fmt(r.p99)} ms, p99.9 ${fmt(r.p999)} ms, max ${fmt(r.max)} ms, ${r.errors} errors of ${r.sent}${
-            r.errors > 0
-              ? ` (${Object.entries(r.errorKinds)
-                  .map(([k, n]) => `${k} ${n}`)
-                  .join(", ")})`
-              : ""
-          }; generator lag p99 ${fmt(r.sendLagP99)} ms`,
+          `p99 ${fmt(r.p99)} ms, p99.9 ${fmt(r.p999)} ms, max ${fmt(r.max)} ms, ${r.errors} errors of ${r.sent}${kinds}; generator lag p99 ${fmt(r.sendLagP99)} ms`,
       );
       const name = `${t.figure}.open${pct}`;
       const what = `${t.description}: open loop at ${rate} req/s (${pct} % of hello-world's wrk maximum in this run), ${seconds} s, latency from each request's scheduled send`;
@@ -424,13 +424,7 @@ async function measureOpenLoop(ctx: BenchContext, targets: readonly Target[], he
         name: `${name}.errors`,
         unit: "errors",
         median: r.errors,
-        description: `${what}: non-2xx answers, socket errors and timeouts (10 s) of ${r.sent} requests${
-          r.errors > 0
-            ? ` (${Object.entries(r.errorKinds)
-                .map(([k, n]) => `${k} ${n}`)
-                .join(", ")})`
-            : ""
-        }`,
+        description: `${what}: non-2xx answers, socket errors and timeouts (10 s) of ${r.sent} requests${kinds}`,
       });
     }
   }

@@ -1,8 +1,8 @@
 /**
- * SSE listeners for the live bench, one socket each. The sampled ones are `node:http` requests that decode every
+ * Listeners for the live bench, one socket each. SSE: the sampled ones are `node:http` requests that decode every
  * frame and note the publish → receive latency of each event from the `t` its data carries; the others read the raw
  * socket and only count `id: ` lines, so that a thousand of them cost the client (on the same cores as the server)
- * as little as a client can.
+ * as little as a client can. WebSocket: batched messages, counted the same way.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -15,7 +15,6 @@ import { cpuSeconds } from "./process-cpu.ts";
 /** What one listener saw. */
 export interface ListenerStats {
   events: number;
-  lastId: string | null;
   /** Milliseconds from publish to receipt of each event (sampled listeners only). */
   latencies: number[];
   /** When each of those events was published (ms since the epoch), in the same order. */
@@ -28,14 +27,24 @@ export interface Listener {
   close(): void;
 }
 
-const ID_LINE = /^id: (.+)$/gm;
+const ID_LINE = /^id: /gm;
 const PUBLISHED_AT = /"t":(\d+)/g;
 const ID_BYTES = Buffer.from("id: ");
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
+const newStats = (): ListenerStats => ({ events: 0, latencies: [], publishedAt: [] });
+
+/** Notes the latency of every event in `text` (whole frames or messages) from the `t` each one carries. */
+function sampleLatencies(stats: ListenerStats, text: string, now: number): void {
+  for (const m of text.matchAll(PUBLISHED_AT)) {
+    stats.latencies.push(now - Number(m[1]));
+    stats.publishedAt.push(Number(m[1]));
+  }
+}
+
 /**
- * Opens an SSE connection to `url`; resolves once the server answered 200. `sample` listeners parse each event's
- * `t` for latency; the others only count ids.
+ * Opens an SSE or WebSocket connection to `url`; resolves once the server accepted it. `sample` listeners parse each
+ * event's `t` for latency; the others only count events.
  */
 export function openListener(url: URL, headers: Record<string, string>, sample: boolean, mode: "sse" | "ws" = "sse"): Promise<Listener> {
   if (mode === "ws") return openSocket(url, headers, sample);
@@ -51,7 +60,7 @@ const EVENT_MESSAGE = Buffer.from('{"id":');
  * stream; heartbeats (objects) are not counted.
  */
 function openSocket(url: URL, headers: Record<string, string>, sample: boolean): Promise<Listener> {
-  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
+  const stats = newStats();
   const target = new URL(url);
   target.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   target.searchParams.set("batch", "true");
@@ -74,18 +83,13 @@ function openSocket(url: URL, headers: Record<string, string>, sample: boolean):
     ws.on("message", (data: Buffer) => {
       if (data[0] !== 0x5b) return; // "[": a batch of events; a heartbeat is an object
       for (let i = data.indexOf(EVENT_MESSAGE); i !== -1; i = data.indexOf(EVENT_MESSAGE, i + EVENT_MESSAGE.length)) stats.events++;
-      if (!sample) return;
-      const now = Date.now();
-      for (const m of data.toString("utf8").matchAll(PUBLISHED_AT)) {
-        stats.latencies.push(now - Number(m[1]));
-        stats.publishedAt.push(Number(m[1]));
-      }
+      if (sample) sampleLatencies(stats, data.toString("utf8"), Date.now());
     });
   });
 }
 
 function openSampled(url: URL, headers: Record<string, string>): Promise<Listener> {
-  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
+  const stats = newStats();
   return new Promise((resolve, reject) => {
     const req: ClientRequest = request(url, { headers: { accept: "text/event-stream", ...headers }, agent: false }, (res) => {
       if (res.statusCode !== 200) {
@@ -104,14 +108,8 @@ function openSampled(url: URL, headers: Record<string, string>): Promise<Listene
         }
         const complete = text.slice(0, end);
         rest = text.slice(end + 2);
-        for (const m of complete.matchAll(ID_LINE)) {
-          stats.events++;
-          stats.lastId = m[1] ?? null;
-        }
-        for (const m of complete.matchAll(PUBLISHED_AT)) {
-          stats.latencies.push(now - Number(m[1]));
-          stats.publishedAt.push(Number(m[1]));
-        }
+        stats.events += [...complete.matchAll(ID_LINE)].length;
+        sampleLatencies(stats, complete, now);
       });
       res.on("error", () => undefined);
       resolve({ stats, close: () => req.destroy() });
@@ -127,7 +125,7 @@ function openSampled(url: URL, headers: Record<string, string>): Promise<Listene
  * id lines (the stored JSON has no space after a colon). A match split across two reads is found at the seam.
  */
 function openCounter(url: URL, headers: Record<string, string>): Promise<Listener> {
-  const stats: ListenerStats = { events: 0, lastId: null, latencies: [], publishedAt: [] };
+  const stats = newStats();
   const head =
     `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n` +
     Object.entries(headers)

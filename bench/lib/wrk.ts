@@ -50,23 +50,24 @@ export interface WrkOptions {
   headers?: Record<string, string>;
   /** A JSON body: the requests are POSTs of it (with `content-type: application/json`) instead of GETs. */
   body?: string;
+  /** A Lua script that shapes the requests (method, headers, body), instead of `body`. */
+  script?: string;
   signal?: AbortSignal;
 }
+
+/** The Lua script of a JSON POST: wrk sends a body only from a script. */
+const jsonPostScript = (body: string) =>
+  ['wrk.method = "POST"', 'wrk.headers["content-type"] = "application/json"', `wrk.body = [==[${body}]==]`].join("\n");
 
 /**
  * One `wrk --latency` run; throws when any response was not 2xx/3xx, so an error page is never measured as speed.
  * @example const r = await runWrk({ url, threads: 2, connections: 50, durationSec: 10 });
  */
 export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
-  // wrk sends a body only from a Lua script.
-  const dir = opts.body === undefined ? undefined : mkdtempSync(join(tmpdir(), "bench-wrk-"));
-  const script = dir === undefined ? undefined : join(dir, "post.lua");
-  if (script !== undefined) {
-    writeFileSync(
-      script,
-      ['wrk.method = "POST"', 'wrk.headers["content-type"] = "application/json"', `wrk.body = [==[${opts.body}]==]`].join("\n"),
-    );
-  }
+  const script = opts.script ?? (opts.body === undefined ? undefined : jsonPostScript(opts.body));
+  const dir = script === undefined ? undefined : mkdtempSync(join(tmpdir(), "bench-wrk-"));
+  const file = dir === undefined ? undefined : join(dir, "script.lua");
+  if (file !== undefined) writeFileSync(file, script ?? "");
   const args = [
     "-t",
     String(opts.threads),
@@ -78,7 +79,7 @@ export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
     "10s",
     "--latency",
     ...Object.entries(opts.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
-    ...(script === undefined ? [] : ["-s", script]),
+    ...(file === undefined ? [] : ["-s", file]),
     opts.url,
   ];
   let stdout: string;
@@ -242,32 +243,6 @@ export async function checkEndpoint(
  * the run's threads and connections; throws on any answer that is not 2xx/3xx.
  */
 export async function runWrkScript(ctx: BenchContext, base: URL, script: string, seconds: number): Promise<WrkResult> {
-  const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
-  const file = join(dir, "script.lua");
-  writeFileSync(file, script);
-  try {
-    const { threads, connections } = ctx.settings;
-    const args = [
-      "-t",
-      String(threads),
-      "-c",
-      String(connections),
-      "-d",
-      `${seconds}s`,
-      "--timeout",
-      "10s",
-      "--latency",
-      "-s",
-      file,
-      base.href,
-    ];
-    const { stdout } = await runTool("wrk", args, { signal: ctx.signal, timeoutMs: (seconds + 30) * 1000 });
-    const r = parseWrkOutput(stdout);
-    if (r.requests === 0 || r.non2xx3xx > 0) {
-      throw new Error(`wrk against ${base.href}: ${r.non2xx3xx} of ${r.requests} answers were not 2xx:\n${stdout}`);
-    }
-    return r;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { threads, connections } = ctx.settings;
+  return runWrk({ url: base.href, threads, connections, durationSec: seconds, script, signal: ctx.signal });
 }
