@@ -88,6 +88,12 @@ interface WsAttachment {
   batch?: boolean;
 }
 
+/** Keeps what a WebSocket listener needs after an eviction with the socket itself. */
+function attach(ws: WebSocket, listener: Listener): void {
+  const { subject, filter, cursor, batch } = listener;
+  ws.serializeAttachment({ subject, filter, cursor, batch } satisfies WsAttachment);
+}
+
 const streamSettings = configReader(StreamVars, streamSettingsOf);
 
 /**
@@ -143,9 +149,8 @@ export class LiveStream extends DurableObject<EventBusEnv> {
       const pair = new WebSocketPair();
       const [client, server] = [pair[0], pair[1]];
       this.ctx.acceptWebSocket(server);
-      const batch = connect.batch === true;
-      server.serializeAttachment({ subject: connect.subject, filter: connect.filter, cursor: after, batch } satisfies WsAttachment);
-      listener = this.#wsListener(server, connect.subject, connect.filter, after, batch);
+      listener = this.#wsListener(server, connect.subject, connect.filter, after, connect.batch === true);
+      attach(server, listener);
       response = new Response(null, { status: 101, webSocket: client });
     } else {
       const { readable, listener: l } = this.#sseListener(connect.subject, connect.filter, after);
@@ -416,14 +421,7 @@ export class LiveStream extends DurableObject<EventBusEnv> {
     }
     // The feed's position is kept with the WebSockets' own, for the sockets an eviction hands back.
     if (this.cursor) this.ctx.storage.put("cursor", this.cursor).catch(() => undefined);
-    for (const [ws, listener] of this.sockets) {
-      ws.serializeAttachment({
-        subject: listener.subject,
-        filter: listener.filter,
-        cursor: listener.cursor,
-        batch: listener.batch,
-      } satisfies WsAttachment);
-    }
+    for (const [ws, listener] of this.sockets) attach(ws, listener);
   }
 
   /** Every heartbeat interval while anyone listens: restarts the feed after an eviction and sends the metrics. */
