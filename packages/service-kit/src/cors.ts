@@ -10,6 +10,38 @@ const EXPOSE_HEADERS = ["X-Correlation-Id", "Retry-After", "RateLimit", "RateLim
 const GRANTING_HEADERS = ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"];
 
 /**
+ * The `Vary` value that lists `Origin` once: `vary` as it is when it lists `Origin` (or `*`) exactly once, else with
+ * `Origin` added or its repeats removed; the other fields keep their order. A proxied answer arrives with the service's
+ * own `Vary: Origin`, which a blind append would repeat.
+ * @example withVaryOrigin("Accept-Encoding") // "Accept-Encoding, Origin"
+ */
+export function withVaryOrigin(vary: string | null): string {
+  if (vary === null || vary.trim() === "") return "Origin";
+  const fields = vary
+    .split(",")
+    .map((f) => f.trim())
+    .filter(Boolean);
+  const origins = fields.filter((f) => f.toLowerCase() === "origin").length;
+  if (fields.includes("*") || origins === 1) return vary;
+  if (origins === 0) return `${vary}, Origin`;
+  let seen = false;
+  const once = fields.filter((f) => {
+    if (f.toLowerCase() !== "origin") return true;
+    if (seen) return false;
+    seen = true;
+    return true;
+  });
+  return once.join(", ");
+}
+
+/** Makes `headers` vary on `Origin` once (see {@link withVaryOrigin}), writing only when that changes it. */
+function varyOnOrigin(headers: Headers): void {
+  const vary = headers.get("Vary");
+  const wanted = withVaryOrigin(vary);
+  if (wanted !== vary) headers.set("Vary", wanted);
+}
+
+/**
  * CORS from the `CORS_ORIGINS` allow-list (parsed once per env, see `ServiceVars`), credentials allowed: a listed origin is echoed, any other origin
  * (including `null`) gets no `Access-Control-Allow-*` header at all, even one an upstream set, and every
  * response says `Vary: Origin` (Hono's middleware adds it) so caches keep the answers apart. Preflights are answered before auth runs.
@@ -31,12 +63,14 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
       // are immutable (fetched from a Durable Object or another worker), not on every request.
       await next();
       const headers = writableHeaders(c);
-      headers.append("Vary", "Origin");
+      varyOnOrigin(headers);
       for (const h of GRANTING_HEADERS) headers.delete(h);
       return;
     }
     const listed = serviceConfig(c.env).corsOrigins.has(origin ?? "");
     const preflight = await handler(c, next);
+    // Hono's middleware appends `Origin` to `Vary` after the handler, also to a proxied answer that lists it already.
+    if (!preflight) varyOnOrigin(writableHeaders(c));
     if (!listed) {
       // Hono copies the context's headers onto a returned preflight response, so both are cleaned.
       for (const headers of [c.res.headers, preflight?.headers]) {

@@ -13,6 +13,8 @@ function makeService() {
   app.get("/permissive", (c) => c.json({ ok: true }, 200, { "Access-Control-Allow-Origin": "*" }));
   // A response whose headers cannot be changed, like one fetched from another worker or a Durable Object.
   app.get("/immutable", () => Response.redirect("https://elsewhere.example/", 302));
+  // An answer that varies on Origin already, as a proxied service on the kit answers.
+  app.get("/proxied", (c) => c.json({ ok: true }, 200, { Vary: "Accept-Encoding, Origin" }));
   return app;
 }
 
@@ -52,6 +54,15 @@ describe("CORS (scenario 17)", () => {
   it("removes an upstream's own Access-Control-Allow-Origin for an unlisted origin", async () => {
     const res = await get("/permissive", "https://evil.example");
     expect(res.headers.get("Access-Control-Allow-Origin")).toBeNull();
+  });
+
+  it("lists Origin once in Vary when the answer varies on it already, from a browser or not", async () => {
+    const callers: Record<string, string>[] = [{ Origin: LISTED }, { Origin: "https://evil.example" }, {}];
+    for (const headers of callers) {
+      const res = await makeService().request("/proxied", { headers }, corsEnv);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("Vary"), JSON.stringify(headers)).toBe("Accept-Encoding, Origin");
+    }
   });
 
   it("answers a request without Origin with Vary: Origin and no Access-Control header, also one an upstream set", async () => {

@@ -55,6 +55,8 @@ describe("gateway /api/:service/*", () => {
     const res = await SELF.fetch("http://gw.test/api/example/hello", { headers: { "X-Correlation-Id": "trace-42" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("X-Correlation-Id")).toBe("trace-42");
+    // The service's own `Vary: Origin` is kept, not repeated by the gateway's.
+    expect(res.headers.get("Vary")).toBe("Origin");
     expect(await res.json()).toEqual({ hello: "world", service: "example", correlationId: "trace-42" });
   });
 
