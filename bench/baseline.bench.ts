@@ -2,12 +2,15 @@
  * HTTP baseline and gateway overhead (issues 6 and 22), in one run: a hello-world Hono worker (the ceiling), the
  * example's `GET /hello` served directly, and the same endpoint through the gateway on its full path (a bearer
  * token the route requires, a quota that never refuses, discovery with the example registered in the registry,
- * breaker and proxy), plus gateway variants that each leave one part out, to show where the time goes.
+ * breaker and proxy), plus gateway variants that each leave one part out, to show where the time goes, and a minimal
+ * proxy (the smallest Hono worker that forwards to the example over a service binding): the floor of one hop, which the
+ * gateway's own work is measured above.
  *
  * Latency is measured three ways: unloaded (Node sends one request at a time, round-robin over every target, and
  * times it to the last byte), under wrk load (closed loop at saturation: queueing included), and at fixed offered
  * rates (open loop, a quarter and a half of hello-world's wrk maximum, timed from each request's scheduled send).
- * Under wrk the CPU time of each target's workerd is read from /proc and divided by the requests it served. Every
+ * Under wrk the CPU time of each target's workerd is read from /proc and divided by the requests it served; CPU
+ * ratios and differences are paired by round (the median of round _i_'s ratios, not the ratio of medians). Every
  * wrk figure is the median over `BENCH_REPEATS` runs; the added latency is the gateway's figure minus the direct
  * call's in the same run. `BENCH_OPEN_LOOP` sets the seconds per open-loop rate (default 60; 0 skips), and
  * `BENCH_PROFILE=1` also samples a CPU profile of each worker under wrk and logs its top frames.
@@ -66,8 +69,8 @@ const QUOTAS = {
 
 /** Offered rates of the open-loop runs, as shares of hello-world's maximum under wrk in the same run. */
 const OPEN_LOOP_SHARES = [0.25, 0.5] as const;
-/** The targets run open loop: the ceiling, the service direct, the gateway's full path. */
-const OPEN_LOOP_FIGURES = ["hello", "example.direct", "example.gateway"] as const;
+/** The targets run open loop: the ceiling, the service direct, the floor of a hop, the gateway's full path. */
+const OPEN_LOOP_FIGURES = ["hello", "example.direct", "proxy.minimal", "example.gateway"] as const;
 
 /** Seconds per open-loop rate and target (`BENCH_OPEN_LOOP`, default 60; 0 skips them). */
 function openLoopSeconds(env: Record<string, string | undefined>): number {
@@ -356,32 +359,70 @@ function logVerdict(
   }
 }
 
+/** Per-round `f(a_i, b_i)` of two targets' CPU runs (round _i_ of each ran back to back), and its median. */
+function paired(a: HttpMeasurement | undefined, b: HttpMeasurement | undefined, f: (x: number, y: number) => number) {
+  const xs = a?.cpuRuns ?? [];
+  const ys = b?.cpuRuns ?? [];
+  const values = xs.flatMap((x, i) => (ys[i] === undefined ? [] : [f(x, ys[i])]));
+  return values.length === 0 ? undefined : { median: median(values), samples: values.map((v) => roundTo(v, 3)) };
+}
+
 /**
- * Records what the gateway adds to the CPU time per request: its workerd (gateway and example in one process) minus the
- * example's own workerd, per request, with the example's own as the baseline.
+ * Records CPU per request as the issue's ratios, each the median over rounds of a ratio within one round (a slow
+ * spell of this shared machine hits both sides of a pair alike): the example against hello-world; what each gateway
+ * variant's workerd (gateway and example in one process) adds over the example's own, and that against the example's
+ * own; and the gateway's own work, its CPU minus the minimal proxy's (the hop itself).
  */
 function recordAddedCpu(ctx: BenchContext, targets: readonly Target[], m: Map<string, HttpMeasurement>): void {
-  const direct = m.get("example.direct")?.cpuUs;
-  const hello = m.get("hello")?.cpuUs;
-  if (direct === undefined || hello === undefined) return;
+  const direct = m.get("example.direct");
+  const hello = m.get("hello");
+  const proxy = m.get("proxy.minimal");
+  const overHello = paired(direct, hello, (x, y) => x / y);
+  if (!direct?.cpuUs || !overHello) return;
   recordFigure({
     name: "example.direct.cpu-over-hello",
-    unit: "µs/request",
-    median: roundTo(direct, 1),
-    baseline: "hello.cpu",
-    description: "CPU per request of the example direct against hello-world's (the kit's middleware on top of a Hono request)",
+    unit: "×",
+    median: roundTo(overHello.median, 3),
+    description:
+      "CPU per request of the example direct over hello-world's, paired by round (the kit's middleware on top of a Hono request)",
+    samples: overHello.samples,
   });
   for (const t of targets) {
-    const cpu = m.get(t.figure)?.cpuUs;
-    if (cpu === undefined || t.baseline !== "example.direct") continue;
+    const target = m.get(t.figure);
+    if (target?.cpuUs === undefined || t.baseline !== "example.direct") continue;
+    const added = paired(target, direct, (x, y) => x - y);
+    const addedRatio = paired(target, direct, (x, y) => (x - y) / y);
+    if (!added || !addedRatio) continue;
     recordFigure({
       name: `${t.figure}.added.cpu`,
       unit: "µs/request",
-      median: roundTo(cpu - direct, 1),
-      baseline: "example.direct.cpu",
-      description: `${t.description}: CPU per request its workerd adds over the example's own (gateway + example process minus the example's alone)`,
+      median: roundTo(added.median, 1),
+      description: `${t.description}: CPU per request its workerd adds over the example's own (its process minus the example's alone, paired by round)`,
+      samples: added.samples,
     });
-    ctx.log(`${t.label}: ${Math.round(cpu)} µs CPU/request, ${Math.round(cpu - direct)} µs over the example's ${Math.round(direct)} µs`);
+    recordFigure({
+      name: `${t.figure}.added.cpu-over-example`,
+      unit: "×",
+      median: roundTo(addedRatio.median, 3),
+      description: `${t.description}: the CPU it adds per request over the example's own CPU per request, paired by round`,
+      samples: addedRatio.samples,
+    });
+    const own = t.figure === "proxy.minimal" ? undefined : paired(target, proxy, (x, y) => x - y);
+    if (own) {
+      recordFigure({
+        name: `${t.figure}.own.cpu`,
+        unit: "µs/request",
+        median: roundTo(own.median, 1),
+        baseline: "example.direct.cpu",
+        description: `${t.description}: CPU per request over the minimal proxy's (the gateway's own work beyond the hop, paired by round)`,
+        samples: own.samples,
+      });
+    }
+    ctx.log(
+      `${t.label}: ${Math.round(target.cpuUs)} µs CPU/request, ${Math.round(added.median)} µs over the example's ` +
+        `${Math.round(direct.cpuUs)} µs (${addedRatio.median.toFixed(2)}×)` +
+        (own ? `, ${Math.round(own.median)} µs over the minimal proxy` : ""),
+    );
   }
 }
 
@@ -467,8 +508,12 @@ export default defineBench({
     const exampleSecret = await serviceSecret(BENCH_SIGNING_SECRET, "example");
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, { ...bindings, EVENT_SIGNING_SECRET: exampleSecret });
     const hello = await benchOnlyWorker("bench-hello", at("bench/workers/hello.ts"), exampleConfig);
+    const proxy = {
+      ...(await benchOnlyWorker("bench-proxy", at("bench/workers/proxy.ts"), exampleConfig)),
+      serviceBindings: { EXAMPLE: exampleBasics.name },
+    };
     const token = await benchToken();
-    const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example] };
+    const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example], "minimal proxy": [proxy, example] };
     for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];
 
     // `BENCH_PROFILE=1` profiles every target; a comma-separated list of figure names, only those.
@@ -506,6 +551,17 @@ export default defineBench({
           worker: example.name,
           ...pid("example"),
         },
+        {
+          label: "minimal proxy",
+          figure: "proxy.minimal",
+          url: url("minimal proxy", PATH),
+          description: `\`GET ${PATH}\` through the smallest Hono worker that forwards it to the example over a service binding (the floor of a hop)`,
+          baseline: "example.direct",
+          accept: isExample,
+          group: "minimal proxy",
+          worker: proxy.name,
+          ...pid("minimal proxy"),
+        },
         ...VARIANTS.map((v) => ({
           label: v.label,
           figure: v.figure,
@@ -541,7 +597,7 @@ export default defineBench({
       };
       for (const t of targets) await checkEndpoint(t.url, t.accept, ctx.signal, t.headers);
       await checkPublish(publish, ctx.signal);
-      for (const [i, v] of VARIANTS.entries()) await checkGatewayPath(targets[i + 2] as Target, v, ctx.signal);
+      for (const v of VARIANTS) await checkGatewayPath(targets.find((t) => t.figure === v.figure) as Target, v, ctx.signal);
 
       const unloaded = recordUnloaded(ctx, targets, await measureUnloaded(ctx, targets));
       const m = await measureHttp(ctx, [...targets, publish]);

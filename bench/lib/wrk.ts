@@ -122,6 +122,8 @@ export interface HttpMeasurement {
   p99: number;
   /** CPU time (user + system) of the target's workerd per request served, µs; with the target's `pid` only. */
   cpuUs?: number;
+  /** CPU per request of each run, in round order: round _i_ of every target ran back to back, so ratios can be paired. */
+  cpuRuns?: number[];
 }
 
 const fmt = (n: number, decimals = 0) => n.toLocaleString("en-US", { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
@@ -151,6 +153,7 @@ function recordHttpFigures(target: HttpTarget, runs: readonly WrkResult[], cpu: 
   });
   if (cpu.length > 0) {
     m.cpuUs = median(cpu);
+    m.cpuRuns = [...cpu];
     recordFigure({
       name: `${target.figure}.cpu`,
       unit: "µs/request",
