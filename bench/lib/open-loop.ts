@@ -7,6 +7,9 @@
 import { Pool } from "undici";
 import { percentile } from "./latency.ts";
 
+/** How long the generator keeps a socket with no request open: below workerd's 5-s keep-alive idle timeout. */
+const IDLE_SOCKET_MS = 2_000;
+
 /** Options of {@link runOpenLoop}. */
 export interface OpenLoopOptions {
   url: string;
@@ -46,7 +49,15 @@ export interface OpenLoopResult {
  */
 export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
   const url = new URL(opts.url);
-  const pool = new Pool(url.origin, { connections: opts.connections ?? 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  // workerd closes a keep-alive connection after 5 s without a request and sends no `Keep-Alive` hint, so an idle socket
+  // is closed here first (2 s): a request written to a socket the server is closing fails with ECONNRESET, which is
+  // the generator's race, not the target's error. At low rates most of the pool idles between bursts.
+  const pool = new Pool(url.origin, {
+    connections: opts.connections ?? 256,
+    pipelining: 1,
+    keepAliveTimeout: IDLE_SOCKET_MS,
+    keepAliveMaxTimeout: IDLE_SOCKET_MS,
+  });
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const total = Math.round(opts.rate * opts.durationSec);
   const latencies = new Float64Array(total);
