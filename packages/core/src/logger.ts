@@ -33,13 +33,36 @@ export function errorFields(err: unknown): LogFields {
   return { error: cut(String(err)) };
 }
 
+/** 10000-01-01T00:00:00Z: from then on `toISOString()` writes a six-digit year, which the cached prefix does not fit. */
+const YEAR_10000 = 253_402_300_800_000;
+let minuteCached = Number.NaN;
+let minutePrefix = "";
+
+/**
+ * `new Date(ms).toISOString()`, from a cached `YYYY-MM-DDTHH:MM:` prefix of the current minute: a log line's
+ * timestamp without the runtime's date formatting (a few microseconds a line, in the profile of a request).
+ * @example isoTime(0) // "1970-01-01T00:00:00.000Z"
+ */
+export function isoTime(ms: number): string {
+  if (!Number.isInteger(ms) || ms < 0 || ms >= YEAR_10000) return new Date(ms).toISOString();
+  const rest = ms % 60_000;
+  const minute = ms - rest;
+  if (minute !== minuteCached) {
+    minutePrefix = new Date(minute).toISOString().slice(0, 17);
+    minuteCached = minute;
+  }
+  const seconds = (rest - (rest % 1000)) / 1000;
+  const millis = rest % 1000;
+  return `${minutePrefix}${seconds < 10 ? "0" : ""}${seconds}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}Z`;
+}
+
 /**
  * Creates a JSON-lines logger.
  * @example createLogger({ service: "gateway" }).info("request", { status: 200 });
  */
 export function createLogger(base: LogFields, sink: LogSink = consoleSink, now: () => number = Date.now): Logger {
   const write = (level: LogLevel, msg: string, fields?: LogFields) => {
-    sink(JSON.stringify({ ts: new Date(now()).toISOString(), level, msg, ...base, ...fields }), level);
+    sink(JSON.stringify({ ts: isoTime(now()), level, msg, ...base, ...fields }), level);
   };
   return {
     debug: (msg, fields) => write("debug", msg, fields),
