@@ -12,8 +12,10 @@ export function writableHeaders(c: Context): Headers {
     headers.delete("X-Powered-By");
     return headers;
   } catch {
-    // Hono's `res` setter copies the response into a new one with mutable headers.
+    // A copy with mutable headers. The context is cleared first: Hono's `res` setter would otherwise copy the
+    // response once more and set every header of the old one on it again, one call each.
     const res = c.res;
+    c.res = undefined;
     c.res = new Response(res.body, res);
     return c.res.headers;
   }

@@ -79,6 +79,14 @@ describe("CORS (scenario 17)", () => {
     }
   });
 
+  it("keeps an immutable answer's own headers when it makes them writable, each once", async () => {
+    const res = await makeService().request("/immutable", {}, corsEnv);
+    expect(res.headers.get("Location")).toBe("https://elsewhere.example/");
+    expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(res.headers.get("Vary")).toBe("Origin");
+    expect(res.headers.get("X-Correlation-Id")).toMatch(/^[\w-]+$/);
+  });
+
   it("answers a listed preflight with the allowed methods and headers, and an unlisted one with nothing to allow", async () => {
     const preflight = (origin: string) =>
       makeService().request(
