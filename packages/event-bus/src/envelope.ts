@@ -1,3 +1,4 @@
+import { isoTime } from "@foundation/core";
 import { z } from "zod";
 
 /** Stream names: lower-case letters, digits, dots, dashes and underscores, like `ai.responses.raw`. */
@@ -85,14 +86,6 @@ export function toEnvelope(input: EventInput, ctx: EnvelopeContext): CloudEvent 
   // Last, so the correlation id ends the stored text, where `correlationIdOf` reads it without parsing.
   if (base.correlationid === undefined && ctx.correlationId) base.correlationid = ctx.correlationId;
   return base;
-}
-
-/** The last time formatted, so a batch published within one millisecond formats it once. */
-let lastTime = { ms: Number.NaN, iso: "" };
-
-function isoTime(ms: number): string {
-  if (ms !== lastTime.ms) lastTime = { ms, iso: new Date(ms).toISOString() };
-  return lastTime.iso;
 }
 
 /** Serialises an event for the stream, refusing one larger than {@link MAX_EVENT_BYTES}. */
