@@ -29,6 +29,7 @@ import {
   bundledWorker,
   readWranglerBasics,
   stackBindings,
+  upstashBindings,
   withWorkers,
   type BenchWorker,
   type ServedWorkers,
@@ -427,6 +428,45 @@ function recordAddedCpu(ctx: BenchContext, targets: readonly Target[], m: Map<st
 }
 
 /**
+ * Records what a publish costs over its floor, as {@link recordAddedCpu} does for routing: the gateway's CPU per
+ * single-event publish minus the minimal publisher's (one `XADD` over REST), and the two floors against each other
+ * (the minimal publisher's CPU per request over the minimal proxy's, paired by round).
+ */
+function recordPublishCpu(ctx: BenchContext, m: Map<string, HttpMeasurement>): void {
+  const publish = m.get("gateway.publish.single");
+  const floor = m.get("publish.minimal");
+  const proxy = m.get("proxy.minimal");
+  const own = paired(publish, floor, (x, y) => x - y);
+  if (own) {
+    recordFigure({
+      name: "gateway.publish.single.own.cpu",
+      unit: "µs/request",
+      median: roundTo(own.median, 1),
+      description:
+        "single-event publish through the full-path gateway: CPU per request over the minimal publisher's (the gateway's own work beyond one XADD over REST, paired by round)",
+      samples: own.samples,
+    });
+  }
+  const floors = paired(floor, proxy, (x, y) => x / y);
+  if (floors) {
+    recordFigure({
+      name: "publish.minimal.cpu-over-proxy",
+      unit: "×",
+      median: roundTo(floors.median, 3),
+      description:
+        "CPU per request of the minimal publisher over the minimal proxy's, paired by round: one XADD over REST against one service-binding hop to the example",
+      samples: floors.samples,
+    });
+  }
+  if (own && floors) {
+    ctx.log(
+      `gateway publish: ${Math.round(own.median)} µs CPU/request over the minimal publisher; the minimal publisher costs ` +
+        `${floors.median.toFixed(2)}× the minimal proxy's CPU per request`,
+    );
+  }
+}
+
+/**
  * Offers the open-loop targets a quarter and a half of hello-world's wrk maximum, `seconds` each, and records
  * p50/p99/p99.9 (timed from each request's scheduled send) and errors; the gateway's and the example's p99 with
  * hello-world's at the same rate as baseline.
@@ -512,8 +552,16 @@ export default defineBench({
       ...(await benchOnlyWorker("bench-proxy", at("bench/workers/proxy.ts"), exampleConfig)),
       serviceBindings: { EXAMPLE: exampleBasics.name },
     };
+    const publisher = await benchOnlyWorker("bench-publisher", at("bench/workers/publisher.ts"), exampleConfig, {
+      bindings: upstashBindings(ctx.stack),
+    });
     const token = await benchToken();
-    const groups: Record<string, BenchWorker[]> = { "hello-world": [hello], example: [example], "minimal proxy": [proxy, example] };
+    const groups: Record<string, BenchWorker[]> = {
+      "hello-world": [hello],
+      example: [example],
+      "minimal proxy": [proxy, example],
+      "minimal publisher": [publisher],
+    };
     for (const v of VARIANTS) groups[v.label] = [gatewayWorker(ctx.root, bindings, v, exampleBasics.name), example];
 
     // `BENCH_PROFILE=1` profiles every target; a comma-separated list of figure names, only those.
@@ -595,18 +643,33 @@ export default defineBench({
         worker: gatewayName,
         ...pid("gateway full path"),
       };
+      // The floor of a publish, as the minimal proxy is the floor of routing: one XADD over the Upstash REST protocol.
+      const publishFloor: Target = {
+        label: "minimal publisher",
+        figure: "publish.minimal",
+        url: url("minimal publisher", PUBLISH_PATH),
+        body: PUBLISH_BODY,
+        description: `\`POST ${PUBLISH_PATH.replace("bench.baseline.publish", ":stream")}\` on the smallest Hono worker that appends the body to a stream with one \`XADD\` over the Upstash REST protocol (the floor of a publish)`,
+        baseline: "proxy.minimal",
+        accept: () => true,
+        group: "minimal publisher",
+        worker: publisher.name,
+        ...pid("minimal publisher"),
+      };
       for (const t of targets) await checkEndpoint(t.url, t.accept, ctx.signal, t.headers);
       await checkPublish(publish, ctx.signal);
+      await checkPublish(publishFloor, ctx.signal);
       for (const v of VARIANTS) await checkGatewayPath(targets.find((t) => t.figure === v.figure) as Target, v, ctx.signal);
 
       const unloaded = recordUnloaded(ctx, targets, await measureUnloaded(ctx, targets));
-      const m = await measureHttp(ctx, [...targets, publish]);
+      const m = await measureHttp(ctx, [...targets, publish, publishFloor]);
       logVerdict(ctx, m, unloaded, recordLoaded(ctx, targets, m));
       recordAddedCpu(ctx, targets, m);
+      recordPublishCpu(ctx, m);
       const helloRps = m.get("hello")?.rps;
       if (openSeconds > 0 && helloRps !== undefined) await measureOpenLoop(ctx, targets, helloRps, openSeconds);
       if (profiling) {
-        const all = [...targets, publish];
+        const all = [...targets, publish, publishFloor];
         await profileTargets(ctx, profileOnly.length > 0 ? all.filter((t) => profileOnly.includes(t.figure)) : all, served);
       }
     };
