@@ -97,6 +97,25 @@ describe("publishing events", () => {
     expect(await redis().xlen(stream)).toBe(3);
   });
 
+  it("refuses an Idempotency-Key outside its documented form with a 400 naming the header, single and batch", async () => {
+    const stream = newStream();
+    for (const [path, body] of [
+      ["", { type: "t" }],
+      ["/batch", [{ type: "t" }]],
+    ] as const) {
+      for (const key of ["has space", "x".repeat(256)]) {
+        const res = await publish(stream, body, { "Idempotency-Key": key }, path);
+        expect(res.status, `${path} ${key.length}`).toBe(400);
+        expect(res.headers.get("content-type")).toBe("application/problem+json");
+        const problem = await res.json<{ type: string; errors: { pointer: string }[] }>();
+        expect(problem.type).toBe("/problems/validation-error");
+        expect(problem.errors.map((e) => e.pointer)).toEqual(["/header/idempotency-key"]);
+      }
+    }
+    expect(await redis().xlen(stream)).toBe(0);
+    expect((await publish(stream, { type: "t" }, { "Idempotency-Key": "x".repeat(255) })).status).toBe(202);
+  });
+
   it("keeps publishers' keys apart even when a subject or a key contains the separator", async () => {
     const stream = newStream();
     const as = async (subject: string, key: string) =>

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { STREAM_ID } from "@foundation/core";
+import { STREAM_ID, validationProblem } from "@foundation/core";
 import {
   deleteStream,
   EventInput,
@@ -190,9 +190,26 @@ function publishOptions(c: Context<GatewayEnv>, idempotencyKey: string | undefin
   };
 }
 
-eventsRoutes.openapi(publishRoute, async (c) => {
+/**
+ * A publish route as documented (its `Idempotency-Key` header included) but served without Hono's header validator,
+ * which reads every request header into an object before parsing it: {@link idempotencyKeyOf} validates the one
+ * header the route reads, with the same schema and the same 400.
+ */
+function documentedPublishRoute<R extends typeof publishRoute | typeof batchRoute>(route: R) {
+  eventsRoutes.openAPIRegistry.registerPath(route);
+  return { ...route, hide: true, request: { params: route.request.params, body: route.request.body } };
+}
+
+/** The request's `Idempotency-Key`, checked against the documented schema (a 400 problem naming the header otherwise). */
+function idempotencyKeyOf(c: Context<GatewayEnv>): string | undefined {
+  const parsed = IdempotencyHeaders.safeParse({ "idempotency-key": c.req.header("idempotency-key") });
+  if (!parsed.success) throw validationProblem(parsed.error, "header");
+  return parsed.data["idempotency-key"];
+}
+
+eventsRoutes.openapi(documentedPublishRoute(publishRoute), async (c) => {
   const { stream } = c.req.valid("param");
-  const options = publishOptions(c, c.req.valid("header")["idempotency-key"]);
+  const options = publishOptions(c, idempotencyKeyOf(c));
   const result = await publishToTopic(busOf(c), stream, [c.req.valid("json")], options);
   const partition = result.partitions?.[0];
   return c.json(
@@ -206,9 +223,9 @@ eventsRoutes.openapi(publishRoute, async (c) => {
   );
 });
 
-eventsRoutes.openapi(batchRoute, async (c) => {
+eventsRoutes.openapi(documentedPublishRoute(batchRoute), async (c) => {
   const { stream } = c.req.valid("param");
-  const options = publishOptions(c, c.req.valid("header")["idempotency-key"]);
+  const options = publishOptions(c, idempotencyKeyOf(c));
   return c.json(await publishToTopic(busOf(c), stream, c.req.valid("json"), options), 202);
 });
 
