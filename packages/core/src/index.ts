@@ -11,7 +11,8 @@ export { canonicalJson } from "./canonical-json.ts";
 export { underPrefix } from "./path-prefix.ts";
 export { childSpan, formatTraceparent, parseTraceparent, type TraceParent } from "./trace-context.ts";
 export { ConfigError, configProblems, configReader, intVar, jsonVar, optionalVar, parsedVar, parseVars } from "./config.ts";
-export { createLogger, errorFields, isoTime, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
+export { isoTime } from "./iso-time.ts";
+export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
 export {
   MetricsAggregate,
   type AcceptResult,
