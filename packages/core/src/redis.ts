@@ -28,6 +28,10 @@ const clients = new Map<string, Redis>();
  * stores is UTF-8 text, and decoding base64 cost the event consumers a large share of their CPU per batch.
  * Every request has a deadline (`REDIS_TIMEOUT_MS`) and rejects with a `TimeoutError` past it: a hung Redis
  * must not hold a request for as long as the runtime lets it.
+ * Auto-pipelining is off: it routes every command through a `Proxy` and a fresh `Pipeline` object (about 40 µs of
+ * CPU per command in workerd, measured in one isolate) and batches only commands issued in the same microtask,
+ * which a request's sequential commands never are. Callers that want one round trip for several commands say so
+ * with `redis.pipeline()` or `redis.multi()`.
  * @example await redisFrom(env).xadd("orders", "*", { type: "created" });
  */
 export function redisFrom(env: RedisEnv): Redis {
@@ -45,6 +49,7 @@ export function redisFrom(env: RedisEnv): Redis {
       signal: () => AbortSignal.timeout(timeoutMs),
       // Retried: only requests that got no answer at all (a network error); an error answer is final.
       retry: { retries: 2, backoff: (n) => 50 * 2 ** n },
+      enableAutoPipelining: false,
     });
     clients.set(key, client);
   }
