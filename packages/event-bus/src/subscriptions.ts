@@ -42,13 +42,19 @@ const goneLog = createLogger({ component: "stream-consumer" });
 
 const subscriptionsByTopic = new Map<string, { configs: SubscriptionConfig[]; at: number }>();
 
+/** The subscriptions of a topic as this isolate last read them, while that list is fresh; otherwise undefined. */
+export function cachedTopicSubscriptions(topic: string): SubscriptionConfig[] | undefined {
+  const cached = subscriptionsByTopic.get(topic);
+  return cached && Date.now() - cached.at < TOPIC_CACHE_MS ? cached.configs : undefined;
+}
+
 /**
  * The subscriptions of a topic, cached for 5 s per isolate (a publish wakes their consumers).
  * @example for (const sub of await topicSubscriptions(env, "orders")) ...
  */
 export async function topicSubscriptions(env: BusContext["env"], topic: string): Promise<SubscriptionConfig[]> {
-  const cached = subscriptionsByTopic.get(topic);
-  if (cached && Date.now() - cached.at < TOPIC_CACHE_MS) return cached.configs;
+  const cached = cachedTopicSubscriptions(topic);
+  if (cached) return cached;
   const rows = await createDb(env).select({ config: subscriptions.config }).from(subscriptions).where(eq(subscriptions.stream, topic));
   const configs = rows.map((r) => r.config as SubscriptionConfig);
   subscriptionsByTopic.set(topic, { configs, at: Date.now() });
