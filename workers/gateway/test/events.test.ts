@@ -189,6 +189,28 @@ describe("publishing events", () => {
     if (name === "ok.stream") expect(await redis().exists(stream)).toBe(0);
   });
 
+  it("names what is wrong: the stream parameter, the body field, malformed JSON, a body that is not JSON", async () => {
+    const problem = async (res: Response) => ({ status: res.status, ...(await res.json<Record<string, unknown>>()) });
+    const stream = newStream();
+    expect(await problem(await publish("Bad%20Stream", { type: "t" }))).toMatchObject({
+      status: 400,
+      type: "/problems/validation-error",
+      errors: [{ pointer: "/param/stream" }],
+    });
+    expect(await problem(await publish(stream, [{ type: "t" }, { data: 1 }], {}, "/batch"))).toMatchObject({
+      status: 400,
+      errors: [{ pointer: "/json/1" }],
+    });
+    expect(await problem(await publish(stream, "{"))).toMatchObject({ status: 400, detail: "Malformed JSON in request body" });
+    expect((await publish(stream, "type=t", { "content-type": "text/plain" })).status).toBe(415);
+    const empty = await SELF.fetch(`${base}/${stream}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await token("publish", "producer")}` },
+    });
+    expect(await problem(empty)).toMatchObject({ status: 400, type: "/problems/validation-error" });
+    expect(await redis().exists(stream)).toBe(0);
+  });
+
   it("writes nothing of a batch that holds one invalid event", async () => {
     const stream = newStream();
     const res = await publish(stream, [{ type: "a" }, { type: "b", extra: 1 }], {}, "/batch");
