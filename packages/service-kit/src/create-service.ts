@@ -141,6 +141,14 @@ export type Service<E extends ServiceEnv> = OpenAPIHono<ServiceHonoEnv<E>> & {
 };
 
 const JSON_MEDIA = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Whether a `Content-Type` names JSON (`application/json` or `application/<suffix>+json`), its parameters aside.
+ * @example isJsonMediaType("application/cloudevents+json; charset=utf-8") // true
+ */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  return JSON_MEDIA.test(contentType?.split(";")[0]?.trim() ?? "");
+}
 /** A caller's `X-Correlation-Id` is kept when it is at most this long and made of `[A-Za-z0-9_=-]` (Hono's request-id rules). */
 const MAX_CORRELATION_ID = 128;
 const CORRELATION_ID = /^[\w\-=]+$/;
@@ -183,8 +191,7 @@ function dependencyChecks<E extends ServiceEnv>(env: E, options: ServiceOptions<
 export const jsonBodiesOnly = (): MiddlewareHandler =>
   async function jsonBodiesOnly(c, next) {
     if (BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && c.req.header("content-length") !== "0") {
-      const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim() ?? "";
-      if (!JSON_MEDIA.test(type)) {
+      if (!isJsonMediaType(c.req.header("content-type"))) {
         throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
       }
     }

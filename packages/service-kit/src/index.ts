@@ -6,6 +6,7 @@ export * from "@foundation/core";
 export {
   correlatedRequest,
   createService,
+  isJsonMediaType,
   jsonBodiesOnly,
   type DependencyMode,
   type Service,

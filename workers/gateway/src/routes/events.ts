@@ -9,7 +9,7 @@ import {
   replayTopic,
   StreamName,
 } from "@foundation/event-bus";
-import { ADMIN_SCOPE, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
+import { ADMIN_SCOPE, isJsonMediaType, jsonBodiesOnly, requireAuth } from "@foundation/service-kit";
 import type { Context } from "hono";
 import type { GatewayEnv } from "../env.ts";
 import { busOf } from "../bus.ts";
@@ -191,16 +191,12 @@ function publishOptions(c: Context<GatewayEnv>, idempotencyKey: string | undefin
   };
 }
 
-/** JSON media types, as Hono's body validator recognises them. */
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
-
 /**
  * The body of a publish as Hono's JSON validator reads it: parsed JSON when the request says it is JSON (a 400
  * when it does not parse), otherwise `{}`, which every publish schema refuses.
  */
 async function jsonBody(c: Context<GatewayEnv>): Promise<unknown> {
-  const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
-  if (!JSON_MEDIA_TYPE.test(type)) return {};
+  if (!isJsonMediaType(c.req.header("content-type"))) return {};
   try {
     return await c.req.json();
   } catch {
