@@ -42,11 +42,30 @@ function varyOnOrigin(headers: Headers): void {
 }
 
 /**
- * CORS from the `CORS_ORIGINS` allow-list (parsed once per env, see `ServiceVars`), credentials allowed: a listed origin is echoed, any other origin
- * (including `null`) gets no `Access-Control-Allow-*` header at all, even one an upstream set, and every
- * response says `Vary: Origin` (Hono's middleware adds it) so caches keep the answers apart. Preflights are answered before auth runs.
+ * Whether a request is a browser's cross-origin call or a preflight: it carries `Origin`, or is an `OPTIONS`. Only those
+ * need the allow-list; any other request is answered by {@link withoutCrossOriginGrants}.
  */
-export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
+export function isCrossOriginCall(method: string, origin: string | undefined): boolean {
+  return origin !== undefined || method === "OPTIONS";
+}
+
+/**
+ * The response headers of a request that is not a browser's cross-origin call (server-to-server traffic, most of a
+ * gateway's): `Vary` lists `Origin` once, and no `Access-Control` header that grants access (one an upstream set) is
+ * passed on.
+ */
+export function withoutCrossOriginGrants(headers: Headers): void {
+  varyOnOrigin(headers);
+  for (const h of GRANTING_HEADERS) headers.delete(h);
+}
+
+/**
+ * The CORS middleware for browsers' cross-origin calls and preflights (see {@link isCrossOriginCall}), from the
+ * `CORS_ORIGINS` allow-list (parsed once per env, see `ServiceVars`), credentials allowed: a listed origin is echoed,
+ * any other origin (including `null`) gets no `Access-Control-Allow-*` header at all, even one an upstream set, and
+ * the response says `Vary: Origin` once. Returns the preflight's answer, which comes before auth runs.
+ */
+export function browserCors(): MiddlewareHandler {
   const handler = cors({
     origin: (origin, c) => (serviceConfig(c.env as object).corsOrigins.has(origin) ? origin : null),
     credentials: true,
@@ -55,19 +74,8 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
     exposeHeaders: EXPOSE_HEADERS,
     maxAge: 600,
   });
-  return async function corsAllowList(c, next) {
-    const origin = c.req.header("origin");
-    if (origin === undefined && c.req.method !== "OPTIONS") {
-      // Not a browser's cross-origin call (server-to-server traffic, most of a gateway's): only `Vary` to add,
-      // and no Access-Control header an upstream set is passed on. The response is copied only when its headers
-      // are immutable (fetched from a Durable Object or another worker), not on every request.
-      await next();
-      const headers = writableHeaders(c);
-      varyOnOrigin(headers);
-      for (const h of GRANTING_HEADERS) headers.delete(h);
-      return;
-    }
-    const listed = serviceConfig(c.env).corsOrigins.has(origin ?? "");
+  return async function browserCors(c, next) {
+    const listed = serviceConfig(c.env as object).corsOrigins.has(c.req.header("origin") ?? "");
     const preflight = await handler(c, next);
     // Hono's middleware appends `Origin` to `Vary` after the handler, also to a proxied answer that lists it already.
     if (!preflight) varyOnOrigin(writableHeaders(c));
@@ -78,5 +86,21 @@ export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
       }
     }
     return preflight;
+  };
+}
+
+/**
+ * CORS as one middleware: {@link browserCors} for browsers' cross-origin calls and preflights,
+ * {@link withoutCrossOriginGrants} for every other request. Every response says `Vary: Origin`, so caches keep the
+ * answers apart. The kit's own chain does the same inside its request context.
+ * @example app.use(corsFromEnv());
+ */
+export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
+  const browser = browserCors();
+  return async function corsAllowList(c, next) {
+    if (isCrossOriginCall(c.req.method, c.req.header("origin"))) return browser(c, next);
+    // The response is copied only when its headers are immutable (fetched from a Durable Object or another worker).
+    await next();
+    withoutCrossOriginGrants(writableHeaders(c));
   };
 };

@@ -7,8 +7,8 @@ import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { IDENTITY_HEADER, verifyIdentity } from "./auth/identity.ts";
 import type { AuthContext } from "./auth/types.ts";
-import { corsFromEnv } from "./cors.ts";
-import { secureHeaders } from "./response-headers.ts";
+import { browserCors, isCrossOriginCall, withoutCrossOriginGrants } from "./cors.ts";
+import { setSecureHeaders } from "./response-headers.ts";
 import {
   aggregatedFamilies,
   aggregatorSink,
@@ -199,13 +199,28 @@ export const jsonBodiesOnly = (): MiddlewareHandler =>
   };
 
 /**
- * Takes the caller the gateway asserts (`X-Foundation-Identity`, see `signIdentity`) as the request's verified
- * caller, so `requireAuth` and `c.var.auth` work behind the gateway without the caller's own credentials. An
- * assertion that does not verify for this service is a 401.
+ * The checks a request passes before its route, in one middleware: a body over `maxBody` bytes is a 413 (Hono's
+ * `bodyLimit`), a body that is not JSON a 415 (when `jsonOnly`, as {@link jsonBodiesOnly}), and the caller the
+ * gateway asserts (`X-Foundation-Identity`, see `signIdentity`) becomes the request's verified caller, so
+ * `requireAuth` and `c.var.auth` work behind the gateway without the caller's own credentials. An assertion that does
+ * not verify for this service is a 401. A request without a body or an assertion passes straight on.
  */
-const gatewayIdentity = (service: string): MiddlewareHandler<ServiceHonoEnv<ServiceEnv>> =>
-  async function gatewayIdentity(c, next) {
-    const assertion = c.req.header(IDENTITY_HEADER);
+function requestGates(service: string, maxBody: number, jsonOnly: boolean): MiddlewareHandler<ServiceHonoEnv<ServiceEnv>> {
+  const limit = bodyLimit({
+    maxSize: maxBody,
+    onError: () => {
+      throw new HttpProblem(413, { slug: "body-too-large", detail: `Request bodies are limited to ${maxBody} bytes.` });
+    },
+  });
+  const afterBody = async (c: Context<ServiceHonoEnv<ServiceEnv>>, next: () => Promise<void>, assertion: string | undefined) => {
+    if (
+      jsonOnly &&
+      BODY_METHODS.has(c.req.method) &&
+      c.req.header("content-length") !== "0" &&
+      !isJsonMediaType(c.req.header("content-type"))
+    ) {
+      throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
+    }
     if (assertion !== undefined) {
       const secret = c.env.EVENT_SIGNING_SECRET;
       if (!secret) throw new HttpProblem(401, { slug: "unauthorized", detail: "This service cannot verify identity assertions." });
@@ -213,6 +228,12 @@ const gatewayIdentity = (service: string): MiddlewareHandler<ServiceHonoEnv<Serv
     }
     await next();
   };
+  return async function requestGates(c, next) {
+    const assertion = c.req.header(IDENTITY_HEADER);
+    if (c.req.raw.body === null) return assertion === undefined ? next() : afterBody(c, next, assertion);
+    await limit(c, () => afterBody(c, next, assertion));
+  };
+}
 
 /**
  * A request that carries `correlationId` in `X-Correlation-Id` and the caller's span in `traceparent`, unless the
@@ -248,6 +269,25 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
   const duration = metrics.histogram("foundation_http_request_duration_seconds", "HTTP request duration in seconds, by route");
   const maxBody = options.bodyLimitBytes ?? 1024 * 1024;
   const pusher = pusherOf(metrics, name);
+  // Each method, route and status's two series, kept rather than looked up by their labels on every request: as many
+  // entries as the families have series.
+  const routeSeries = new Map<string, { served: (seconds: number) => void }>();
+  const seriesOf = (method: string, route: string, status: string) => {
+    const key = `${method} ${status} ${route}`;
+    let series = routeSeries.get(key);
+    if (!series) {
+      const count = requests.labels({ service: name, method, route, status });
+      const latency = duration.labels({ service: name, method, route });
+      series = {
+        served: (seconds) => {
+          count.inc();
+          latency.observe(seconds);
+        },
+      };
+      routeSeries.set(key, series);
+    }
+    return series;
+  };
 
   const app = new OpenAPIHono<ServiceHonoEnv<E>>({
     defaultHook: (result) => {
@@ -267,9 +307,11 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     return settings;
   };
 
-  // One middleware for the correlation id (taken or made), the request's context, and after the handler the
-  // `X-Correlation-Id` answer header, the metrics and the log line: every request passes through it, so it is one
-  // async frame (not Hono's request-id middleware as well) and sets its header on the final response only.
+  // One middleware for the correlation id (taken or made), the request's context, CORS, and after the handler the
+  // answer's headers, the metrics and the log line; one more for the checks before the route (`requestGates`). Every
+  // request passes through both, so they are two async frames rather than one per concern, and the headers are set
+  // once on the final response.
+  const browser = browserCors();
   const context: MiddlewareHandler<ServiceHonoEnv<E>> = async function serviceContext(c, next) {
     const correlationId = correlationIdOf(c.req.header("X-Correlation-Id"));
     c.set("requestId", correlationId);
@@ -292,13 +334,25 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     };
     c.set("defer", defer);
     const started = performance.now();
-    await next();
-    writableHeaders(c).set("X-Correlation-Id", correlationId);
+    // CORS and the secure headers are part of this frame too: most requests are not a browser's cross-origin call,
+    // and their headers are set once the handler has answered. A preflight gets its CORS answer only.
+    let headers: Headers;
+    if (isCrossOriginCall(c.req.method, c.req.header("origin"))) {
+      const preflight = await browser(c, next);
+      if (preflight && !c.finalized) c.res = preflight;
+      headers = writableHeaders(c);
+      if (!preflight) setSecureHeaders(headers);
+    } else {
+      await next();
+      headers = writableHeaders(c);
+      withoutCrossOriginGrants(headers);
+      setSecureHeaders(headers);
+    }
+    headers.set("X-Correlation-Id", correlationId);
     const seconds = (performance.now() - started) / 1000;
     const route = handledRoute(c);
     const status = String(c.res.status);
-    requests.inc({ service: name, method: c.req.method, route, status });
-    duration.observe({ service: name, method: c.req.method, route }, seconds);
+    seriesOf(c.req.method, route, status).served(seconds);
     const { sink, policy } = flushOf(c.env);
     const flush = sink && pusher.afterRequest(sink, policy);
     if (flush) defer(flush);
@@ -311,18 +365,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     });
   };
   app.use(context);
-  app.use(corsFromEnv());
-  app.use(secureHeaders());
-  app.use(
-    bodyLimit({
-      maxSize: maxBody,
-      onError: () => {
-        throw new HttpProblem(413, { slug: "body-too-large", detail: `Request bodies are limited to ${maxBody} bytes.` });
-      },
-    }),
-  );
-  if (options.jsonBodiesOnly ?? true) app.use(jsonBodiesOnly());
-  app.use(gatewayIdentity(name));
+  app.use(requestGates(name, maxBody, options.jsonBodiesOnly ?? true));
 
   app.onError((err, c) => {
     const { problem, headers, internal } = toProblem(err);

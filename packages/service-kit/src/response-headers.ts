@@ -1,6 +1,3 @@
-import { writableHeaders } from "@foundation/core";
-import type { MiddlewareHandler } from "hono";
-
 /**
  * Headers every response of a service carries: Hono's `secureHeaders()` defaults (helmet's), as a list built once
  * rather than per request.
@@ -20,13 +17,10 @@ export const SECURE_HEADERS: readonly (readonly [string, string])[] = [
 ];
 
 /**
- * Sets {@link SECURE_HEADERS} on every response (replacing a handler's own) and removes `X-Powered-By`, as Hono's
- * `secureHeaders()` with its defaults does.
- * @example app.use(secureHeaders());
+ * Sets {@link SECURE_HEADERS} on a response's headers, replacing a handler's own, as Hono's `secureHeaders()` with its
+ * defaults does (`writableHeaders` removes `X-Powered-By`).
+ * @example setSecureHeaders(writableHeaders(c));
  */
-export const secureHeaders = (): MiddlewareHandler =>
-  async function secureHeaders(c, next) {
-    await next();
-    const headers = writableHeaders(c);
-    for (const [name, value] of SECURE_HEADERS) headers.set(name, value);
-  };
+export function setSecureHeaders(headers: Headers): void {
+  for (const [name, value] of SECURE_HEADERS) headers.set(name, value);
+}

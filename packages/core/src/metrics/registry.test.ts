@@ -13,6 +13,22 @@ describe("MetricsRegistry", () => {
     );
   });
 
+  it("counts and observes through a kept series as through its labels", () => {
+    const kept = new MetricsRegistry();
+    const looked = new MetricsRegistry();
+    const served = kept.counter("served_total", "Served").labels({ route: "/x", status: "200" });
+    const latency = kept.histogram("lat_seconds", "Latency", [0.1, 1]).labels({ route: "/x" });
+    served.inc();
+    served.inc(2);
+    latency.observe(0.05);
+    latency.observe(5);
+    looked.counter("served_total", "Served").inc({ route: "/x", status: "200" }, 3);
+    looked.histogram("lat_seconds", "Latency", [0.1, 1]).observe({ route: "/x" }, 0.05);
+    looked.histogram("lat_seconds", "Latency", [0.1, 1]).observe({ route: "/x" }, 5);
+    expect(kept.render()).toBe(looked.render());
+    expect(() => served.inc(-1)).toThrow(RangeError);
+  });
+
   it("refuses to decrease a counter", () => {
     const c = new MetricsRegistry().counter("x_total", "x");
     expect(() => c.inc({}, -1)).toThrow(RangeError);
