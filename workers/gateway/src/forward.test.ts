@@ -26,6 +26,16 @@ describe("upstreamRequest", () => {
     expect(req.headers.get("accept")).toBe("application/json");
   });
 
+  it("passes a request whose Connection names something that is not a header name, and leaves the query as sent", () => {
+    const incoming = new Request("https://api.example.com/api/svc/a?q=a%20b&q=2", {
+      headers: { connection: "close, not a header, X-Drop", "x-drop": "1", "x-keep": "1" },
+    });
+    const req = upstreamRequest(incoming, "/a", ctx, "https://svc.internal");
+    expect(req.url).toBe("https://svc.internal/a?q=a%20b&q=2");
+    expect(req.headers.has("x-drop")).toBe(false);
+    expect(req.headers.get("x-keep")).toBe("1");
+  });
+
   it("sets X-Forwarded-* and the correlation ID and never follows redirects", () => {
     const incoming = new Request("https://api.example.com/api/svc/", {
       headers: { "x-forwarded-for": "198.51.100.1", "x-correlation-id": "spoof" },

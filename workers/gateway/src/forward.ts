@@ -32,11 +32,18 @@ export const IDENTITY_HEADER = "x-foundation-identity";
 
 /** Removes the hop-by-hop headers from `headers`, also those that its `Connection` header names. */
 function stripHopByHop(headers: Headers): void {
-  const named = (headers.get("connection") ?? "")
-    .split(",")
-    .map((h) => h.trim().toLowerCase())
-    .filter(Boolean);
-  for (const h of [...HOP_BY_HOP, ...named]) headers.delete(h);
+  const connection = headers.get("connection");
+  if (connection !== null) {
+    for (const h of connection.split(",")) {
+      const name = h.trim();
+      try {
+        if (name !== "") headers.delete(name);
+      } catch {
+        // Not a header name, so no header to remove.
+      }
+    }
+  }
+  for (const h of HOP_BY_HOP) headers.delete(h);
 }
 
 /**
@@ -46,21 +53,28 @@ function stripHopByHop(headers: Headers): void {
  * `X-Forwarded-*`, the correlation ID and the trace context set, redirects never followed.
  */
 export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: ForwardContext, base: string): Request {
-  const url = new URL(incoming.url);
-  const target = new URL(`${base.replace(/\/+$/, "")}${upstreamPath}${url.search}`);
-  const headers = new Headers(incoming.headers);
+  const query = incoming.url.indexOf("?");
+  const search = query === -1 ? "" : incoming.url.slice(query);
+  const hasBody = incoming.method !== "GET" && incoming.method !== "HEAD";
+  // The `Request` copies the incoming headers once, and its own are edited in place: no intermediate `Headers`.
+  const req = new Request(`${base.replace(/\/+$/, "")}${upstreamPath}${search}`, {
+    method: incoming.method,
+    headers: incoming.headers,
+    body: hasBody ? incoming.body : null,
+    redirect: "manual",
+  });
+  const headers = req.headers;
   stripHopByHop(headers);
   if (!ctx.forwardCredentials) for (const h of CREDENTIAL_HEADERS) headers.delete(h);
-  headers.delete(IDENTITY_HEADER);
   if (ctx.identity) headers.set(IDENTITY_HEADER, ctx.identity);
+  else headers.delete(IDENTITY_HEADER);
   headers.set("X-Correlation-Id", ctx.correlationId);
   headers.set("traceparent", ctx.traceparent);
   const prior = headers.get("X-Forwarded-For");
   if (ctx.clientIp) headers.set("X-Forwarded-For", prior ? `${prior}, ${ctx.clientIp}` : ctx.clientIp);
   headers.set("X-Forwarded-Host", ctx.host);
   headers.set("X-Forwarded-Proto", ctx.proto);
-  const hasBody = incoming.method !== "GET" && incoming.method !== "HEAD";
-  return new Request(target, { method: incoming.method, headers, body: hasBody ? incoming.body : null, redirect: "manual" });
+  return req;
 }
 
 /** The upstream's response as the gateway returns it: status, body and headers as they are (3xx included), less hop-by-hop headers. */
