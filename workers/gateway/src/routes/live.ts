@@ -68,7 +68,8 @@ const liveRoute = createRoute({
 
 /** `/api/foundation/events/:stream/live`: live subscriptions, and the tickets browsers open them with. */
 export const liveRoutes = new OpenAPIHono<GatewayEnv>();
-liveRoutes.use(jsonBodiesOnly());
+// Its own paths only: mounted next to `eventsRoutes` at `/events`, an unscoped `use` would run on every publish too.
+liveRoutes.use("/:stream/live/*", jsonBodiesOnly());
 liveRoutes.post("/:stream/live/tickets", requireAuth());
 
 liveRoutes.openapi(ticketRoute, async (c) => c.json(await liveTicket(busOf(c), c.req.valid("param").stream, c.var.auth.subject), 201));
