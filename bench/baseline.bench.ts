@@ -388,6 +388,16 @@ function recordAddedCpu(ctx: BenchContext, targets: readonly Target[], m: Map<st
       "CPU per request of the example direct over hello-world's, paired by round (the kit's middleware on top of a Hono request)",
     samples: overHello.samples,
   });
+  const overTurn = paired(direct, m.get("hello.turn"), (x, y) => x / y);
+  if (overTurn)
+    recordFigure({
+      name: "example.direct.cpu-over-hello-turn",
+      unit: "×",
+      median: roundTo(overTurn.median, 3),
+      description:
+        "CPU per request of the example direct over that of a hello-world that also takes one turn of the event loop, paired by round (the kit's own work, the turn left out)",
+      samples: overTurn.samples,
+    });
   for (const t of targets) {
     const target = m.get(t.figure);
     if (target?.cpuUs === undefined || t.baseline !== "example.direct") continue;
@@ -548,6 +558,7 @@ export default defineBench({
     const exampleSecret = await serviceSecret(BENCH_SIGNING_SECRET, "example");
     const example = bundledWorker(at("dist/example/index.js"), exampleConfig, { ...bindings, EVENT_SIGNING_SECRET: exampleSecret });
     const hello = await benchOnlyWorker("bench-hello", at("bench/workers/hello.ts"), exampleConfig);
+    const helloTurn = await benchOnlyWorker("bench-hello-turn", at("bench/workers/hello-turn.ts"), exampleConfig);
     const proxy = {
       ...(await benchOnlyWorker("bench-proxy", at("bench/workers/proxy.ts"), exampleConfig)),
       serviceBindings: { EXAMPLE: exampleBasics.name },
@@ -558,6 +569,7 @@ export default defineBench({
     const token = await benchToken();
     const groups: Record<string, BenchWorker[]> = {
       "hello-world": [hello],
+      "hello-world with a turn": [helloTurn],
       example: [example],
       "minimal proxy": [proxy, example],
       "minimal publisher": [publisher],
@@ -587,6 +599,17 @@ export default defineBench({
           group: "hello-world",
           worker: hello.name,
           ...pid("hello-world"),
+        },
+        {
+          label: "hello-world with a turn",
+          figure: "hello.turn",
+          url: url("hello-world with a turn", "/"),
+          description: "Hono hello-world whose handler first takes one turn of the event loop, as the kit's requests do",
+          baseline: "hello",
+          accept: (b) => field(b, "hello") === "world",
+          group: "hello-world with a turn",
+          worker: helloTurn.name,
+          ...pid("hello-world with a turn"),
         },
         {
           label: "example direct",

@@ -11,6 +11,7 @@ export { canonicalJson } from "./canonical-json.ts";
 export { underPrefix } from "./path-prefix.ts";
 export { childSpan, formatTraceparent, parseTraceparent, type TraceParent } from "./trace-context.ts";
 export { ConfigError, configProblems, configReader, intVar, jsonVar, optionalVar, parsedVar, parseVars } from "./config.ts";
+export { nextTurn } from "./event-loop.ts";
 export { isoTime } from "./iso-time.ts";
 export { createLogger, errorFields, type LogFields, type LogLevel, type LogSink, type Logger } from "./logger.ts";
 export {

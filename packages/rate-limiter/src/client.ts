@@ -1,3 +1,4 @@
+import { nextTurn } from "@foundation/core";
 import type { Decision } from "./algorithms/index.ts";
 import type { DenyCache } from "./deny-cache.ts";
 import type { RateLimiter } from "./durable-object.ts";
@@ -61,20 +62,6 @@ function cachedRefusal(probe: Probe): Decision {
 function reserveOf(policy: Policy): number | undefined {
   return policy.algorithm === "sliding-log" ? undefined : policy.reserve;
 }
-
-/**
- * One turn of the event loop (a macrotask, not a microtask), taken by every request a lease or the limiter
- * object answered. Measured, not derived: through the gateway under wrk (50 connections, one saturated workerd
- * thread), requests answered without any storage I/O on their way (from a lease, or by an object whose stored
- * headroom covered them) had p99s of 1–2.7 s, with every request in flight stalling together for 0.3–0.5 s
- * and wrk's connections failing with read errors, against about 0.1 s with this turn. A microtask did not
- * help, and the same turn inside the object instead cost 40 % of the throughput. During a stall the workerd
- * thread stays fully busy (its CPU time sampled every 50 ms), so it is not waiting on anything. A likely cause,
- * not proven: KJ's event loop polls sockets only once its queue of ready events runs dry, and fires timers only
- * from that poll, so chains of promise continuations can keep new requests unread; a timer turn makes each
- * request wait for a poll.
- */
-const yieldToEventLoop = () => new Promise<void>((resume) => setTimeout(resume, 0));
 
 /** The first shard's decision when the isolate's lease on it can admit the request: no round trip. */
 function fromLease(probe: Probe | undefined, { leases, cost = 1 }: CheckOptions): Decision | undefined {
@@ -186,7 +173,11 @@ export async function checkRateLimit(
     const leased = fromLease(probes[0], options);
     if (leased) {
       refill(namespace, probes[0]!, reserveOf(probes[0]!.policy)!, options.leases!, options.waitUntil);
-      await yieldToEventLoop();
+      // Every decision takes one turn of the event loop (see `nextTurn`), also where the rate limiter is used outside
+      // the kit: through the gateway under wrk, requests answered without storage I/O (from a lease, or by an object
+      // whose stored headroom covered them) had p99s of 1–2.7 s without it, all stalling together, against about
+      // 0.1 s with it. A microtask did not help; the same turn inside the object cost 40 % of the throughput.
+      await nextTurn();
       return { ...combineDecisions(policy, [leased]), source: "lease" };
     }
     if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
@@ -196,7 +187,7 @@ export async function checkRateLimit(
     const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options), timeout]);
     if (decisions === "timeout")
       return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
-    await yieldToEventLoop();
+    await nextTurn();
     return { ...combineDecisions(policy, decisions), source: "limiter" };
   } catch (error) {
     return { source: "degraded", reason: "error", error };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isJsonMediaType } from "./create-service.ts";
+import { createService, isJsonMediaType } from "./create-service.ts";
 
 describe("isJsonMediaType", () => {
   it("accepts application/json and +json types with parameters, and nothing else", () => {
@@ -9,5 +9,20 @@ describe("isJsonMediaType", () => {
     for (const type of [undefined, "", "text/plain", "text/json", "application/jsonp", "multipart/form-data; boundary=x"]) {
       expect(isJsonMediaType(type), String(type)).toBe(false);
     }
+  });
+});
+
+describe("createService's scheduling of a request", () => {
+  it("runs the route one turn of the event loop after the request arrives: after a timer set before it", async () => {
+    const app = createService({ name: "turns", version: "0.0.0", registry: false, metricsFlush: false, logSink: () => undefined });
+    const order: string[] = [];
+    app.get("/x", (c) => {
+      order.push("route");
+      return c.text("ok");
+    });
+    setTimeout(() => order.push("timer"), 0);
+    const res = await app.request("/x", {}, {});
+    expect(res.status).toBe(200);
+    expect(order).toEqual(["timer", "route"]);
   });
 });

@@ -35,6 +35,7 @@ import {
   writableHeaders,
   childSpan,
   formatTraceparent,
+  nextTurn,
   parseTraceparent,
 } from "@foundation/core";
 import { credentialsOf } from "./auth/jwt.ts";
@@ -334,6 +335,9 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     };
     c.set("defer", defer);
     const started = performance.now();
+    // One turn of the event loop before the route: requests that arrive together then run back to back after one poll
+    // instead of one per poll, which costs less CPU each under load (see `nextTurn`).
+    await nextTurn();
     // CORS and the secure headers are part of this frame too: most requests are not a browser's cross-origin call,
     // and their headers are set once the handler has answered. A preflight gets its CORS answer only.
     let headers: Headers;
