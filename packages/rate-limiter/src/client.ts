@@ -29,6 +29,12 @@ export interface CheckOptions {
    * request that finds no units asks.
    */
   waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * Take one turn of the event loop after a decision (default true; see `nextTurn`). A caller whose request took one
+   * already, as every request on the service kit does before its route, passes false: a second turn costs a timer and
+   * gains nothing.
+   */
+  turn?: boolean;
 }
 
 /** Policies serialised once per isolate: a middleware checks the same policy object on every request. */
@@ -177,7 +183,7 @@ export async function checkRateLimit(
       // the kit: through the gateway under wrk, requests answered without storage I/O (from a lease, or by an object
       // whose stored headroom covered them) had p99s of 1–2.7 s without it, all stalling together, against about
       // 0.1 s with it. A microtask did not help; the same turn inside the object cost 40 % of the throughput.
-      await nextTurn();
+      if (options.turn ?? true) await nextTurn();
       return { ...combineDecisions(policy, [leased]), source: "lease" };
     }
     if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
@@ -187,7 +193,7 @@ export async function checkRateLimit(
     const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options), timeout]);
     if (decisions === "timeout")
       return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
-    await nextTurn();
+    if (options.turn ?? true) await nextTurn();
     return { ...combineDecisions(policy, decisions), source: "limiter" };
   } catch (error) {
     return { source: "degraded", reason: "error", error };

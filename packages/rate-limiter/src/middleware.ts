@@ -14,6 +14,8 @@ export interface LimitVariables {
   log: Logger;
   /** Runs work after the response (`waitUntil`): lease refills. */
   defer: (task: Promise<unknown>) => void;
+  /** The request took its turn of the event loop already (the service kit's requests do), so the decision takes none. */
+  turnTaken?: boolean;
 }
 
 /** What happens when the limiter cannot answer: `open` lets the request through, `closed` refuses it with 503. */
@@ -78,7 +80,7 @@ export async function enforceLimit<E extends object>(
   limit: PreparedLimit<E>,
   env: E,
   client: string,
-  { log, defer }: Partial<LimitVariables> = {},
+  { log, defer, turnTaken }: Partial<LimitVariables> = {},
 ): Promise<Record<string, string>> {
   const { options, policy } = limit;
   const result: CheckResult = await checkRateLimit(options.limiter(env), `${options.name}:${client}`, policy, {
@@ -87,6 +89,7 @@ export async function enforceLimit<E extends object>(
     denyCache: limit.denyCache,
     leases: limit.leases,
     waitUntil: defer,
+    turn: !turnTaken,
   });
   if (result.source === "degraded") {
     limit.degraded?.inc({ quota: options.name, reason: result.reason, mode: options.failMode });

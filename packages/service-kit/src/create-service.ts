@@ -77,6 +77,8 @@ export interface ServiceVariables {
   /** Runs a promise after the response, through `waitUntil`; failures are logged, never dropped silently. */
   defer: (task: Promise<unknown>) => void;
   requestId: string;
+  /** The request took its turn of the event loop before the route (see `nextTurn`); the rate limiter then takes none. */
+  turnTaken: boolean;
   /** The verified caller, set by `requireAuth`. */
   auth: AuthContext;
 }
@@ -338,6 +340,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     // One turn of the event loop before the route: requests that arrive together then run back to back after one poll
     // instead of one per poll, which costs less CPU each under load (see `nextTurn`).
     await nextTurn();
+    c.set("turnTaken", true);
     // CORS and the secure headers are part of this frame too: most requests are not a browser's cross-origin call,
     // and their headers are set once the handler has answered. A preflight gets its CORS answer only.
     let headers: Headers;

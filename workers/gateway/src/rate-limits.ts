@@ -72,7 +72,7 @@ export const routeRateLimits = (metrics: MetricsRegistry): MiddlewareHandler<Gat
           )
         : undefined;
     const client = clientIdentity(subject, c.req.header("cf-connecting-ip"));
-    const vars = { log: c.get("log"), defer: c.get("defer") };
+    const vars = { log: c.get("log"), defer: c.get("defer"), turnTaken: c.get("turnTaken") };
     const headers = await Promise.all(matched.map((p) => enforceLimit(p.limit, c.env, client, vars)));
     await next();
     const answer = writableHeaders(c);

@@ -124,6 +124,22 @@ describe("checkRateLimit with leases (policy.reserve)", () => {
     expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 74 });
   });
 
+  it("takes one turn of the event loop after a decision from a lease, unless the caller took its own (turn: false)", async () => {
+    const key = uniqueKey("lease-turn");
+    const leases = isolate();
+    await checkRateLimit(env.RATE_LIMITER, key, policy, { leases }); // the lease request
+    const order = async (turn: boolean | undefined) => {
+      const seen: string[] = [];
+      setTimeout(() => seen.push("timer"), 0);
+      const r = await checkRateLimit(env.RATE_LIMITER, key, policy, { leases, ...(turn === undefined ? {} : { turn }) });
+      seen.push(r.source);
+      await new Promise((resume) => setTimeout(resume, 0));
+      return seen;
+    };
+    expect(await order(undefined)).toEqual(["timer", "lease"]);
+    expect(await order(false)).toEqual(["lease", "timer"]);
+  });
+
   it("never admits more than the limit of 200 concurrent checks in one isolate; the next requests spend what it leased", async () => {
     const key = uniqueKey("lease-burst");
     const leases = isolate();
