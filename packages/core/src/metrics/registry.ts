@@ -24,11 +24,8 @@ export class Counter {
 
   /** Adds `by` (default 1, never negative) to the series with `labels`. */
   inc(labels: Labels = {}, by = 1): void {
-    if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot decrease (by=${by})`);
-    const key = labelKey(labels);
-    const cur = this.values.get(key);
-    if (cur) cur.value += by;
-    else this.values.set(key, { labels, value: by });
+    this.#assertIncrease(by);
+    this.#series(labels).value += by;
   }
 
   /**
@@ -37,19 +34,27 @@ export class Counter {
    * @example const served = requests.labels({ route: "/x" }); served.inc();
    */
   labels(labels: Labels): { inc(by?: number): void } {
+    const series = this.#series(labels);
+    return {
+      inc: (by = 1) => {
+        this.#assertIncrease(by);
+        series.value += by;
+      },
+    };
+  }
+
+  #series(labels: Labels): CounterSample {
     const key = labelKey(labels);
     let series = this.values.get(key);
     if (!series) {
       series = { labels, value: 0 };
       this.values.set(key, series);
     }
-    const sample = series;
-    return {
-      inc: (by = 1) => {
-        if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot decrease (by=${by})`);
-        sample.value += by;
-      },
-    };
+    return series;
+  }
+
+  #assertIncrease(by: number): void {
+    if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot decrease (by=${by})`);
   }
 
   /** Current value of one series (0 when never incremented). */
