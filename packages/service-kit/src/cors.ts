@@ -45,7 +45,7 @@ function varyOnOrigin(headers: Headers): void {
  * Whether a request is a browser's cross-origin call or a preflight: it carries `Origin`, or is an `OPTIONS`. Only those
  * need the allow-list; any other request is answered by {@link withoutCrossOriginGrants}.
  */
-export function isCrossOriginCall(method: string, origin: string | undefined): boolean {
+function isCrossOriginCall(method: string, origin: string | undefined): boolean {
   return origin !== undefined || method === "OPTIONS";
 }
 
@@ -54,7 +54,7 @@ export function isCrossOriginCall(method: string, origin: string | undefined): b
  * gateway's): `Vary` lists `Origin` once, and no `Access-Control` header that grants access (one an upstream set) is
  * passed on.
  */
-export function withoutCrossOriginGrants(headers: Headers): void {
+function withoutCrossOriginGrants(headers: Headers): void {
   varyOnOrigin(headers);
   for (const h of GRANTING_HEADERS) headers.delete(h);
 }
@@ -65,7 +65,7 @@ export function withoutCrossOriginGrants(headers: Headers): void {
  * any other origin (including `null`) gets no `Access-Control-Allow-*` header at all, even one an upstream set, and
  * the response says `Vary: Origin` once. Returns the preflight's answer, which comes before auth runs.
  */
-export function browserCors(): MiddlewareHandler {
+function browserCors(): MiddlewareHandler {
   const handler = cors({
     origin: (origin, c) => (serviceConfig(c.env as object).corsOrigins.has(origin) ? origin : null),
     credentials: true,
@@ -92,10 +92,10 @@ export function browserCors(): MiddlewareHandler {
 /**
  * CORS as one middleware: {@link browserCors} for browsers' cross-origin calls and preflights,
  * {@link withoutCrossOriginGrants} for every other request. Every response says `Vary: Origin`, so caches keep the
- * answers apart. The kit's own chain does the same inside its request context.
+ * answers apart. The kit runs it inside its request context. Returns a preflight's answer.
  * @example app.use(corsFromEnv());
  */
-export const corsFromEnv = (): MiddlewareHandler<{ Bindings: object }> => {
+export const corsFromEnv = (): MiddlewareHandler => {
   const browser = browserCors();
   return async function corsAllowList(c, next) {
     if (isCrossOriginCall(c.req.method, c.req.header("origin"))) return browser(c, next);

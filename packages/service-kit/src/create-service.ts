@@ -7,7 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import { matchedRoutes } from "hono/route";
 import { IDENTITY_HEADER, verifyIdentity } from "./auth/identity.ts";
 import type { AuthContext } from "./auth/types.ts";
-import { browserCors, isCrossOriginCall, withoutCrossOriginGrants } from "./cors.ts";
+import { corsFromEnv } from "./cors.ts";
 import { setSecureHeaders } from "./response-headers.ts";
 import {
   aggregatedFamilies,
@@ -193,13 +193,21 @@ function dependencyChecks<E extends ServiceEnv>(env: E, options: ServiceOptions<
  */
 export const jsonBodiesOnly = (): MiddlewareHandler =>
   async function jsonBodiesOnly(c, next) {
-    if (BODY_METHODS.has(c.req.method) && c.req.raw.body !== null && c.req.header("content-length") !== "0") {
-      if (!isJsonMediaType(c.req.header("content-type"))) {
-        throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
-      }
-    }
+    refuseNonJsonBody(c);
     await next();
   };
+
+/** Throws 415 when a request with a body (`POST`, `PUT`, `PATCH`, `DELETE`, not empty) does not say it is JSON. */
+function refuseNonJsonBody(c: Context): void {
+  if (
+    c.req.raw.body !== null &&
+    BODY_METHODS.has(c.req.method) &&
+    c.req.header("content-length") !== "0" &&
+    !isJsonMediaType(c.req.header("content-type"))
+  ) {
+    throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
+  }
+}
 
 /**
  * The checks a request passes before its route, in one middleware: a body over `maxBody` bytes is a 413 (Hono's
@@ -216,14 +224,7 @@ function requestGates(service: string, maxBody: number, jsonOnly: boolean): Midd
     },
   });
   const afterBody = async (c: Context<ServiceHonoEnv<ServiceEnv>>, next: () => Promise<void>, assertion: string | undefined) => {
-    if (
-      jsonOnly &&
-      BODY_METHODS.has(c.req.method) &&
-      c.req.header("content-length") !== "0" &&
-      !isJsonMediaType(c.req.header("content-type"))
-    ) {
-      throw new HttpProblem(415, { slug: "unsupported-media-type", detail: "Request bodies must be application/json." });
-    }
+    if (jsonOnly) refuseNonJsonBody(c);
     if (assertion !== undefined) {
       const secret = c.env.EVENT_SIGNING_SECRET;
       if (!secret) throw new HttpProblem(401, { slug: "unauthorized", detail: "This service cannot verify identity assertions." });
@@ -314,7 +315,7 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
   // answer's headers, the metrics and the log line; one more for the checks before the route (`requestGates`). Every
   // request passes through both, so they are two async frames rather than one per concern, and the headers are set
   // once on the final response.
-  const browser = browserCors();
+  const cors = corsFromEnv();
   const context: MiddlewareHandler<ServiceHonoEnv<E>> = async function serviceContext(c, next) {
     const correlationId = correlationIdOf(c.req.header("X-Correlation-Id"));
     c.set("requestId", correlationId);
@@ -341,20 +342,12 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     // instead of one per poll, which costs less CPU each under load (see `nextTurn`).
     await nextTurn();
     c.set("turnTaken", true);
-    // CORS and the secure headers are part of this frame too: most requests are not a browser's cross-origin call,
-    // and their headers are set once the handler has answered. A preflight gets its CORS answer only.
-    let headers: Headers;
-    if (isCrossOriginCall(c.req.method, c.req.header("origin"))) {
-      const preflight = await browser(c, next);
-      if (preflight && !c.finalized) c.res = preflight;
-      headers = writableHeaders(c);
-      if (!preflight) setSecureHeaders(headers);
-    } else {
-      await next();
-      headers = writableHeaders(c);
-      withoutCrossOriginGrants(headers);
-      setSecureHeaders(headers);
-    }
+    // CORS and the secure headers are part of this frame too, set once the handler has answered; a preflight gets its
+    // CORS answer only.
+    const preflight = await cors(c, next);
+    if (preflight && !c.finalized) c.res = preflight;
+    const headers = writableHeaders(c);
+    if (!preflight) setSecureHeaders(headers);
     headers.set("X-Correlation-Id", correlationId);
     const seconds = (performance.now() - started) / 1000;
     const route = handledRoute(c);

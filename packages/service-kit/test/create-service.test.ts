@@ -176,6 +176,17 @@ describe("the gateway's identity assertion", () => {
     expect(await res.json()).toEqual({ subject: "alice" });
   });
 
+  it("lets a POST without a body through with it, and still refuses a body that is not JSON", async () => {
+    const app = createService<Env>({ name: "orders", version: "1.0.0", logSink: () => {} });
+    app.post("/retry", requireAuth({ anyOf: ["orders:read"] }), (c) => c.json({ subject: c.var.auth.subject }, 202));
+    const headers = { "x-foundation-identity": await signIdentity(secret, "orders", caller, Date.now()) };
+    const vars = { ...env, EVENT_SIGNING_SECRET: secret };
+    const bodyless = await app.request("/retry", { method: "POST", headers }, vars);
+    expect(bodyless.status).toBe(202);
+    const text = await app.request("/retry", { method: "POST", headers: { ...headers, "content-type": "text/plain" }, body: "x" }, vars);
+    expect(text.status).toBe(415);
+  });
+
   it("is refused when minted for another service, with another secret, or expired", async () => {
     expect((await get(await signIdentity(secret, "billing", caller, Date.now()))).status).toBe(401);
     expect((await get(await signIdentity(`${secret}x`, "orders", caller, Date.now()))).status).toBe(401);
