@@ -19,7 +19,11 @@ export interface CheckOptions {
   denyCache?: DenyCache;
   /** The isolate's leases, used for policies with `reserve` (without it every request asks the object). */
   leases?: LeaseCache;
-  /** Give up on the limiter object after this long (default 1,000 ms); one budget for every shard asked. */
+  /**
+   * Give up on the limiter object after this long (default 1,000 ms); one budget for every shard asked. A budget of 0
+   * gives up at once without asking: the request takes the fail mode (a race against a zero-delay timer would be
+   * decided by scheduling, not by the limiter).
+   */
   timeoutMs?: number;
   /** Picks the shard a sharded key asks first, a number in [0, 1) (default `Math.random`; injectable for tests). */
   random?: () => number;
@@ -35,6 +39,10 @@ export interface CheckOptions {
    * gains nothing.
    */
   turn?: boolean;
+}
+
+function timedOut(timeoutMs: number): CheckResult {
+  return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
 }
 
 /** Policies serialised once per isolate: a middleware checks the same policy object on every request. */
@@ -187,12 +195,12 @@ export async function checkRateLimit(
       return { ...combineDecisions(policy, [leased]), source: "lease" };
     }
     if (probes.every((p) => p.refusedFor > 0)) return { ...combineDecisions(policy, probes.map(cachedRefusal)), source: "deny-cache" };
+    if (timeoutMs <= 0) return timedOut(timeoutMs);
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
     const decisions = await Promise.race([askShards(namespace, probes, options.cost ?? 1, options), timeout]);
-    if (decisions === "timeout")
-      return { source: "degraded", reason: "timeout", error: new Error(`rate limiter did not answer within ${timeoutMs} ms`) };
+    if (decisions === "timeout") return timedOut(timeoutMs);
     if (options.turn ?? true) await nextTurn();
     return { ...combineDecisions(policy, decisions), source: "limiter" };
   } catch (error) {
