@@ -9,6 +9,10 @@ const DELIVERY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  */
 export const eventMetrics = {
   published: workerMetrics.counter("foundation_events_published_total", "Events appended to a stream, by stream"),
+  publishCalls: workerMetrics.counter(
+    "foundation_events_publish_calls_total",
+    "Publish script calls to Redis (one round trip and one command each), by stream; concurrent publishes share one",
+  ),
   duplicates: workerMetrics.counter(
     "foundation_events_duplicates_total",
     "Events of publishes answered from their Idempotency-Key record instead of being appended again, by stream",

@@ -110,6 +110,21 @@ function trimArgs(options: PublishOptions): [string, string] {
 
 const split = (joined: unknown) => (joined === "" ? [] : String(joined).split(","));
 
+/** Events for one stream as the publish script takes them: their ids and their JSON, each within the size limit. */
+export interface SerialisedBatch {
+  stream: string;
+  ids: string[];
+  payloads: string[];
+}
+
+/**
+ * Serialises batches for {@link publishSerialised}; throws a `RangeError` for an event over the size limit.
+ * @example publishSerialised(redis, serialiseBatches([{ stream: "orders", events }]), "orders")
+ */
+export function serialiseBatches(batches: readonly StreamBatch[]): SerialisedBatch[] {
+  return batches.map((b) => ({ stream: b.stream, ids: b.events.map((e) => e.id), payloads: b.events.map(serialiseEvent) }));
+}
+
 /**
  * Appends events to one or more streams (a topic's partitions) in one round trip and one atomic script: every
  * event is written or none. A retry with the same idempotency key (`scope` names the record, normally the topic)
@@ -120,9 +135,19 @@ const split = (joined: unknown) => (joined === "" ? [] : String(joined).split(",
  * group still needs.
  * @example const [orders] = await publishBatches(redis, [{ stream: "orders", events }], "orders", { idempotencyKey: "req-1" });
  */
-export async function publishBatches(
+export function publishBatches(
   redis: Redis,
   batches: readonly StreamBatch[],
+  scope: string,
+  options: PublishOptions = {},
+): Promise<PublishResult[]> {
+  return publishSerialised(redis, serialiseBatches(batches), scope, options);
+}
+
+/** {@link publishBatches} of events serialised already ({@link serialiseBatches}). */
+export async function publishSerialised(
+  redis: Redis,
+  batches: readonly SerialisedBatch[],
   scope: string,
   options: PublishOptions = {},
 ): Promise<PublishResult[]> {
@@ -137,10 +162,10 @@ export async function publishBatches(
   const args = [String(IDEMPOTENCY_TTL_SECONDS), options.requestHash ?? "", ...trimArgs(options), interval, String(batches.length)];
   args.push(scope, quota ? String(quota.limit) : "-1", String(quota?.windowMs ?? 0));
   for (const b of batches) {
-    args.push(String(b.events.length));
+    args.push(String(b.payloads.length));
     // The record keeps the event ids, so that a retry answers the first publish's; without one they stay here.
-    if (record) for (const e of b.events) args.push(e.id);
-    for (const e of b.events) args.push(serialiseEvent(e));
+    if (record) for (const id of b.ids) args.push(id);
+    for (const payload of b.payloads) args.push(payload);
   }
   let reply: unknown;
   try {
@@ -155,7 +180,7 @@ export async function publishBatches(
   if (status === 3) throw new NewTopicQuotaExceeded(quota?.limit ?? 0, Number(out[1]));
   return batches.map((b, i): PublishResult => {
     const kept = out[2 + 2 * i] as unknown[];
-    const eventIds = status === 1 ? kept.map(String) : b.events.map((e) => e.id);
+    const eventIds = status === 1 ? kept.map(String) : b.ids;
     const result: PublishResult = { streamIds: split(out[1 + 2 * i]), eventIds, duplicate: status === 1 };
     const heldBack = Number(out[1 + 2 * batches.length + 2 * i]);
     if (heldBack >= 0) result.retention = { heldBack, trimmed: Number(out[2 + 2 * batches.length + 2 * i]) };

@@ -1,10 +1,11 @@
-import { canonicalJson, errorFields, HttpProblem, QUOTA_EXCEEDED_TYPE, redisFrom } from "@foundation/core";
+import { canonicalJson, errorFields, HttpProblem, QUOTA_EXCEEDED_TYPE, redisFrom, redisTimeoutMs } from "@foundation/core";
 import { wakeConsumer } from "./consumer/wake.ts";
 import { toEnvelope, type CloudEvent, type EventInput } from "./envelope.ts";
 import type { BusContext } from "./env.ts";
 import { eventMetrics } from "./metrics.ts";
 import { assignPartitions, groupByPartition, partitionCount, partitionStream, spreadOffset } from "./partitions.ts";
-import { IdempotencyConflict, NewTopicQuotaExceeded, publishBatches, type PublishResult } from "./publish.ts";
+import { PublishCoalescer } from "./coalesce.ts";
+import { IdempotencyConflict, NewTopicQuotaExceeded, serialiseBatches, type PublishResult } from "./publish.ts";
 import { retentionFor, type StreamRetention } from "./retention.ts";
 import { cachedTopicSubscriptions, topicSubscriptions } from "./subscriptions.ts";
 import { archiverConfig, partitionConsumer } from "./subscription.ts";
@@ -63,6 +64,9 @@ export async function requestHash(topic: string, inputs: readonly EventInput[]):
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The isolate's publishes: concurrent ones to a topic share a Redis call (group commit). */
+const publishes = new PublishCoalescer();
+
 /**
  * Publishes to a topic with its retention: completes the inputs into events, places them on the topic's
  * partitions and writes them all atomically in one script, counts the publish and wakes the consumers after the
@@ -85,9 +89,11 @@ export async function publishToTopic(
   const hash = options.idempotencyKey === undefined ? undefined : await requestHash(topic, inputs);
   let results: PublishResult[];
   try {
-    results = await publishBatches(
+    results = await publishes.publish(
       redisFrom(bus.env),
-      groups.map(([partition, group]) => ({ stream: partitionStream(topic, partition, count), events: group.map((g) => g.item) })),
+      serialiseBatches(
+        groups.map(([partition, group]) => ({ stream: partitionStream(topic, partition, count), events: group.map((g) => g.item) })),
+      ),
       topic,
       {
         idempotencyKey: options.idempotencyKey,
@@ -96,6 +102,8 @@ export async function publishToTopic(
         retention,
         ...(options.quotaExempt ? {} : { newTopics: { limit: bus.settings.newStreamsPerHour, windowMs: NEW_STREAM_WINDOW_MS } }),
       },
+      // A publish that joins a shared call waits for it at most as long as two Redis requests may take.
+      { defer: bus.defer, limitMs: 2 * redisTimeoutMs(bus.env) + 1000 },
     );
   } catch (err) {
     throw publishProblem(bus, topic, err);
