@@ -123,11 +123,6 @@ export class PublishCoalescer {
   readonly #clients = new WeakMap<Redis, number>();
   #nextClient = 0;
 
-  constructor(
-    /** What a waiting group waits for before it leaves (default one turn of the event loop; injectable for tests). */
-    private readonly turn: () => Promise<void> = nextTurn,
-  ) {}
-
   /**
    * Publishes serialised batches as {@link publishSerialised} does, sharing the call with concurrent publishes where it
    * can. `wait.defer` (the request's `waitUntil`) keeps a group this publish opens alive for the other callers in it,
@@ -143,12 +138,16 @@ export class PublishCoalescer {
   ): Promise<PublishResult[]> {
     if (options.idempotencyKey !== undefined) return this.#send(undefined, redis, batches, scope, options);
     const lane = `${this.#clientId(redis)}\u0000${scope}\u0000${options.publisher ?? ""}`;
+    const open = this.#open.get(lane);
+    // Nothing to share with: leave at once, without sizing the events.
+    if (!open && !this.#inFlight.get(lane)) return this.#send(lane, redis, batches, scope, options);
     const size = sizeOf(batches);
     const fits = (g: Group) =>
       g.events + size.events <= SHARED_CALL_MAX_EVENTS && g.chars + size.chars <= SHARED_CALL_MAX_CHARS && sameCall(g.options, options);
-    const open = this.#open.get(lane);
-    if (open && fits(open)) return this.#join(open, batches, size, wait.limitMs ?? SHARED_CALL_WAIT_LIMIT_MS);
-    if (open || !this.#inFlight.get(lane)) return this.#send(lane, redis, batches, scope, options);
+    if (open)
+      return fits(open)
+        ? this.#join(open, batches, size, wait.limitMs ?? SHARED_CALL_WAIT_LIMIT_MS)
+        : this.#send(lane, redis, batches, scope, options);
     const group: Group = { redis, scope, options, callers: [], events: 0, chars: 0 };
     if (!fits(group)) return this.#send(lane, redis, batches, scope, options);
     this.#open.set(lane, group);
@@ -220,14 +219,9 @@ export class PublishCoalescer {
     const { callers } = group;
     try {
       try {
-        await this.turn();
+        await nextTurn();
       } finally {
         if (this.#open.get(lane) === group) this.#open.delete(lane);
-      }
-      if (callers.length === 1) {
-        const only = callers[0] as Caller;
-        only.settle({ results: await this.#send(lane, group.redis, only.batches, group.scope, group.options) });
-        return;
       }
       const { batches, slots } = mergeBatches(callers.map((c) => c.batches));
       const shares = splitResults(await this.#send(lane, group.redis, batches, group.scope, group.options), slots);

@@ -2,6 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { consumerObjectName } from "@foundation/event-bus";
 import { describe, expect, it, vi } from "vitest";
 import { token } from "./auth.ts";
+import { sample } from "./metrics-sample.ts";
 
 const api = "http://gw.test/api/foundation";
 
@@ -11,17 +12,6 @@ async function call(method: string, path: string, scope: string, body?: unknown,
     headers: { "content-type": "application/json", authorization: `Bearer ${await token(scope)}`, ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-}
-
-/** The value of the first series of `name` that carries `labels` (other labels allowed), or undefined. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m?.[1] !== name) continue;
-    const have = new Map([...(m[2] ?? "").matchAll(/([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1] ?? "", x[2] ?? ""]));
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3]);
-  }
-  return undefined;
 }
 
 describe("event bus metrics", () => {

@@ -4,15 +4,14 @@ import { partitionStream } from "@foundation/event-bus";
 import { redisFrom } from "@foundation/service-kit";
 import { afterEach, describe, expect, it } from "vitest";
 import { token } from "./auth.ts";
+import { sample } from "./metrics-sample.ts";
 import { stackControl } from "./stack.ts";
 
 const api = "http://gw.test/api/foundation";
 
 /** The value of the series of `name` that carries the label `stream` (other labels allowed), or 0. */
 async function counter(name: string, stream: string): Promise<number> {
-  const text = await (await SELF.fetch("http://gw.test/metrics")).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(`stream="${stream}"`));
-  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sample(await (await SELF.fetch("http://gw.test/metrics")).text(), name, { stream }) ?? 0;
 }
 
 /** Sends every body at once, each as its own request. */
