@@ -37,7 +37,7 @@ import {
 import { runOpenLoop } from "./lib/open-loop.ts";
 import { recordFigure, RESULTS_DIR } from "./lib/results.ts";
 import { median, roundTo } from "./lib/stats.ts";
-import { checkEndpoint, ensureWrk, measureHttp, runWrk, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
+import { checkEndpoint, ensureWrk, measureHttp, pairedCpu as paired, runWrk, type HttpMeasurement, type HttpTarget } from "./lib/wrk.ts";
 
 const JWT_SECRET = BENCH_JWT_SECRET;
 /** Unloaded requests per target and run, per second of `BENCH_DURATION` (2,000 at the default 10 s). */
@@ -358,14 +358,6 @@ function logVerdict(
         `unloaded p50 ${fmt(u.p50 - vu.p50)} ms, under wrk p50 ${fmt(full.p50 - vm.p50)} ms`,
     );
   }
-}
-
-/** Per-round `f(a_i, b_i)` of two targets' CPU runs (round _i_ of each ran back to back), and its median. */
-function paired(a: HttpMeasurement | undefined, b: HttpMeasurement | undefined, f: (x: number, y: number) => number) {
-  const xs = a?.cpuRuns ?? [];
-  const ys = b?.cpuRuns ?? [];
-  const values = xs.flatMap((x, i) => (ys[i] === undefined ? [] : [f(x, ys[i])]));
-  return values.length === 0 ? undefined : { median: median(values), samples: values.map((v) => roundTo(v, 3)) };
 }
 
 /**

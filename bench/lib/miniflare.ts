@@ -27,8 +27,8 @@ export interface BenchWorker {
   compatibilityDate: string;
   compatibilityFlags: string[];
   bindings?: Record<string, string>;
-  /** Binding name → name of another worker served alongside. */
-  serviceBindings?: Record<string, string>;
+  /** Binding name → name of another worker served alongside, or one of its named entry points (JS RPC). */
+  serviceBindings?: Record<string, string | { name: string; entrypoint: string }>;
   /** Binding name → Durable Object class, in this worker or (`scriptName`) in another one served alongside. */
   durableObjects?: Record<string, BenchDurableObject>;
 }

@@ -126,6 +126,18 @@ export interface HttpMeasurement {
   cpuRuns?: number[];
 }
 
+/**
+ * `f` of two targets' CPU per request, round by round (round _i_ of every target ran back to back, so a slow spell of
+ * the machine hits both sides alike), and its median over the rounds; undefined without CPU figures.
+ * @example pairedCpu(m.get("proxy"), m.get("direct"), (x, y) => x / y)?.median
+ */
+export function pairedCpu(a: HttpMeasurement | undefined, b: HttpMeasurement | undefined, f: (x: number, y: number) => number) {
+  const xs = a?.cpuRuns ?? [];
+  const ys = b?.cpuRuns ?? [];
+  const values = xs.flatMap((x, i) => (ys[i] === undefined ? [] : [f(x, ys[i])]));
+  return values.length === 0 ? undefined : { median: median(values), samples: values.map((v) => roundTo(v, 3)) };
+}
+
 const fmt = (n: number, decimals = 0) => n.toLocaleString("en-US", { maximumFractionDigits: decimals, minimumFractionDigits: decimals });
 
 /** Records `<figure>.rps`, `<figure>.p50` (with p99) and `<figure>.cpu` from one target's runs and returns the medians. */
