@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createService, isJsonMediaType } from "./create-service.ts";
+import { createService, HOP_HEADER, isJsonMediaType } from "./create-service.ts";
 
 describe("isJsonMediaType", () => {
   it("accepts application/json and +json types with parameters, and nothing else", () => {
@@ -23,6 +23,26 @@ describe("createService's scheduling of a request", () => {
     setTimeout(() => order.push("timer"), 0);
     const res = await app.request("/x", {}, {});
     expect(res.status).toBe(200);
+    expect(order).toEqual(["timer", "route"]);
+  });
+
+  it("runs a request the gateway forwarded over a binding in the gateway's turn: before that timer", async () => {
+    const app = createService({ name: "turns", version: "0.0.0", registry: false, metricsFlush: false, logSink: () => undefined });
+    const order: string[] = [];
+    app.get("/x", (c) => {
+      order.push(c.get("turnTaken") ? "route" : "route without turnTaken");
+      return c.text("ok");
+    });
+    setTimeout(() => order.push("timer"), 0);
+    const forwarded = await app.request("/x", { headers: { [HOP_HEADER]: "binding" } }, {});
+    expect(forwarded.status).toBe(200);
+    expect(order).toEqual(["route"]);
+    await new Promise((done) => setTimeout(done, 0));
+    expect(order).toEqual(["route", "timer"]);
+    // Any other value is not the gateway's hint: the request takes its turn.
+    order.length = 0;
+    setTimeout(() => order.push("timer"), 0);
+    expect((await app.request("/x", { headers: { [HOP_HEADER]: "url" } }, {})).status).toBe(200);
     expect(order).toEqual(["timer", "route"]);
   });
 });

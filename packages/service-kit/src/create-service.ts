@@ -77,11 +77,21 @@ export interface ServiceVariables {
   /** Runs a promise after the response, through `waitUntil`; failures are logged, never dropped silently. */
   defer: (task: Promise<unknown>) => void;
   requestId: string;
-  /** The request took its turn of the event loop before the route (see `nextTurn`); the rate limiter then takes none. */
+  /**
+   * The request runs after a turn of the event loop: its own (see `nextTurn`) or, forwarded over a service binding
+   * (`HOP_HEADER`), the gateway's. The rate limiter then takes none.
+   */
   turnTaken: boolean;
   /** The verified caller, set by `requireAuth`. */
   auth: AuthContext;
 }
+
+/**
+ * Set by the gateway, with the value `binding`, on a request it forwards over a service binding. Such a request arrives
+ * while the gateway's own request runs, which already took its turn of the event loop, so the kit runs its route
+ * without taking another. A hint about scheduling only: it changes when the route runs, nothing else.
+ */
+export const HOP_HEADER = "X-Foundation-Hop";
 
 /** Options of {@link createService}. */
 export interface ServiceOptions<E extends ServiceEnv> {
@@ -339,8 +349,9 @@ export function createService<E extends ServiceEnv>(options: ServiceOptions<E>):
     c.set("defer", defer);
     const started = performance.now();
     // One turn of the event loop before the route: requests that arrive together then run back to back after one poll
-    // instead of one per poll, which costs less CPU each under load (see `nextTurn`).
-    await nextTurn();
+    // instead of one per poll, which costs less CPU each under load (see `nextTurn`). A request forwarded over a
+    // binding runs within the gateway's turn (see `HOP_HEADER`).
+    if (c.req.header(HOP_HEADER) !== "binding") await nextTurn();
     c.set("turnTaken", true);
     // CORS and the secure headers are part of this frame too, set once the handler has answered; a preflight gets its
     // CORS answer only.

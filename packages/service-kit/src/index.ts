@@ -6,6 +6,7 @@ export * from "@foundation/core";
 export {
   correlatedRequest,
   createService,
+  HOP_HEADER,
   isJsonMediaType,
   jsonBodiesOnly,
   type DependencyMode,

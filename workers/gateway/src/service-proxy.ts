@@ -11,7 +11,7 @@ import {
   type MetricsRegistry,
   type ServiceBinding,
 } from "@foundation/core";
-import type { AuthContext } from "@foundation/service-kit";
+import { HOP_HEADER, type AuthContext } from "@foundation/service-kit";
 import type { Context } from "hono";
 import { configFrom } from "./config.ts";
 import { identityFor } from "./identity.ts";
@@ -103,8 +103,22 @@ function proxyMetrics(registry: MetricsRegistry): ProxyMetrics {
   };
 }
 
+/**
+ * A service binding's target. Its requests say they came over a binding (`HOP_HEADER`): they arrive while this
+ * request runs, after its turn of the event loop, so the service runs them without taking another.
+ */
 const fetchTarget = (key: string, base: string, audience: string, fetcher: ServiceBinding | undefined): Target | undefined =>
-  fetcher ? { key, base, audience, send: (req, signal) => fetcher.fetch(req, { signal }) } : undefined;
+  fetcher
+    ? {
+        key,
+        base,
+        audience,
+        send: (req, signal) => {
+          req.headers.set(HOP_HEADER, "binding");
+          return fetcher.fetch(req, { signal });
+        },
+      }
+    : undefined;
 
 /**
  * The target of a registered instance: its binding when the gateway has a service binding of that name; its
@@ -117,7 +131,11 @@ function targetOf(env: Env, instance: Instance, service: string): Target | undef
     return fetchTarget(key, `https://${service}.internal`, serviceOfBinding(instance.binding), bindingNamed(env, instance.binding));
   }
   const check = checkPublicUrl(instance.url ?? "", { local: env.ENVIRONMENT === "local" });
-  return check.ok ? { key, base: check.url, audience: service, send: (req, signal) => fetch(req, { signal }) } : undefined;
+  const send = (req: Request, signal: AbortSignal) => {
+    req.headers.delete(HOP_HEADER); // a client's hint is not passed on
+    return fetch(req, { signal });
+  };
+  return check.ok ? { key, base: check.url, audience: service, send } : undefined;
 }
 
 /** The instances of `service` to route to: the registry's routable ones, or the static binding when the registry knows none. */

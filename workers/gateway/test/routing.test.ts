@@ -110,13 +110,15 @@ describe("routing /api/:service/* to registered instances", () => {
         "x-correlation-id": "route-trace-1",
         "x-forwarded-for": "198.51.100.1",
         "cf-connecting-ip": "203.0.113.9",
+        "x-foundation-hop": "binding",
       },
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-kept")).toBe("yes");
     expect(res.headers.has("x-upstream-hop")).toBe(false);
     const [req] = await seen("a", service);
-    for (const h of ["x-secret-hop", "te", "proxy-authorization"]) expect(req?.headers[h], h).toBeUndefined();
+    // A client's scheduling hint for services on a binding is not passed to a URL instance.
+    for (const h of ["x-secret-hop", "te", "proxy-authorization", "x-foundation-hop"]) expect(req?.headers[h], h).toBeUndefined();
     expect(req?.headers).toMatchObject({
       "x-correlation-id": "route-trace-1",
       "x-forwarded-for": "198.51.100.1, 203.0.113.9",
