@@ -217,12 +217,10 @@ export class PublishCoalescer {
 
   async #leave(lane: string, group: Group): Promise<void> {
     const { callers } = group;
+    // The publishes of this turn join; the next one to the lane opens a group of its own.
+    await nextTurn();
+    this.#open.delete(lane);
     try {
-      try {
-        await nextTurn();
-      } finally {
-        if (this.#open.get(lane) === group) this.#open.delete(lane);
-      }
       const { batches, slots } = mergeBatches(callers.map((c) => c.batches));
       const shares = splitResults(await this.#send(lane, group.redis, batches, group.scope, group.options), slots);
       callers.forEach((c, i) => c.settle({ results: shares[i] ?? [] }));
