@@ -49,6 +49,14 @@ describe("upstreamRequest", () => {
     expect(req.redirect).toBe("manual");
   });
 
+  it("says a request goes over a service binding, and never passes a client's own hint on", () => {
+    const incoming = new Request("https://api.example.com/api/svc/", { headers: { "x-foundation-hop": "binding" } });
+    expect(upstreamRequest(incoming, "/", { ...ctx, overBinding: true }, "https://svc.internal").headers.get("x-foundation-hop")).toBe(
+      "binding",
+    );
+    expect(upstreamRequest(incoming, "/", ctx, "https://svc.example.com").headers.has("x-foundation-hop")).toBe(false);
+  });
+
   it("appends the path to the instance URL's own path, and a path like //host stays on the instance", () => {
     const incoming = new Request("https://api.example.com/api/svc//evil.example/x?y=2");
     expect(upstreamRequest(incoming, "/a", ctx, "https://svc.example.com/v2/").url).toBe("https://svc.example.com/v2/a?y=2");

@@ -1,3 +1,5 @@
+import { HOP_HEADER } from "@foundation/service-kit";
+
 /** Headers that describe one connection, not the message; a proxy must not pass them on (RFC 9110 §7.6.1). */
 export const HOP_BY_HOP = [
   "connection",
@@ -18,6 +20,11 @@ export interface ForwardContext {
   identity?: string;
   /** Pass the caller's own `Authorization`, `X-Api-Key` and cookies on (a route's `forwardCredentials`); default no. */
   forwardCredentials?: boolean;
+  /**
+   * The request goes over a service binding, inside this request's turn of the event loop: it says so (`HOP_HEADER`),
+   * so the service runs it without a turn of its own. Default no, and a client's own hint is removed.
+   */
+  overBinding?: boolean;
   /** The gateway's span of the request's trace: the service continues it. */
   traceparent: string;
   clientIp: string | undefined;
@@ -50,7 +57,8 @@ function stripHopByHop(headers: Headers): void {
  * Builds the upstream request: the path after `/api/:service` appended to the path of `base` (the instance's
  * URL; a path like `//host` stays on the instance), hop-by-hop headers removed (also those named in
  * `Connection`), the caller's credentials removed and the gateway's identity assertion set in their place,
- * `X-Forwarded-*`, the correlation ID and the trace context set, redirects never followed.
+ * `X-Forwarded-*`, the correlation ID, the trace context and (over a binding) `X-Foundation-Hop` set, redirects never
+ * followed.
  */
 export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: ForwardContext, base: string): Request {
   const query = incoming.url.indexOf("?");
@@ -68,6 +76,8 @@ export function upstreamRequest(incoming: Request, upstreamPath: string, ctx: Fo
   if (!ctx.forwardCredentials) for (const h of CREDENTIAL_HEADERS) headers.delete(h);
   if (ctx.identity) headers.set(IDENTITY_HEADER, ctx.identity);
   else headers.delete(IDENTITY_HEADER);
+  if (ctx.overBinding) headers.set(HOP_HEADER, "binding");
+  else headers.delete(HOP_HEADER);
   headers.set("X-Correlation-Id", ctx.correlationId);
   headers.set("traceparent", ctx.traceparent);
   const prior = headers.get("X-Forwarded-For");

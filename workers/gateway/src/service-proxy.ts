@@ -11,7 +11,7 @@ import {
   type MetricsRegistry,
   type ServiceBinding,
 } from "@foundation/core";
-import { HOP_HEADER, type AuthContext } from "@foundation/service-kit";
+import type { AuthContext } from "@foundation/service-kit";
 import type { Context } from "hono";
 import { configFrom } from "./config.ts";
 import { identityFor } from "./identity.ts";
@@ -55,6 +55,8 @@ interface Target extends Upstream {
   base: string;
   /** The service that answers there and verifies the gateway's identity assertion: a binding's worker, or the registered service. */
   audience: string;
+  /** Reached over a service binding (see `ForwardContext.overBinding`). */
+  overBinding?: boolean;
   send: (req: Request, signal: AbortSignal) => Promise<Response>;
 }
 
@@ -103,22 +105,8 @@ function proxyMetrics(registry: MetricsRegistry): ProxyMetrics {
   };
 }
 
-/**
- * A service binding's target. Its requests say they came over a binding (`HOP_HEADER`): they arrive while this
- * request runs, after its turn of the event loop, so the service runs them without taking another.
- */
 const fetchTarget = (key: string, base: string, audience: string, fetcher: ServiceBinding | undefined): Target | undefined =>
-  fetcher
-    ? {
-        key,
-        base,
-        audience,
-        send: (req, signal) => {
-          req.headers.set(HOP_HEADER, "binding");
-          return fetcher.fetch(req, { signal });
-        },
-      }
-    : undefined;
+  fetcher ? { key, base, audience, overBinding: true, send: (req, signal) => fetcher.fetch(req, { signal }) } : undefined;
 
 /**
  * The target of a registered instance: its binding when the gateway has a service binding of that name; its
@@ -131,11 +119,7 @@ function targetOf(env: Env, instance: Instance, service: string): Target | undef
     return fetchTarget(key, `https://${service}.internal`, serviceOfBinding(instance.binding), bindingNamed(env, instance.binding));
   }
   const check = checkPublicUrl(instance.url ?? "", { local: env.ENVIRONMENT === "local" });
-  const send = (req: Request, signal: AbortSignal) => {
-    req.headers.delete(HOP_HEADER); // a client's hint is not passed on
-    return fetch(req, { signal });
-  };
-  return check.ok ? { key, base: check.url, audience: service, send } : undefined;
+  return check.ok ? { key, base: check.url, audience: service, send: (req, signal) => fetch(req, { signal }) } : undefined;
 }
 
 /** The instances of `service` to route to: the registry's routable ones, or the static binding when the registry knows none. */
@@ -246,7 +230,8 @@ async function forwarding(
   const identity = async (target: Target) => (caller ? { identity: await identityFor(master, target.audience, caller) } : {});
   return {
     replay,
-    requestTo: async (target) => upstreamRequest(source(), upstreamPath, { ...ctx, ...(await identity(target)) }, target.base),
+    requestTo: async (target) =>
+      upstreamRequest(source(), upstreamPath, { ...ctx, overBinding: target.overBinding, ...(await identity(target)) }, target.base),
   };
 }
 
