@@ -28,6 +28,7 @@ import {
   benchOnlyWorker,
   bundledWorker,
   readWranglerBasics,
+  servedPid,
   stackBindings,
   upstashBindings,
   withWorkers,
@@ -576,11 +577,7 @@ export default defineBench({
 
     const run = async (urls: Record<string, URL>, served: Record<string, ServedWorkers>) => {
       const url = (label: string, path: string) => new URL(path, urls[label]).href;
-      const pid = (label: string) => {
-        const p = served[label]?.pid;
-        if (p === undefined) throw new Error(`cannot tell the workerd process of ${label} apart from the others this bench started`);
-        return { pid: p };
-      };
+      const pid = (label: string) => ({ pid: servedPid(served, label) });
       const targets: Target[] = [
         {
           label: "hello-world",

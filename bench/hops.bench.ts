@@ -8,7 +8,7 @@
  */
 import { resolve } from "node:path";
 import { defineBench } from "./lib/context.ts";
-import { benchOnlyWorker, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
+import { benchOnlyWorker, servedPid, withWorkers, type BenchWorker } from "./lib/miniflare.ts";
 import { recordFigure } from "./lib/results.ts";
 import { roundTo } from "./lib/stats.ts";
 import { checkEndpoint, ensureWrk, measureHttp, pairedCpu, type HttpTarget } from "./lib/wrk.ts";
@@ -47,11 +47,7 @@ export default defineBench({
         mode === "inline" ? [caller] : [{ ...caller, serviceBindings: { CALLEE, HOP: { name: CALLEE, entrypoint: "Hop" } } }, callee];
     }
     await withWorkers(groups, ctx.log, async (urls, served) => {
-      const pid = (label: string) => {
-        const p = served[label]?.pid;
-        if (p === undefined) throw new Error(`cannot tell the workerd process of ${label} apart from the others this bench started`);
-        return p;
-      };
+      const pid = (label: string) => servedPid(served, label);
       const targets: HttpTarget[] = [
         {
           label: "callee direct",

@@ -63,6 +63,16 @@ export interface ServedWorkers {
   dispose(): Promise<void>;
 }
 
+/**
+ * The workerd process serving the group `label`, for its CPU time; throws when it could not be told apart.
+ * @example runWrk(...); cpuSeconds(servedPid(served, "hello-world"))
+ */
+export function servedPid(served: Readonly<Record<string, ServedWorkers>>, label: string): number {
+  const pid = served[label]?.pid;
+  if (pid === undefined) throw new Error(`cannot tell the workerd process of ${label} apart from the others this bench started`);
+  return pid;
+}
+
 /** Reads `name`, compatibility date and flags of a wrangler config. */
 export function readWranglerBasics(configPath: string): WranglerBasics {
   return parseWranglerBasics(readFileSync(configPath, "utf8"), configPath);
